@@ -1,0 +1,36 @@
+"""Glue: an IVR callback server. `create_app` is the table of contents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(
+    test_config: dict[str, Any] | None = None,
+    *,
+    instance_path: str | None = None,
+    strict_flows: bool = True,
+) -> Flask:
+    """Build the app. With strict_flows, a broken flow file stops start-up."""
+    app = Flask(__name__, instance_path=instance_path)
+
+    from app import config
+
+    config.load(app, test_config)
+
+    from app import cli, db, logs
+    from app.directory import pins
+    from app.flows import registry
+
+    logs.init_app(app)
+    db.init_app(app)
+    registry.init_app(app, strict=strict_flows)
+    pins.init_app(app)
+    cli.init_app(app)
+
+    from app.hooks import ifbyphone
+
+    app.register_blueprint(ifbyphone.bp)
+    return app

@@ -1,0 +1,111 @@
+"""Configuration: defaults in code, overrides from GLUE_* environment variables.
+
+This is the only module that reads the environment. Secrets that are not set in
+the environment get a development default generated once into the instance
+folder (never into the repository), so a fresh checkout works and restarts keep
+the same PIN hashes valid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Secrets: generated into instance/secrets.json when not given by the environment.
+SECRET_KEYS = (
+    "SECRET_KEY",  # Flask sessions
+    "PIN_SECRET",  # HMAC key for PIN hashes: losing it invalidates every PIN
+    "IFBYPHONE_SECRET",  # shared secret in the URL pasted into IfbyPhone
+    "VOIPNOW_SECRET",
+    "DIDML_SECRET",
+    "TWILIO_AUTH_TOKEN",
+)
+
+DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": "",  # empty: SQLite file in the instance folder
+    "FORMS_DIR": str(PROJECT_ROOT / "survo_forms"),
+    # Seconds between checks of a flow file for edits (0: every request).
+    "FORMS_RELOAD_SECONDS": 1.0,
+    # PIN policy
+    "PIN_MIN_LENGTH": 4,
+    "PIN_MAX_LENGTH": 10,
+    "LOCKOUT_THRESHOLD": 5,  # failures before an account locks
+    "LOCKOUT_BASE_SECONDS": 900,  # first lockout; doubles with each further one
+    "LOCKOUT_MAX_SECONDS": 86400,
+    # Region used to read phone numbers written without a country code.
+    "DEFAULT_REGION": "US",
+    # Largest request body a platform may send (bytes).
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    # Longest value accepted for any single request field.
+    "MAX_FIELD_LENGTH": 256,
+    "DB_POOL_SIZE": 5,
+    "DB_POOL_TIMEOUT": 2.0,
+    "LOG_LEVEL": "INFO",
+}
+
+
+def load(app: Flask, test_config: dict[str, Any] | None = None) -> None:
+    """Fill app.config from defaults, then GLUE_* variables, then test_config."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("GLUE")
+    if test_config:
+        app.config.update(test_config)
+    _coerce_types(app)
+    _fill_secrets(app)
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'glue.db'}"
+
+
+def _coerce_types(app: Flask) -> None:
+    # from_prefixed_env parses values as JSON, so GLUE_PIN_SECRET=1234 arrives as
+    # an int and GLUE_LOCKOUT_THRESHOLD=5 as an int: bring each back to its type.
+    for key, default in DEFAULTS.items():
+        value = app.config.get(key)
+        if value is None or isinstance(default, bool):
+            continue
+        if isinstance(default, int | float | str) and not isinstance(value, type(default)):
+            app.config[key] = type(default)(value)
+    for key in SECRET_KEYS:
+        if app.config.get(key) is not None:
+            app.config[key] = str(app.config[key])
+
+
+def _fill_secrets(app: Flask) -> None:
+    missing = [key for key in SECRET_KEYS if not app.config.get(key)]
+    if not missing:
+        return
+    path = Path(app.instance_path) / "secrets.json"
+    stored = _read_or_create_secrets(path)
+    for key in missing:
+        app.config[key] = stored[key]
+
+
+def _read_or_create_secrets(path: Path) -> dict[str, str]:
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    if all(key in stored for key in SECRET_KEYS):
+        return stored
+    fresh = {key: stored.get(key) or secrets.token_urlsafe(32) for key in SECRET_KEYS}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(fresh, handle, indent=2)
+    try:
+        if stored:
+            os.replace(tmp, path)  # a newer version added keys: keep the old ones
+        else:
+            # link() fails if the file exists, so of two processes starting at
+            # once only one writes the secrets and the other reads them.
+            os.link(tmp, path)
+    except FileExistsError:
+        return _read_or_create_secrets(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return fresh

@@ -1,0 +1,1 @@
+"""Platform dialects: each parses its platform's request and renders neutral steps."""

@@ -1,0 +1,96 @@
+"""Neutral steps: what happens next on a call, whatever the platform.
+
+In a flow file a step may hold templates (`Say("Thank you, {name}.")`) and
+symbolic targets (`Transfer("verified")`); the flow engine resolves them against
+the verified record before a dialect renders them, so dialects only ever see
+concrete text and E.164 numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+# Transfer/FindMe target meaning "the verified user's or group's phone(s)".
+VERIFIED = "verified"
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+
+
+@dataclass(frozen=True)
+class SayDigits:
+    digits: str
+
+
+@dataclass(frozen=True)
+class Pause:
+    seconds: int = 1
+
+
+@dataclass(frozen=True)
+class Ask:
+    """Ask the flow's questions (again)."""
+
+    questions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunForm:
+    """Run another voice form (an IfbyPhone SurVo) with parameters it can read aloud."""
+
+    form: str
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Transfer:
+    to: str  # VERIFIED or an E.164 number
+
+
+@dataclass(frozen=True)
+class FindMe:
+    """Ring a list of phones: a platform Find Me list by id, or numbers."""
+
+    list_id: str | None = None
+    numbers: tuple[str, ...] = ()
+    to_verified: bool = False
+
+
+@dataclass(frozen=True)
+class VirtualReceptionist:
+    menu: str
+
+
+@dataclass(frozen=True)
+class Voicemail:
+    box: str
+
+
+@dataclass(frozen=True)
+class Hangup:
+    pass
+
+
+Step = (
+    Say
+    | SayDigits
+    | Pause
+    | Ask
+    | RunForm
+    | Transfer
+    | FindMe
+    | VirtualReceptionist
+    | Voicemail
+    | Hangup
+)
+
+# Steps after which the platform no longer asks Glue anything for this sequence:
+# the call leaves the flow (or waits for new answers, for Ask).
+FINAL_STEPS = (Ask, Transfer, FindMe, VirtualReceptionist, Voicemail, Hangup)
+
+
+def is_final(step: Step) -> bool:
+    return isinstance(step, FINAL_STEPS)

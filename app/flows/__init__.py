@@ -1,0 +1,1 @@
+"""Flows: the YAML voice flows admins write, their schema, loader and engine."""

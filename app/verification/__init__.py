@@ -1,0 +1,1 @@
+"""Verification: identity checks against the directory, with lockout."""

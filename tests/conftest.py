@@ -1,0 +1,130 @@
+"""Fixtures: a fresh app and database per test, on SQLite and on PostgreSQL.
+
+Tests that take `app` (or anything built on it) run once per backend. PostgreSQL
+is skipped when it cannot be reached, unless GLUE_TEST_REQUIRE_POSTGRES=1 (set by
+.ci/run), which turns that into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from app import create_app
+from app.db import get_session, make_engine, upgrade
+from app.models import Base
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get(
+    "GLUE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_POSTGRES = os.environ.get("GLUE_TEST_REQUIRE_POSTGRES") == "1"
+
+TEST_SECRETS = {
+    "SECRET_KEY": "test-secret-key",
+    "PIN_SECRET": "test-pin-secret",
+    "IFBYPHONE_SECRET": "ifbyphone-test-secret",
+    "VOIPNOW_SECRET": "voipnow-test-secret",
+    "DIDML_SECRET": "didml-test-secret",
+    "TWILIO_AUTH_TOKEN": "twilio-test-token",
+}
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (faster than migrating each time)."""
+    path = tmp_path_factory.mktemp("template") / "glue.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_schema_url() -> Iterator[str]:
+    """A migrated schema of its own in PostgreSQL, dropped after the session."""
+    schema = f"glue_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure to reach PostgreSQL
+        admin.dispose()
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL required but unreachable at {POSTGRES_URL}: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    url = f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path / "glue.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    url: str = request.getfixturevalue("postgres_schema_url")
+    yield url
+    engine = make_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def forms_dir() -> Path:
+    """The shipped flows; a test that edits flows copies them first."""
+    return PROJECT_ROOT / "survo_forms"
+
+
+@pytest.fixture
+def app_config(database_url: str, forms_dir: Path) -> dict[str, object]:
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "FORMS_DIR": str(forms_dir),
+        "FORMS_RELOAD_SECONDS": 0,
+        **TEST_SECRETS,
+    }
+
+
+@pytest.fixture
+def app(app_config: dict[str, object], tmp_path: Path) -> Iterator[Flask]:
+    app = create_app(app_config, instance_path=str(tmp_path / "instance"))
+    yield app
+    app.extensions["glue.engine"].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    """The app's database session, inside an app context."""
+    with app.app_context():
+        yield get_session()
