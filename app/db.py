@@ -24,6 +24,7 @@ def make_engine(url: str, pool_size: int = 5, pool_timeout: float = 2.0) -> Engi
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 15})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     options: dict[str, Any] = {
         "pool_size": pool_size,
@@ -38,11 +39,36 @@ def make_engine(url: str, pool_size: int = 5, pool_timeout: float = 2.0) -> Engi
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets gunicorn workers read while one writes; foreign keys are off by default.
+    # The driver's own transaction handling is turned off: see _sqlite_begin_immediate.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.close()
+
+
+# Execution option marking a transaction that will write (see begin_write).
+WRITER = "glue_writer"
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # SQLAlchemy's pysqlite recipe: we, not the driver, begin transactions, so
+    # SAVEPOINTs and DDL behave. A writer takes the write lock at once: upgrading
+    # a read transaction under WAL fails immediately ("database is locked")
+    # instead of waiting for the other worker.
+    writer = connection.get_execution_options().get(WRITER)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+
+def begin_write(session: Session) -> None:
+    """Begin the session's transaction as one that reads, then writes.
+
+    On SQLite it waits for the write lock now; elsewhere it is a plain begin.
+    Does nothing inside a transaction that has already begun.
+    """
+    if not session.in_transaction():
+        session.connection(execution_options={WRITER: True})
 
 
 def init_app(app: Flask) -> None:

@@ -97,11 +97,7 @@ class Membership(Base):
 
 class PhoneNumber(Base):
     __tablename__ = "phone_numbers"
-    __table_args__ = (
-        CheckConstraint(
-            "(user_id IS NULL) <> (group_id IS NULL)", name="one_owner"
-        ),
-    )
+    __table_args__ = (CheckConstraint("(user_id IS NULL) <> (group_id IS NULL)", name="one_owner"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     e164: Mapped[str] = mapped_column(String(20), unique=True)
@@ -135,9 +131,7 @@ class Call(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     ended_at: Mapped[datetime | None]
 
-    events: Mapped[list[CallEvent]] = relationship(
-        back_populates="call", order_by="CallEvent.id"
-    )
+    events: Mapped[list[CallEvent]] = relationship(back_populates="call", order_by="CallEvent.id")
 
 
 class CallEvent(Base):
@@ -184,9 +178,7 @@ class VerificationAttempt(Base):
         ForeignKey("groups.id", ondelete="SET NULL"), index=True
     )
     # For a group verified by a member's PIN: which member.
-    member_user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    member_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     outcome: Mapped[str] = mapped_column(String(16))  # verified, rejected, locked
     reason: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from app import create_app
-from app.db import get_session, make_engine, upgrade
+from app.db import make_engine, upgrade
 from app.models import Base
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +57,7 @@ def postgres_schema_url() -> Iterator[str]:
     try:
         with admin.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure to reach PostgreSQL
+    except Exception as exc:
         admin.dispose()
         if REQUIRE_POSTGRES:
             pytest.fail(f"PostgreSQL required but unreachable at {POSTGRES_URL}: {exc}")
@@ -125,6 +125,8 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 @pytest.fixture
 def session(app: Flask) -> Iterator[Session]:
-    """The app's database session, inside an app context."""
-    with app.app_context():
-        yield get_session()
+    """A database session of the test's own, apart from the ones requests use
+    (no app context is held open, so requests and commands get their own)."""
+    session = app.extensions["glue.sessionmaker"]()
+    yield session
+    session.close()

@@ -87,10 +87,15 @@ Step = (
     | Hangup
 )
 
-# Steps after which the platform no longer asks Glue anything for this sequence:
-# the call leaves the flow (or waits for new answers, for Ask).
-FINAL_STEPS = (Ask, Transfer, FindMe, VirtualReceptionist, Voicemail, Hangup)
+# Steps that hand the call over for good: nothing of the flow runs after them.
+CALL_ENDING_STEPS = (Transfer, FindMe, VirtualReceptionist, Voicemail, Hangup)
+# Final in a sequence: the call leaves the flow, or (Ask) waits for new answers.
+FINAL_STEPS = (Ask, *CALL_ENDING_STEPS)
 
 
 def is_final(step: Step) -> bool:
     return isinstance(step, FINAL_STEPS)
+
+
+def ends_call(step: Step) -> bool:
+    return isinstance(step, CALL_ENDING_STEPS)

@@ -1,0 +1,38 @@
+"""What every dialect shares: the neutral turn a request parses into, and a reply."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class MalformedRequest(ValueError):
+    """A platform request that cannot be read as a turn of a call."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One platform request, in neutral terms."""
+
+    platform: str
+    call_id: str  # the platform's id for the call
+    caller: str | None  # the caller's number as sent
+    answers: Mapping[str, str]  # every field that is not the platform's own
+    pass_through: Mapping[str, str] = field(default_factory=dict)
+    fields: Mapping[str, str] = field(default_factory=dict)  # everything received
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where the steps being rendered start: carried to the next request by dialects
+    that can (IfbyPhone's p_t), as a mirror of the state kept in the database."""
+
+    outcome: str
+    index: int
+    turn: int
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: bytes
+    consumed: int  # how many of the given steps this reply carries

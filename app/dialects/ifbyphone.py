@@ -1,0 +1,162 @@
+"""IfbyPhone / DialogTech SurVo "Glue" dialect: form fields in, `<action>` XML out.
+
+IfbyPhone runs one building block per reply, so a sequence such as "say, then
+transfer" takes several round trips: a reply carries as many steps as one block
+can (adjacent messages merge into one read-aloud SurVo) and reports how many it
+consumed; the rest waits in the call's state, mirrored in `p_t`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+from lxml import etree
+
+from app.dialects.base import Cursor, MalformedRequest, Rendered, Turn
+from app.dialects.steps import (
+    Ask,
+    FindMe,
+    Hangup,
+    Pause,
+    RunForm,
+    Say,
+    SayDigits,
+    Step,
+    Transfer,
+    VirtualReceptionist,
+    Voicemail,
+)
+from app.directory.phones import unformatted
+
+NAME = "ifbyphone"
+CONTENT_TYPE = "text/xml; charset=utf-8"
+# Fields IfbyPhone itself sends (and our auth key): everything else is an answer.
+PLATFORM_FIELDS = frozenset({"caller_id", "session_id", "timestamp", "p_t", "key"})
+
+log = logging.getLogger(__name__)
+
+
+def parse(values: Mapping[str, str], max_length: int) -> Turn:
+    """Read a SurVo post (GET query or POST/PUT form) into a turn."""
+    for name, value in values.items():
+        if len(name) > max_length or len(value) > max_length:
+            raise MalformedRequest(f"field {name[:32]!r} longer than {max_length}")
+    session_id = values.get("session_id", "").strip()
+    if not session_id:
+        raise MalformedRequest("no session_id")
+    return Turn(
+        platform=NAME,
+        call_id=session_id,
+        caller=values.get("caller_id") or None,
+        answers={k: v for k, v in values.items() if k not in PLATFORM_FIELDS},
+        pass_through=decode_pass_through(values.get("p_t", "")),
+        fields=dict(values),
+    )
+
+
+def decode_pass_through(text: str) -> dict[str, str]:
+    """`key|value||key|value` → dict; malformed pieces are ignored."""
+    pairs = (piece.split("|", 1) for piece in text.split("||") if "|" in piece)
+    return {key: value for key, value in pairs}
+
+
+def encode_pass_through(values: Mapping[str, str]) -> str:
+    return "||".join(f"{key}|{value}" for key, value in values.items())
+
+
+def render(steps: Sequence[Step], block: Mapping[str, str], cursor: Cursor) -> Rendered:
+    """The `<action>` for the first building block of `steps`.
+
+    `block` is the flow's `ifbyphone:` settings (survo, say_survo, say_parameter).
+    """
+    message, consumed = _leading_message(steps)
+    if consumed and message and block.get("say_survo"):
+        params = {block.get("say_parameter", "message"): message}
+        survo = _survo(block["say_survo"], params, cursor, resume_at=cursor.index + consumed)
+        return _reply(survo, consumed)
+    if consumed:
+        if message:
+            log.warning("flow has messages but no ifbyphone say_survo: skipped")
+        if consumed == len(steps):
+            return _reply(_app("hangup"), consumed)
+        following = render(steps[consumed:], block, cursor)
+        return Rendered(following.body, consumed + following.consumed)
+    return _reply(_building_block(steps[0], block, cursor), 1)
+
+
+def render_hangup() -> bytes:
+    """A reply for when there is no flow to consult."""
+    return _serialise(_app("hangup"))
+
+
+def _leading_message(steps: Sequence[Step]) -> tuple[str, int]:
+    """Adjacent Say/SayDigits/Pause steps merged into one text read aloud."""
+    parts: list[str] = []
+    count = 0
+    for step in steps:
+        if isinstance(step, Say):
+            parts.append(step.text)
+        elif isinstance(step, SayDigits):
+            # Spaced with commas, so text-to-speech reads digit by digit.
+            parts.append(", ".join(step.digits))
+        elif not isinstance(step, Pause):  # no pause block: the gap between sentences
+            break
+        count += 1
+    return " ".join(p for p in parts if p), count
+
+
+def _building_block(step: Step, block: Mapping[str, str], cursor: Cursor) -> etree._Element:
+    if isinstance(step, Ask):
+        return _survo(block["survo"], {}, cursor, resume_at=None)
+    if isinstance(step, RunForm):
+        return _survo(step.form, step.params, cursor, resume_at=cursor.index + 1)
+    if isinstance(step, Transfer):
+        return _app("transfer", destination=unformatted(step.to))
+    if isinstance(step, FindMe):
+        if step.list_id:
+            return _app("findme", id=step.list_id)
+        return _app("findme", phone_list="|".join(unformatted(n) for n in step.numbers))
+    if isinstance(step, VirtualReceptionist):
+        return _app("vr", id=step.menu)
+    if isinstance(step, Voicemail):
+        return _app("voicemail", id=step.box)
+    if isinstance(step, Hangup):
+        return _app("hangup")
+    raise TypeError(f"no IfbyPhone building block for {step!r}")
+
+
+def _survo(
+    survo_id: str, params: Mapping[str, str], cursor: Cursor, resume_at: int | None
+) -> etree._Element:
+    action = _app("survo", id=survo_id)
+    parameters = action.find("parameters")
+    assert parameters is not None
+    if params:
+        user_parameters = etree.SubElement(parameters, "user_parameters")
+        for key, value in params.items():
+            etree.SubElement(user_parameters, key).text = value
+    # The SurVo posts back here with p_t unchanged: it says where the call stands.
+    mirror = {"turn": str(cursor.turn + 1)}
+    if resume_at is not None:
+        mirror["next"] = f"{cursor.outcome}:{resume_at}"
+    etree.SubElement(parameters, "p_t").text = encode_pass_through(mirror)
+    return action
+
+
+def _app(name: str, **parameters: str) -> etree._Element:
+    action = etree.Element("action")
+    etree.SubElement(action, "app").text = name
+    if parameters:
+        container = etree.SubElement(action, "parameters")
+        for key, value in parameters.items():
+            etree.SubElement(container, key).text = value
+    return action
+
+
+def _reply(action: etree._Element, consumed: int) -> Rendered:
+    return Rendered(_serialise(action), consumed)
+
+
+def _serialise(action: etree._Element) -> bytes:
+    return etree.tostring(action, xml_declaration=True, encoding="utf-8")

@@ -1,0 +1,285 @@
+"""Admin commands: `flask users`, `flask groups`, `flask directory`, `flask demo`.
+
+Each command changes the database in one transaction: committed when it
+succeeds; on bad input it prints `Error: ...`, exits 1 and changes nothing.
+PINs are never printed, only whether one is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import click
+from click.decorators import FC
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import get_session
+from app.directory import service
+from app.directory.import_export import (
+    DirectoryImportError,
+    ImportSummary,
+    export_directory,
+    import_directory,
+)
+from app.directory.phones import PhoneError
+from app.directory.pins import PinError, get_hasher
+from app.directory.service import DirectoryError, PinPolicy
+from app.models import User, utcnow
+
+users_cli = AppGroup("users", help="Callers: an account number, a PIN and phones.")
+groups_cli = AppGroup("groups", help="Groups: a number shared by members, with phones.")
+directory_cli = AppGroup("directory", help="Import or export the whole directory.")
+demo_cli = AppGroup("demo", help="A demo directory for trying Glue out.")
+
+
+@contextmanager
+def _transaction() -> Iterator[Session]:
+    """The app's session, committed if the block succeeds, rolled back on bad input."""
+    session = get_session()
+    try:
+        yield session
+    except (DirectoryError, PinError, PhoneError) as exc:
+        session.rollback()
+        raise click.ClickException(str(exc)) from None
+    session.commit()
+
+
+def _policy() -> PinPolicy:
+    config = current_app.config
+    return PinPolicy(config["PIN_MIN_LENGTH"], config["PIN_MAX_LENGTH"])
+
+
+def _region() -> str:
+    region: str = current_app.config["DEFAULT_REGION"]
+    return region
+
+
+def _pin_prompt_option(help_text: str) -> Callable[[FC], FC]:
+    # Prompting keeps the PIN out of shell history; --pin is for scripts.
+    return click.option(
+        "--pin", prompt="PIN", hide_input=True, confirmation_prompt=True, help=help_text
+    )
+
+
+_phone_option = click.option(
+    "--phone", "phones", multiple=True, metavar="NUMBER", help="A phone number (repeatable)."
+)
+
+
+# --- users -------------------------------------------------------------------
+
+
+@users_cli.command("add")
+@click.argument("account")
+@click.option("--name", required=True, help="The user's name, as spoken to callers.")
+@_pin_prompt_option("The PIN (prompted for, hidden, if not given).")
+@_phone_option
+def add_user_command(account: str, name: str, pin: str, phones: tuple[str, ...]) -> None:
+    """Add a user with ACCOUNT number."""
+    with _transaction() as session:
+        user = service.add_user(
+            session, get_hasher(), _policy(), account, name, pin, phones, _region()
+        )
+    click.echo(f"added user {user.account_number} ({user.name})")
+
+
+@users_cli.command("set-pin")
+@click.argument("account")
+@_pin_prompt_option("The new PIN (prompted for, hidden, if not given).")
+def set_pin_command(account: str, pin: str) -> None:
+    """Give user ACCOUNT a new PIN."""
+    with _transaction() as session:
+        service.set_pin(session, get_hasher(), _policy(), account, pin)
+    click.echo(f"PIN changed for user {account}")
+
+
+@users_cli.command("disable")
+@click.argument("account")
+def disable_user_command(account: str) -> None:
+    """Stop user ACCOUNT from being verified."""
+    with _transaction() as session:
+        service.disable_user(session, account)
+    click.echo(f"user {account} disabled")
+
+
+@users_cli.command("enable")
+@click.argument("account")
+def enable_user_command(account: str) -> None:
+    """Let user ACCOUNT be verified again."""
+    with _transaction() as session:
+        service.enable_user(session, account)
+    click.echo(f"user {account} enabled")
+
+
+@users_cli.command("unlock")
+@click.argument("account")
+def unlock_user_command(account: str) -> None:
+    """Clear the failed attempts and lockout of user ACCOUNT."""
+    with _transaction() as session:
+        service.unlock(session, "user", account)
+    click.echo(f"user {account} unlocked")
+
+
+@users_cli.command("list")
+def list_users_command() -> None:
+    """List users (never their PINs)."""
+    users = service.list_users(get_session())
+    if not users:
+        click.echo("no users")
+        return
+    now = utcnow()
+    rows = [
+        [
+            user.account_number,
+            user.name,
+            _yes_no(user.active),
+            ", ".join(phone.e164 for phone in user.phones),
+            _locked_until(user.locked_until, now),
+        ]
+        for user in users
+    ]
+    click.echo(_table(["ACCOUNT", "NAME", "ACTIVE", "PHONES", "LOCKED UNTIL"], rows))
+
+
+# --- groups ------------------------------------------------------------------
+
+
+@groups_cli.command("add")
+@click.argument("number")
+@click.option("--name", required=True, help="The group's name, as spoken to callers.")
+@click.option("--pin", help="The group's own PIN (without one, members' PINs are used).")
+@_phone_option
+def add_group_command(number: str, name: str, pin: str | None, phones: tuple[str, ...]) -> None:
+    """Add a group with NUMBER."""
+    with _transaction() as session:
+        group = service.add_group(
+            session, get_hasher(), _policy(), number, name, pin, phones, _region()
+        )
+    click.echo(f"added group {group.group_number} ({group.name})")
+
+
+@groups_cli.command("add-member")
+@click.argument("number")
+@click.argument("account")
+def add_member_command(number: str, account: str) -> None:
+    """Make user ACCOUNT a member of group NUMBER."""
+    with _transaction() as session:
+        service.add_member(session, number, account)
+    click.echo(f"user {account} added to group {number}")
+
+
+@groups_cli.command("unlock")
+@click.argument("number")
+def unlock_group_command(number: str) -> None:
+    """Clear the failed attempts and lockout of group NUMBER."""
+    with _transaction() as session:
+        service.unlock(session, "group", number)
+    click.echo(f"group {number} unlocked")
+
+
+@groups_cli.command("list")
+def list_groups_command() -> None:
+    """List groups with their members (never their PINs)."""
+    groups = service.list_groups(get_session())
+    if not groups:
+        click.echo("no groups")
+        return
+    now = utcnow()
+    rows = [
+        [
+            group.group_number,
+            group.name,
+            _yes_no(group.active),
+            _yes_no(group.pin_hash is not None),
+            ", ".join(sorted(m.user.account_number for m in group.memberships)),
+            ", ".join(phone.e164 for phone in group.phones),
+            _locked_until(group.locked_until, now),
+        ]
+        for group in groups
+    ]
+    headers = ["NUMBER", "NAME", "ACTIVE", "OWN PIN", "MEMBERS", "PHONES", "LOCKED UNTIL"]
+    click.echo(_table(headers, rows))
+
+
+# --- directory and demo --------------------------------------------------------
+
+
+@directory_cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def import_command(file: Path) -> None:
+    """Add the users and groups in FILE (.csv, .yaml, .yml): all of them, or none."""
+    with _transaction() as session:
+        summary = _import(session, file)
+    click.echo(f"imported {summary.users} users, {summary.groups} groups")
+
+
+@directory_cli.command("export")
+@click.option(
+    "--format", "fmt", type=click.Choice(["yaml", "csv"]), default="yaml", show_default=True
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write (default: stdout).",
+)
+def export_command(fmt: str, output: Path | None) -> None:
+    """Write the directory (with PIN hashes, never PINs) in a form `import` reads back."""
+    text = export_directory(get_session(), fmt)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"{output}: {exc.strerror}") from None
+    click.echo(f"exported the directory to {output}")
+
+
+@demo_cli.command("load")
+def load_demo_command() -> None:
+    """Import demo/directory.yaml if there are no users yet (safe to run on every start)."""
+    path = Path(current_app.root_path).parent / "demo" / "directory.yaml"
+    with _transaction() as session:
+        if session.scalar(select(User.id).limit(1)) is not None:
+            click.echo("demo not loaded: the directory already has users")
+            return
+        summary = _import(session, path)
+    click.echo(f"demo loaded from {path}: imported {summary.users} users, {summary.groups} groups")
+
+
+def _import(session: Session, path: Path) -> ImportSummary:
+    """Import a file, or print each bad row as FILE:LINE: message and exit 1."""
+    try:
+        return import_directory(session, get_hasher(), _policy(), _region(), path)
+    except DirectoryImportError as exc:
+        for error in exc.errors:
+            click.echo(f"{path}:{error.line}: {error.message}", err=True)
+        raise SystemExit(1) from None
+
+
+# --- output ------------------------------------------------------------------
+
+
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _locked_until(until: datetime | None, now: datetime) -> str:
+    if until is None or until <= now:
+        return ""
+    return f"{until:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [headers, *rows]
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,440 @@
+"""Import and export of the whole directory as YAML or CSV.
+
+An import is all-or-nothing: every row is checked, every bad row is reported
+with its line in the file, and if any is bad the session is rolled back.
+Exports carry PIN hashes (clear PINs are never stored), which an import on a
+server with the same PIN_SECRET accepts as they are.
+
+YAML::
+
+    users:
+      - {account: "1001", name: Ada, pin: "2468", phones: ["+13125550101"], active: true}
+    groups:
+      - {number: "500", name: Night shift, pin: "5050", phones: [], members: ["1001"]}
+
+CSV: a header row naming the columns (any order) from kind, number, name, pin,
+pin_hash, phones, members, active; kind is user or group; phones and members are
+separated by ";".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy.orm import Session
+
+from app.directory import service
+from app.directory.pins import PinHasher
+from app.directory.service import DirectoryError, PinPolicy
+from app.models import Group, User
+
+KINDS = ("user", "group")
+# The YAML key that holds each kind's number.
+NUMBER_KEY = {"user": "account", "group": "number"}
+YAML_FIELDS = {
+    "user": {"account", "name", "pin", "pin_hash", "phones", "active"},
+    "group": {"number", "name", "pin", "pin_hash", "phones", "members", "active"},
+}
+CSV_COLUMNS = ("kind", "number", "name", "pin", "pin_hash", "phones", "members", "active")
+CSV_REQUIRED = ("kind", "number", "name")
+CSV_EXPORT_COLUMNS = ("kind", "number", "name", "pin_hash", "phones", "members", "active")
+CSV_BOOLEANS = {
+    "": True,
+    "true": True,
+    "yes": True,
+    "1": True,
+    "false": False,
+    "no": False,
+    "0": False,
+}
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    message: str
+
+
+class DirectoryImportError(DirectoryError):
+    """A file with bad rows; `errors` lists every one, in line order."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        self.errors = sorted(errors, key=lambda error: error.line)
+        super().__init__(f"{len(errors)} bad row(s), nothing imported")
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    users: int
+    groups: int
+
+
+@dataclass
+class _Entry:
+    """One user or group as read from a file, before the directory rules are applied."""
+
+    line: int
+    kind: str
+    number: str
+    name: str
+    pin: str | None = None
+    pin_hash: str | None = None
+    phones: list[str] = field(default_factory=list)
+    members: list[str] = field(default_factory=list)
+    active: bool = True
+
+
+def import_directory(
+    session: Session, hasher: PinHasher, policy: PinPolicy, region: str, path: Path | str
+) -> ImportSummary:
+    """Add every user and group in a .csv/.yaml/.yml file, or nothing (session rolled back)."""
+    path = Path(path)
+    entries, errors = _read(path)
+    try:
+        summary = _apply(session, hasher, policy, region, entries, errors)
+        if errors:
+            raise DirectoryImportError(errors)
+        return summary
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def export_directory(session: Session, fmt: str = "yaml") -> str:
+    """The whole directory in a form `import_directory` reads back."""
+    users = service.list_users(session)
+    groups = service.list_groups(session)
+    if fmt == "yaml":
+        return _export_yaml(users, groups)
+    if fmt == "csv":
+        return _export_csv(users, groups)
+    raise DirectoryError(f"unknown format {fmt!r}: expected yaml or csv")
+
+
+# --- reading -----------------------------------------------------------------
+
+
+def _read(path: Path) -> tuple[list[_Entry], list[RowError]]:
+    """The rows of a file that could be read, and the errors in the others."""
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".yaml", ".yml"):
+        raise DirectoryError(f"{path}: expected a .csv, .yaml or .yml file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: spreadsheets often add a BOM
+    except UnicodeDecodeError:
+        raise DirectoryError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise DirectoryError(f"{path}: {exc.strerror}") from None
+    return _read_csv(text) if suffix == ".csv" else _read_yaml(text)
+
+
+_TEXT_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp")
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML where numbers and dates stay text: 0042 is an account, not 34; PIN 0123 not 83."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in _TEXT_TAGS]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
+def _read_yaml(text: str) -> tuple[list[_Entry], list[RowError]]:
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        raise DirectoryImportError([_yaml_error(exc)]) from None
+    if root is None:
+        return [], []
+    if not isinstance(root, yaml.MappingNode):
+        raise DirectoryImportError([RowError(_line(root), "expected 'users' and 'groups' lists")])
+    entries: list[_Entry] = []
+    errors: list[RowError] = []
+    for key_node, items in root.value:
+        section = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        kind = {"users": "user", "groups": "group"}.get(section or "")
+        if kind is None:
+            errors.append(RowError(_line(key_node), f"unknown section {section!r}"))
+        elif isinstance(items, yaml.SequenceNode):
+            _read_yaml_items(kind, items.value, entries, errors)
+        elif items.tag != "tag:yaml.org,2002:null":  # an empty section is fine
+            errors.append(RowError(_line(items), f"{section} must be a list"))
+    return entries, errors
+
+
+def _read_yaml_items(
+    kind: str, nodes: list[yaml.Node], entries: list[_Entry], errors: list[RowError]
+) -> None:
+    for node in nodes:
+        try:
+            entries.append(_yaml_entry(kind, node))
+        except DirectoryError as exc:
+            errors.append(RowError(_line(node), str(exc)))
+        except yaml.YAMLError as exc:
+            errors.append(_yaml_error(exc))
+
+
+def _yaml_entry(kind: str, node: yaml.Node) -> _Entry:
+    if not isinstance(node, yaml.MappingNode):
+        raise DirectoryError(f"each {kind} must be a mapping of fields")
+    keys = [key.value for key, _ in node.value if isinstance(key, yaml.ScalarNode)]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise DirectoryError(f"field {duplicates[0]!r} given twice")
+    data = _construct(node)
+    unknown = sorted(str(key) for key in data if key not in YAML_FIELDS[kind])
+    if unknown:
+        raise DirectoryError(f"unknown field {unknown[0]!r} for a {kind}")
+    number_key = NUMBER_KEY[kind]
+    active = data.get("active", True)
+    if not isinstance(active, bool):
+        raise DirectoryError("active must be true or false")
+    return _Entry(
+        line=_line(node),
+        kind=kind,
+        number=_text(data, number_key),
+        name=_text(data, "name"),
+        pin=_optional_text(data, "pin"),
+        pin_hash=_optional_text(data, "pin_hash"),
+        phones=_text_list(data, "phones"),
+        members=_text_list(data, "members"),
+        active=active,
+    )
+
+
+def _construct(node: yaml.Node) -> dict[Any, Any]:
+    loader = _Loader("")
+    try:
+        data: dict[Any, Any] = loader.construct_document(node)
+    finally:
+        loader.dispose()
+    return data
+
+
+def _text(data: dict[Any, Any], key: str) -> str:
+    value = data.get(key)
+    if value is None:
+        raise DirectoryError(f"{key} is missing")
+    if not isinstance(value, str):
+        raise DirectoryError(f"{key} must be text")
+    return value
+
+
+def _optional_text(data: dict[Any, Any], key: str) -> str | None:
+    return None if data.get(key) is None else _text(data, key)
+
+
+def _text_list(data: dict[Any, Any], key: str) -> list[str]:
+    values = data.get(key) or []
+    if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+        raise DirectoryError(f"{key} must be a list of numbers")
+    return values
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _yaml_error(exc: yaml.YAMLError) -> RowError:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return RowError(mark.line + 1 if mark else 1, f"not valid YAML: {problem}")
+
+
+def _read_csv(text: str) -> tuple[list[_Entry], list[RowError]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        return [], []
+    columns = [column.strip().lower() for column in header]
+    _check_header(columns)
+    entries: list[_Entry] = []
+    errors: list[RowError] = []
+    try:
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            try:
+                entries.append(_csv_entry(reader.line_num, columns, row))
+            except DirectoryError as exc:
+                errors.append(RowError(reader.line_num, str(exc)))
+    except csv.Error as exc:  # the rest of the file cannot be read reliably
+        errors.append(RowError(reader.line_num, f"not valid CSV: {exc}"))
+    return entries, errors
+
+
+def _check_header(columns: list[str]) -> None:
+    unknown = [column for column in columns if column not in CSV_COLUMNS]
+    missing = [column for column in CSV_REQUIRED if column not in columns]
+    if unknown or missing or len(set(columns)) != len(columns):
+        expected = ",".join(CSV_COLUMNS)
+        raise DirectoryImportError([RowError(1, f"header must name columns from {expected}")])
+
+
+def _csv_entry(line: int, columns: list[str], row: list[str]) -> _Entry:
+    if len(row) != len(columns):
+        raise DirectoryError(f"expected {len(columns)} fields, found {len(row)}")
+    cells = {column: cell.strip() for column, cell in zip(columns, row, strict=True)}
+    kind = cells["kind"].lower()
+    if kind not in KINDS:
+        raise DirectoryError(f"kind must be user or group, got {cells['kind']!r}")
+    members = _split(cells.get("members", ""))
+    if kind == "user" and members:
+        raise DirectoryError("a user cannot have members")
+    active = CSV_BOOLEANS.get(cells.get("active", "").lower())
+    if active is None:
+        raise DirectoryError("active must be true or false")
+    return _Entry(
+        line=line,
+        kind=kind,
+        number=cells["number"],
+        name=cells["name"],
+        pin=cells.get("pin") or None,
+        pin_hash=cells.get("pin_hash") or None,
+        phones=_split(cells.get("phones", "")),
+        members=members,
+        active=active,
+    )
+
+
+def _split(cell: str) -> list[str]:
+    return [part.strip() for part in cell.split(";") if part.strip()]
+
+
+# --- applying ----------------------------------------------------------------
+
+
+def _apply(
+    session: Session,
+    hasher: PinHasher,
+    policy: PinPolicy,
+    region: str,
+    entries: list[_Entry],
+    errors: list[RowError],
+) -> ImportSummary:
+    """Add the entries to the session, appending an error for each one that breaks a rule."""
+    # Users first, so a group may list members defined anywhere in the file.
+    failed_accounts: set[str] = set()
+    users = groups = 0
+    for entry in (e for e in entries if e.kind == "user"):
+        try:
+            _add_user(session, hasher, policy, region, entry)
+            users += 1
+        except DirectoryError as exc:
+            errors.append(RowError(entry.line, str(exc)))
+            failed_accounts.add(entry.number)
+    for entry in (e for e in entries if e.kind == "group"):
+        try:
+            _add_group(session, hasher, policy, region, entry, failed_accounts)
+            groups += 1
+        except DirectoryError as exc:
+            errors.append(RowError(entry.line, str(exc)))
+    return ImportSummary(users=users, groups=groups)
+
+
+def _add_user(
+    session: Session, hasher: PinHasher, policy: PinPolicy, region: str, entry: _Entry
+) -> None:
+    pin_hash = _pin_hash(hasher, policy, entry)
+    if pin_hash is None:
+        raise DirectoryError("pin or pin_hash is required")
+    service.add_user_hashed(
+        session, entry.number, entry.name, pin_hash, entry.phones, region, active=entry.active
+    )
+
+
+def _add_group(
+    session: Session,
+    hasher: PinHasher,
+    policy: PinPolicy,
+    region: str,
+    entry: _Entry,
+    failed_accounts: set[str],
+) -> None:
+    pin_hash = _pin_hash(hasher, policy, entry)
+    service.add_group_hashed(
+        session, entry.number, entry.name, pin_hash, entry.phones, region, active=entry.active
+    )
+    for account in entry.members:
+        # A member whose own row failed is already reported there.
+        if account not in failed_accounts:
+            service.add_member(session, entry.number, account)
+
+
+def _pin_hash(hasher: PinHasher, policy: PinPolicy, entry: _Entry) -> str | None:
+    if entry.pin is not None and entry.pin_hash is not None:
+        raise DirectoryError("give pin or pin_hash, not both")
+    if entry.pin is not None:
+        return service.hash_pin(hasher, policy, entry.pin)
+    if entry.pin_hash is not None:
+        return service.check_pin_hash(entry.pin_hash)
+    return None
+
+
+# --- writing -----------------------------------------------------------------
+
+
+def _export_yaml(users: Iterable[User], groups: Iterable[Group]) -> str:
+    document = {
+        "users": [
+            {
+                "account": user.account_number,
+                "name": user.name,
+                "pin_hash": user.pin_hash,
+                "phones": [phone.e164 for phone in user.phones],
+                "active": user.active,
+            }
+            for user in users
+        ],
+        "groups": [_group_record(group) for group in groups],
+    }
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+
+
+def _group_record(group: Group) -> dict[str, Any]:
+    record: dict[str, Any] = {"number": group.group_number, "name": group.name}
+    if group.pin_hash is not None:
+        record["pin_hash"] = group.pin_hash
+    record["phones"] = [phone.e164 for phone in group.phones]
+    record["members"] = _member_accounts(group)
+    record["active"] = group.active
+    return record
+
+
+def _member_accounts(group: Group) -> list[str]:
+    accounts = [membership.user.account_number for membership in group.memberships]
+    return sorted(accounts, key=lambda account: (len(account), account))
+
+
+def _export_csv(users: Iterable[User], groups: Iterable[Group]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_EXPORT_COLUMNS)
+    for user in users:
+        phones = ";".join(phone.e164 for phone in user.phones)
+        active = _csv_bool(user.active)
+        writer.writerow(["user", user.account_number, user.name, user.pin_hash, phones, "", active])
+    for group in groups:
+        writer.writerow(
+            [
+                "group",
+                group.group_number,
+                group.name,
+                group.pin_hash or "",
+                ";".join(phone.e164 for phone in group.phones),
+                ";".join(_member_accounts(group)),
+                _csv_bool(group.active),
+            ]
+        )
+    return out.getvalue()
+
+
+def _csv_bool(value: bool) -> str:
+    return "true" if value else "false"

@@ -1,0 +1,222 @@
+"""The flow engine: from a call's state and a platform turn to the next steps.
+
+Pure: no Flask, no database, no HTTP. Verification is passed in as a function,
+so the engine is tested with plain data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from app.dialects.steps import (
+    VERIFIED,
+    FindMe,
+    Hangup,
+    RunForm,
+    Say,
+    SayDigits,
+    Step,
+    Transfer,
+    ends_call,
+)
+from app.flows.model import Flow, Question
+from app.verification.service import Claim, Verdict
+
+# What IfbyPhone sends for a question the caller skipped or never reached.
+NO_ANSWER = "NA"
+
+VerifyFn = Callable[[Claim, str], Verdict]
+
+
+class AnswerError(ValueError):
+    """An answer the flow's question cannot accept (wrong type, too long, ...)."""
+
+
+class ResolveError(ValueError):
+    """A step that cannot be made concrete (say, a transfer to a record with no phone)."""
+
+
+@dataclass(frozen=True)
+class CallState:
+    """Where a call stands; stored as JSON on the call row between requests."""
+
+    turn: int = 0  # replies sent so far
+    tries_used: int = 0  # wrong PINs this call
+    pending: tuple[str, int] | None = None  # (outcome, index) of the next step to send
+    outcome: str | None = None
+    subject: Mapping[str, Any] | None = None  # verified record: {"fields", "phones"}
+    ended: bool = False  # a final step was sent
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "turn": self.turn,
+            "tries_used": self.tries_used,
+            "pending": list(self.pending) if self.pending else None,
+            "outcome": self.outcome,
+            "subject": dict(self.subject) if self.subject else None,
+            "ended": self.ended,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> CallState:
+        if not data:
+            return cls()
+        pending = data.get("pending")
+        return cls(
+            turn=int(data.get("turn", 0)),
+            tries_used=int(data.get("tries_used", 0)),
+            pending=(str(pending[0]), int(pending[1])) if pending else None,
+            outcome=data.get("outcome"),
+            subject=data.get("subject"),
+            ended=bool(data.get("ended", False)),
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Steps to send from position `index` of `outcome`'s sequence."""
+
+    outcome: str
+    index: int
+    steps: tuple[Step, ...]
+    state: CallState
+    verdict: Verdict | None = field(default=None)
+
+    def after_reply(self, consumed: int) -> CallState:
+        """The call's state once a dialect has sent the first `consumed` steps."""
+        sent = self.steps[:consumed]
+        rest = consumed < len(self.steps)
+        return replace(
+            self.state,
+            turn=self.state.turn + 1,
+            pending=(self.outcome, self.index + consumed) if rest else None,
+            ended=not rest and bool(sent) and ends_call(sent[-1]),
+        )
+
+
+def decide(
+    flow: Flow,
+    state: CallState,
+    answers: Mapping[str, str],
+    verify: VerifyFn,
+    caller: str | None = None,
+) -> Decision:
+    """The next steps of a call, given what the platform just sent."""
+    if state.pending is not None:
+        return resume(flow, state, *state.pending)
+    if state.ended:
+        return Decision("ended", 0, (Hangup(),), state)
+    try:
+        claim, pin = _read_claim(flow, answers, caller)
+    except AnswerError:
+        return start(flow, state, "error")
+    if claim is None or pin is None:
+        return start(flow, state, "no_input")
+    verdict = verify(claim, pin)
+    if verdict.outcome == "verified":
+        assert verdict.subject is not None
+        subject = {"fields": verdict.subject.fields(), "phones": list(verdict.subject.phones)}
+        return start(flow, replace(state, subject=subject), "verified", verdict)
+    if verdict.outcome == "locked":
+        return start(flow, state, "locked", verdict)
+    tries_used = state.tries_used + 1
+    outcome = "failed" if tries_used >= flow.verify.tries else "retry"
+    return start(flow, replace(state, tries_used=tries_used), outcome, verdict)
+
+
+def start(flow: Flow, state: CallState, outcome: str, verdict: Verdict | None = None) -> Decision:
+    """Begin an outcome's sequence from its first step."""
+    return resume(flow, replace(state, outcome=outcome), outcome, 0, verdict)
+
+
+def resume(
+    flow: Flow, state: CallState, outcome: str, index: int, verdict: Verdict | None = None
+) -> Decision:
+    """Continue an outcome's sequence at `index` (carried over round trips)."""
+    sequence = flow.outcomes.get(outcome, ())[index:]
+    if not sequence:
+        return Decision(outcome, index, (Hangup(),), state, verdict)
+    try:
+        steps = tuple(resolve(step, state.subject) for step in sequence)
+    except ResolveError:
+        if outcome == "error":
+            return Decision(outcome, index, (Hangup(),), state, verdict)
+        return resume(flow, replace(state, outcome="error"), "error", 0, verdict)
+    return Decision(outcome, index, steps, state, verdict)
+
+
+def resolve(step: Step, subject: Mapping[str, Any] | None) -> Step:
+    """Fill a step's templates and symbolic targets from the verified record."""
+    fields: Mapping[str, str] = subject["fields"] if subject else {}
+    phones: list[str] = list(subject["phones"]) if subject else []
+    if isinstance(step, Say):
+        return Say(_fill(step.text, fields))
+    if isinstance(step, SayDigits):
+        return SayDigits("".join(ch for ch in _fill(step.digits, fields) if ch.isdigit()))
+    if isinstance(step, RunForm):
+        return RunForm(step.form, {k: _fill(v, fields) for k, v in step.params.items()})
+    if isinstance(step, Transfer) and step.to == VERIFIED:
+        if not phones:
+            raise ResolveError("the verified record has no phone to transfer to")
+        return Transfer(phones[0])
+    if isinstance(step, FindMe) and step.to_verified:
+        if not phones:
+            raise ResolveError("the verified record has no phone for Find Me")
+        return FindMe(numbers=tuple(phones))
+    return step
+
+
+def _fill(template: str, fields: Mapping[str, str]) -> str:
+    try:
+        return template.format_map(fields)
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        raise ResolveError(f"cannot fill {template!r}: {exc}") from None
+
+
+def _read_claim(
+    flow: Flow, answers: Mapping[str, str], caller: str | None
+) -> tuple[Claim | None, str | None]:
+    """The claim and PIN from the answers; None for each one not given."""
+    check_answers(flow, answers)
+    pin = _given(answers.get(flow.verify.pin))
+    if flow.verify.by == "caller_id":
+        return (Claim("caller_id", caller) if caller else None), pin
+    assert flow.verify.claim is not None
+    claimed = _given(answers.get(flow.verify.claim))
+    return (Claim(flow.verify.by, claimed) if claimed else None), pin
+
+
+def _given(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return None if value in ("", NO_ANSWER, "null") else value
+
+
+def check_answers(flow: Flow, answers: Mapping[str, str]) -> None:
+    """Raise AnswerError if an answer does not fit its question, or a needed one is absent."""
+    needed = [flow.verify.pin] + ([flow.verify.claim] if flow.verify.claim else [])
+    for name in needed:
+        if name not in answers:
+            raise AnswerError(f"missing answer {name!r}")
+    for question in flow.questions:
+        value = _given(answers.get(question.name))
+        if value is not None:
+            _check_answer(question, value)
+
+
+def _check_answer(question: Question, value: str) -> None:
+    if question.type == "digits":
+        if not (value.isascii() and value.isdigit()):
+            raise AnswerError(f"{question.name}: digits expected")
+        if question.max_digits is not None and len(value) > question.max_digits:
+            raise AnswerError(f"{question.name}: more than {question.max_digits} digits")
+        if question.min_digits is not None and len(value) < question.min_digits:
+            raise AnswerError(f"{question.name}: fewer than {question.min_digits} digits")
+    elif question.type == "yes_no":
+        if value not in ("Yes", "No"):
+            raise AnswerError(f"{question.name}: Yes or No expected")
+    elif question.type == "multiple_choice" and value not in question.choices:
+        raise AnswerError(f"{question.name}: not one of the choices")

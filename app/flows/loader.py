@@ -1,0 +1,173 @@
+"""Read flow files: YAML -> FlowSchema -> Flow, with every problem tied to a line."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+from marshmallow import ValidationError
+
+from app.flows.model import Flow
+from app.flows.schema import DataPath, FlowSchema
+
+# A flow's name is its file stem and appears in platform URLs.
+FLOW_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    file: str
+    line: int
+    field: str  # dotted path, e.g. on.verified[1].transfer; "" for the whole file
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
+
+
+class FlowFileError(Exception):
+    """One or more flow files are invalid; `problems` lists every one."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        super().__init__("\n  ".join([f"{count} in flow files:", *map(str, problems)]))
+
+
+class _FlowYamlLoader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 scalars: `on:` and `no` stay strings (YAML 1.1 reads
+    them as booleans), and numbers like +4420... or 0200 stay text, not int or octal."""
+
+
+_FlowYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if not tag.endswith((":bool", ":int"))]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_FlowYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_FlowYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^(?:0|-?[1-9][0-9]*)$"), list("-0123456789")
+)
+
+
+def load_flow(path: Path) -> Flow:
+    """Load and validate one flow file; raises FlowFileError listing all its problems."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FlowFileError([Problem(file, 1, "", f"cannot read: {exc}")]) from None
+    try:
+        node, data = _parse(text)
+    except yaml.YAMLError as exc:
+        raise FlowFileError([_yaml_problem(file, exc)]) from None
+    if node is None:
+        raise FlowFileError([Problem(file, 1, "", "the file is empty")])
+
+    lines: dict[DataPath, int] = {(): node.start_mark.line + 1}
+    problems = [
+        Problem(file, line, _dotted(at), "duplicate key: only the last one counts")
+        for at, line in _map_lines(node, (), lines)
+    ]
+    if not FLOW_NAME.fullmatch(path.stem):
+        problems.append(Problem(file, 1, "", "file name must be letters, digits, _ or - .yaml"))
+    try:
+        flow: Flow = FlowSchema().load(data)
+    except ValidationError as exc:
+        problems += [
+            Problem(file, _line(lines, at), _dotted(at), message)
+            for at, message in _flatten(exc.messages, ())
+        ]
+    if problems:
+        raise FlowFileError(sorted(problems))
+    return replace(flow, name=path.stem, source=file)
+
+
+def load_dir(directory: Path) -> tuple[dict[str, Flow], list[Problem]]:
+    """Every *.yaml flow in directory, by name, and the problems of those that failed."""
+    if not directory.is_dir():
+        raise NotADirectoryError(f"flow directory not found: {directory}")
+    flows: dict[str, Flow] = {}
+    problems: list[Problem] = []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            flows[path.stem] = load_flow(path)
+        except FlowFileError as exc:
+            problems += exc.problems
+    return flows, problems
+
+
+def _parse(text: str) -> tuple[yaml.Node | None, Any]:
+    """Compose once, then construct: the node tree gives lines, the data goes to the schema."""
+    loader = _FlowYamlLoader(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
+
+
+def _yaml_problem(file: str, exc: yaml.YAMLError) -> Problem:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    context, started = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and started and started is not mark:
+        # e.g. an unclosed [ is noticed at the end of the file: say where it began.
+        context = f"{context} (from line {started.line + 1})"
+    parts = [context, getattr(exc, "problem", None)]
+    message = ": ".join(str(part) for part in parts if part) or str(exc)
+    return Problem(file, mark.line + 1 if mark else 1, "", f"YAML syntax: {message}")
+
+
+def _map_lines(
+    node: yaml.Node, at: DataPath, lines: dict[DataPath, int]
+) -> Iterator[tuple[DataPath, int]]:
+    """Fill lines with path -> 1-based line of each key and list item; yield duplicate keys."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                continue
+            child = (*at, key.value)
+            if key.value in seen:
+                yield child, key.start_mark.line + 1
+            seen.add(key.value)
+            lines[child] = key.start_mark.line + 1
+            yield from _map_lines(value, child, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines[(*at, index)] = item.start_mark.line + 1
+            yield from _map_lines(item, (*at, index), lines)
+
+
+def _line(lines: dict[DataPath, int], at: DataPath) -> int:
+    # A missing key has no node: use the nearest enclosing one.
+    while at not in lines:
+        at = at[:-1]
+    return lines[at]
+
+
+def _flatten(messages: Any, at: DataPath) -> Iterator[tuple[DataPath, str]]:
+    """marshmallow's nested messages -> (path, message); `_schema` belongs to its parent."""
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            yield from _flatten(value, at if key == "_schema" else (*at, key))
+    elif isinstance(messages, list):
+        for message in messages:
+            yield from _flatten(message, at)
+    else:
+        yield at, str(messages)
+
+
+def _dotted(at: DataPath) -> str:
+    text = ""
+    for key in at:
+        text += f"[{key}]" if isinstance(key, int) else f".{key}" if text else key
+    return text

@@ -1,0 +1,107 @@
+"""The loaded flows of FORMS_DIR, reloaded when an admin edits a file.
+
+A broken edit never takes a flow down: the last good version keeps serving and
+the problems are logged and kept in `problems` for the admin to see.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from app.flows.loader import FLOW_NAME, FlowFileError, Problem, load_flow
+from app.flows.model import Flow
+
+EXTENSION = "glue.flows"
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    flow: Flow | None  # None: the file never loaded cleanly
+    mtime_ns: int
+    checked_at: float  # time.monotonic() of the last stat
+
+
+class FlowRegistry:
+    def __init__(self, directory: Path, reload_seconds: float) -> None:
+        self.directory = directory
+        self.reload_seconds = reload_seconds
+        self.problems: dict[str, list[Problem]] = {}  # flow name -> problems of its file
+        self._entries: dict[str, _Entry] = {}
+        # Readers look entries up without it (a dict lookup is atomic); the lock
+        # only keeps two threads from reloading the same file and racing the swap.
+        self._lock = threading.Lock()
+
+    def load_all(self) -> list[Problem]:
+        """Load every *.yaml in the directory; returns the problems of those that failed."""
+        if not self.directory.is_dir():
+            raise NotADirectoryError(f"flow directory not found: {self.directory}")
+        problems: list[Problem] = []
+        for path in sorted(self.directory.glob("*.yaml")):
+            problems += self._refresh(path.stem)
+        return problems
+
+    def get(self, name: str) -> Flow | None:
+        """The flow called name (checking its file for edits now and then), or None."""
+        if not FLOW_NAME.fullmatch(name):  # names come from URLs: never a path
+            return None
+        entry = self._entries.get(name)
+        if entry is None or time.monotonic() - entry.checked_at >= self.reload_seconds:
+            for problem in self._refresh(name):
+                logger.error(
+                    "flow %s not reloaded (last good version, if any, stays): %s", name, problem
+                )
+            entry = self._entries.get(name)
+        return entry.flow if entry else None
+
+    def _refresh(self, name: str) -> list[Problem]:
+        """Re-read name's file if it changed; returns the problems of a failed load."""
+        path = self.directory / f"{name}.yaml"
+        with self._lock:
+            now = time.monotonic()
+            try:
+                mtime_ns = path.stat().st_mtime_ns
+            except FileNotFoundError:
+                # Deleted, or never existed: keep no entry, so unknown names cost nothing.
+                self._entries.pop(name, None)
+                self.problems.pop(name, None)
+                return []
+            entry = self._entries.get(name)
+            if entry is not None and entry.mtime_ns == mtime_ns:
+                self._entries[name] = _Entry(entry.flow, mtime_ns, now)
+                return []
+            try:
+                flow = load_flow(path)
+            except FlowFileError as exc:
+                self.problems[name] = exc.problems
+                self._entries[name] = _Entry(entry.flow if entry else None, mtime_ns, now)
+                return exc.problems
+            self.problems.pop(name, None)
+            self._entries[name] = _Entry(flow, mtime_ns, now)
+            return []
+
+
+def init_app(app: Flask, strict: bool) -> None:
+    """Load FORMS_DIR. strict: any broken file stops start-up; else log it and go on."""
+    registry = FlowRegistry(
+        Path(app.config["FORMS_DIR"]), float(app.config["FORMS_RELOAD_SECONDS"])
+    )
+    problems = registry.load_all()
+    if problems and strict:
+        raise FlowFileError(problems)
+    for problem in problems:
+        logger.warning("flow not loaded: %s", problem)
+    app.extensions[EXTENSION] = registry
+
+
+def get_flow(name: str) -> Flow | None:
+    """The current app's flow called name (an untrusted string from a URL), or None."""
+    registry: FlowRegistry = current_app.extensions[EXTENSION]
+    return registry.get(name)

@@ -1,0 +1,221 @@
+"""Takes one turn of a call: store the request, run the flow, render, remember.
+
+Everything a turn writes (the event, the call's state, the verification
+attempt and its failure count) commits together or not at all. The event's
+unique delivery key is claimed first, so a retried identical delivery waits for
+the first one, then gets its stored reply and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable, Collection, Mapping, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.db import begin_write
+from app.dialects.base import Cursor, Rendered, Turn
+from app.dialects.steps import Step
+from app.directory.phones import try_e164
+from app.flows import engine
+from app.flows.engine import CallState
+from app.flows.model import Flow
+from app.models import Call, CallEvent, utcnow
+from app.verification.service import Verifier
+
+log = logging.getLogger(__name__)
+
+Renderer = Callable[[Sequence[Step], Cursor], Rendered]
+MASK = "***"
+# Request fields that are credentials, never stored.
+CREDENTIAL_FIELDS = frozenset({"key", "apikey"})
+
+
+def delivery_key(secret: str, platform: str, flow: str, fields: Mapping[str, str]) -> str:
+    """Identical deliveries share a key. Keyed, because the fields hold PINs."""
+    canonical = json.dumps([platform, flow, sorted(fields.items())], ensure_ascii=False)
+    return hmac.new(secret.encode(), canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def masked(
+    fields: Mapping[str, str],
+    flow: Flow | None,
+    platform_fields: Collection[str],
+    max_length: int,
+) -> dict[str, str]:
+    """The fields as stored: credentials dropped, secret answers masked, values capped.
+
+    Without a flow nobody knows which answer is the PIN, so every answer is masked.
+    """
+
+    def secret(name: str) -> bool:
+        if flow is None:
+            return name not in platform_fields
+        return name == flow.verify.pin or any(q.secret and q.name == name for q in flow.questions)
+
+    return {
+        name[:max_length]: MASK if secret(name) else value[:max_length]
+        for name, value in fields.items()
+        if name not in CREDENTIAL_FIELDS
+    }
+
+
+class TurnRunner:
+    def __init__(
+        self,
+        session: Session,
+        verifier: Verifier,
+        secret: str,
+        request_id: str,
+        max_length: int,
+        platform_fields: Collection[str] = (),
+        region: str = "US",
+    ) -> None:
+        self.session = session
+        self.platform_fields = platform_fields
+        self.verifier = verifier
+        self.secret = secret
+        self.request_id = request_id
+        self.max_length = max_length
+        self.region = region
+
+    def take_turn(self, flow: Flow, turn: Turn, render: Renderer) -> bytes:
+        """Run the flow for one request and return the reply to send."""
+        key = delivery_key(self.secret, turn.platform, flow.name, turn.fields)
+        # Two passes at most: a first request of a new call may lose the race to
+        # create the call row to a different request of the same call.
+        for _ in range(2):
+            try:
+                return self._take_turn(flow, turn, render, key)
+            except IntegrityError:
+                self.session.rollback()
+                stored = self._stored_reply(key)
+                self.session.rollback()
+                if stored is not None:
+                    log.info("duplicate delivery of call %s answered from store", turn.call_id)
+                    return stored
+        raise RuntimeError(f"could not store a turn of call {turn.call_id}")
+
+    def record_malformed(
+        self,
+        platform: str,
+        flow: Flow | None,
+        fields: Mapping[str, str],
+        platform_fields: Collection[str],
+        reply: bytes,
+        why: str,
+    ) -> bytes:
+        """Keep a request that is not a readable turn (nothing a platform sends is lost)."""
+        key = delivery_key(self.secret, platform, flow.name if flow else "-", fields)
+        payload = masked(fields, flow, platform_fields, self.max_length)
+        begin_write(self.session)
+        self.session.add(
+            CallEvent(
+                platform=platform,
+                kind="malformed",
+                dedupe_key=key,
+                request_id=self.request_id,
+                payload=payload | {"_error": why},
+                outcome="malformed",
+                reply=reply.decode(),
+            )
+        )
+        try:
+            self.session.commit()
+        except IntegrityError:  # a retried delivery: answer as the first time
+            self.session.rollback()
+            return self._stored_reply(key) or reply
+        return reply
+
+    def _take_turn(self, flow: Flow, turn: Turn, render: Renderer, key: str) -> bytes:
+        begin_write(self.session)
+        event = CallEvent(
+            platform=turn.platform,
+            kind="turn",
+            dedupe_key=key,
+            request_id=self.request_id,
+            payload=masked(turn.fields, flow, self.platform_fields, self.max_length),
+        )
+        self.session.add(event)
+        self.session.flush()  # claims the delivery key before any work is done
+
+        call = self._lock_call(turn, flow)
+        event.call = call
+        state = _resume_from_mirror(CallState.from_json(call.state), turn.pass_through)
+
+        decision = engine.decide(
+            flow,
+            state,
+            turn.answers,
+            lambda claim, pin: self.verifier.verify(claim, pin, call.id),
+            turn.caller,
+        )
+        rendered = render(decision.steps, Cursor(decision.outcome, decision.index, state.turn))
+        new_state = decision.after_reply(rendered.consumed)
+
+        call.state = new_state.to_json()
+        if decision.outcome != "ended":
+            call.outcome = decision.outcome
+        if new_state.ended and call.ended_at is None:
+            call.status = "ended"
+            call.ended_at = utcnow()
+        event.outcome = decision.outcome
+        event.reply = rendered.body.decode()
+        self.session.commit()
+        return rendered.body
+
+    def _lock_call(self, turn: Turn, flow: Flow) -> Call:
+        """The call's row, locked for this turn (turns of one call run one at a time)."""
+        call = self.session.scalar(
+            select(Call)
+            .where(Call.platform == turn.platform, Call.platform_call_id == turn.call_id)
+            .with_for_update()
+        )
+        if call is None:
+            caller = turn.caller or ""
+            call = Call(
+                platform=turn.platform,
+                platform_call_id=turn.call_id,
+                caller_number=try_e164(caller, self.region) or caller[:32] or None,
+                flow=flow.name,
+                state={},
+            )
+            self.session.add(call)
+            self.session.flush()
+        return call
+
+    def _stored_reply(self, key: str) -> bytes | None:
+        reply = self.session.scalar(select(CallEvent.reply).where(CallEvent.dedupe_key == key))
+        return reply.encode() if reply is not None else None
+
+
+def _resume_from_mirror(state: CallState, pass_through: Mapping[str, str]) -> CallState:
+    """Pick up an apology sequence that was sent while the database was unreachable.
+
+    Only the `error` outcome is taken from the platform's pass-through: it needs
+    no verified record, so a forged `p_t` can lead nowhere but to an apology.
+    """
+    outcome, _, index = pass_through.get("next", "").partition(":")
+    if state.pending is None and outcome == "error" and index.isdigit():
+        return CallState(turn=state.turn, pending=("error", int(index)), outcome="error")
+    return state
+
+
+def fallback_reply(flow: Flow, pass_through: Mapping[str, str], render: Renderer) -> bytes:
+    """The flow's `error` steps, without touching the database (it may be down).
+
+    Resumes where the pass-through says an earlier apology stopped, so a caller
+    hears it once and then the next step, not the apology in a loop.
+    """
+    turn = pass_through.get("turn", "0")
+    state = _resume_from_mirror(CallState(turn=int(turn) if turn.isdigit() else 0), pass_through)
+    if state.pending is None:
+        decision = engine.start(flow, state, "error")
+    else:
+        decision = engine.resume(flow, state, *state.pending)
+    return render(decision.steps, Cursor(decision.outcome, decision.index, state.turn)).body

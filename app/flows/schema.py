@@ -1,0 +1,527 @@
+"""Marshmallow schemas for flow files: shape, ranges and cross-references.
+
+Errors keep marshmallow's nested shape (keys and list indexes) so the loader can
+point each one at its line in the YAML file. Checks that span the file (a step
+naming a question, a template naming a field) run in `FlowSchema` even when other
+fields failed, so an admin sees every problem at once.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, get_args
+
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validates_schema,
+)
+from marshmallow.validate import Length, NoneOf, OneOf, Range, Regexp
+
+from app.dialects.steps import (
+    VERIFIED,
+    Ask,
+    FindMe,
+    Hangup,
+    Pause,
+    RunForm,
+    Say,
+    SayDigits,
+    Step,
+    Transfer,
+    VirtualReceptionist,
+    Voicemail,
+    is_final,
+)
+from app.directory.phones import PhoneError, to_e164
+from app.flows.model import (
+    DEFAULT_OUTCOMES,
+    OUTCOMES,
+    ClaimKind,
+    Flow,
+    Question,
+    QuestionType,
+    Verify,
+)
+
+QUESTION_TYPES: tuple[str, ...] = get_args(QuestionType)
+CLAIM_KINDS: tuple[str, ...] = get_args(ClaimKind)
+QUESTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# Request fields the platform sends itself: a question by that name would clash.
+RESERVED_NAMES = ("caller_id", "session_id", "timestamp", "p_t", "key")
+# IfbyPhone sends parameters as XML elements, so names must be safe element names.
+PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_ID = re.compile(r"^[A-Za-z0-9_.*#-]{1,64}$")
+_NUMERIC_ID = re.compile(r"^[0-9]{1,20}$")
+PLATFORMS = ("ifbyphone", "voipnow", "didml", "twiml")
+
+# Template fields in `verified`, by what was verified; no other outcome has any.
+VERIFIED_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "account": ("name", "number", "account"),
+    "caller_id": ("name", "number", "account"),
+    "group": ("name", "number", "group", "member"),
+}
+
+DataPath = tuple[str | int, ...]  # keys and list indexes, as in marshmallow's messages
+Errors = dict[Any, Any]
+
+
+def template_fields(text: str) -> list[str]:
+    """The `{field}` names a message template uses; ValueError if it is malformed."""
+    names = []
+    for _, name, spec, conversion in string.Formatter().parse(text):
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            raise ValueError(f"write placeholders as {{field}}, not {{{name}...}}")
+        names.append(name)
+    return names
+
+
+def _add(errors: Errors, path: DataPath, message: str) -> None:
+    node = errors
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node.setdefault(path[-1], []).append(message)
+
+
+# --- fields -------------------------------------------------------------------
+
+
+class Id(fields.Field[str]):
+    """A platform id (form, menu, box, list), written as a number or text; kept as text."""
+
+    default_error_messages = {
+        "invalid": "must be an id: letters, digits, and _ . * # -",
+        "numeric": "must be a numeric id",
+    }
+
+    def __init__(self, *, numeric: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.numeric = numeric
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return str(value)
+        if not isinstance(value, str):
+            raise self.make_error("numeric" if self.numeric else "invalid")
+        if self.numeric and not (_NUMERIC_ID.fullmatch(value) and int(value) > 0):
+            raise self.make_error("numeric")
+        if not _ID.fullmatch(value):
+            raise self.make_error("invalid")
+        return value
+
+
+def _template(value: Any) -> str:
+    """Text for a message or a parameter: may hold `{field}` placeholders."""
+    if not isinstance(value, str):
+        raise ValidationError("Not a valid string.")
+    if not value:
+        raise ValidationError("must not be empty")
+    try:
+        template_fields(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+    return value
+
+
+class Params(fields.Field[dict[str, str]]):
+    """user_parameters of a survo step: name -> template."""
+
+    default_error_messages = {"invalid": "must be a mapping of name: text"}
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> dict[str, str]:
+        if not isinstance(value, dict):
+            raise self.make_error("invalid")
+        params: dict[str, str] = {}
+        errors: Errors = {}
+        for key, text in value.items():
+            if not (isinstance(key, str) and PARAMETER_NAME.fullmatch(key)):
+                errors[str(key)] = ["must be a name: letters, digits and _"]
+                continue
+            try:
+                params[key] = _template(text)
+            except ValidationError as exc:
+                errors[key] = exc.messages
+        if errors:
+            raise ValidationError(errors)
+        return params
+
+
+# --- steps --------------------------------------------------------------------
+
+
+class _Schema(Schema):
+    error_messages = {"unknown": "unknown key", "type": "must be a mapping of key: value"}
+
+
+class RunFormSchema(_Schema):
+    id = Id(required=True)
+    user_parameters = Params(load_default=dict)
+
+
+def _phone(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValidationError("must be a phone number")
+    try:
+        return to_e164(str(value), "US")
+    except PhoneError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+def _ask(value: Any) -> Ask:
+    if value is None or value == "all":
+        return Ask()  # every question: FlowSchema fills in the names
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise ValidationError("must be a list of question names, or all")
+    return Ask(tuple(value))
+
+
+def _survo(value: Any) -> RunForm:
+    if isinstance(value, dict):
+        data = RunFormSchema().load(value)
+        return RunForm(data["id"], data["user_parameters"])
+    return RunForm(Id().deserialize(value))
+
+
+def _transfer(value: Any) -> Transfer:
+    return Transfer(VERIFIED if value == VERIFIED else _phone(value))
+
+
+def _findme(value: Any) -> FindMe:
+    if value == VERIFIED:
+        return FindMe(to_verified=True)
+    if not isinstance(value, list):
+        return FindMe(list_id=Id().deserialize(value))
+    if not value:
+        raise ValidationError("must list at least one number")
+    numbers: list[str] = []
+    errors: Errors = {}
+    for index, raw in enumerate(value):
+        try:
+            numbers.append(_phone(raw))
+        except ValidationError as exc:
+            errors[index] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    return FindMe(numbers=tuple(numbers))
+
+
+def _hangup(value: Any) -> Hangup:
+    if value is not None:
+        raise ValidationError("takes no value: write hangup")
+    return Hangup()
+
+
+_PAUSE = fields.Integer(strict=True, validate=Range(1, 60))
+
+STEP_PARSERS: Mapping[str, Callable[[Any], Step]] = {
+    "say": lambda value: Say(_template(value)),
+    "say_digits": lambda value: SayDigits(_template(value)),
+    "pause": lambda value: Pause(_PAUSE.deserialize(value)),
+    "ask": _ask,
+    "survo": _survo,
+    "transfer": _transfer,
+    "findme": _findme,
+    "vr": lambda value: VirtualReceptionist(Id().deserialize(value)),
+    "voicemail": lambda value: Voicemail(Id().deserialize(value)),
+    "hangup": _hangup,
+}
+
+
+def parse_step(raw: Any) -> Step:
+    """One list item of an outcome: `hangup` or a one-key mapping like `{say: ...}`."""
+    if raw == "hangup":
+        return Hangup()
+    if not (isinstance(raw, dict) and len(raw) == 1):
+        raise ValidationError("a step is hangup or one key: value, like {say: Hello.}")
+    ((kind, value),) = raw.items()
+    parser = STEP_PARSERS.get(kind)
+    if parser is None:
+        raise ValidationError({str(kind): [f"unknown step; known: {', '.join(STEP_PARSERS)}"]})
+    try:
+        return parser(value)
+    except ValidationError as exc:
+        raise ValidationError({kind: exc.messages}) from None
+
+
+def _kind(raw: Any) -> str:
+    return "hangup" if raw == "hangup" else str(next(iter(raw)))
+
+
+class Steps(fields.Field[tuple[Step, ...]]):
+    """An outcome's steps. On errors `valid_data` keeps None in place of each bad step,
+    so FlowSchema's cross-checks still see the good ones at their indexes."""
+
+    default_error_messages = {
+        "invalid": "must be a list of steps",
+        "empty": "must have at least one step",
+    }
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> tuple[Step, ...]:
+        if not isinstance(value, list):
+            raise self.make_error("invalid")
+        if not value:
+            raise self.make_error("empty")
+        steps: list[Step | None] = []
+        errors: Errors = {}
+        for index, raw in enumerate(value):
+            try:
+                steps.append(parse_step(raw))
+            except ValidationError as exc:
+                steps.append(None)
+                errors[index] = exc.messages
+        final = next((i for i, s in enumerate(steps) if s is not None and is_final(s)), None)
+        last = len(steps) - 1
+        if final is not None and final < last:
+            errors.setdefault(final + 1, [f"unreachable: step after {_kind(value[final])}"])
+        elif final is None and steps[last] is not None and not isinstance(steps[last], RunForm):
+            # A survo posts back to Glue; anything else would leave the call hanging.
+            errors.setdefault(
+                last, ["must end with hangup, transfer, findme, vr, voicemail, ask or survo"]
+            )
+        if errors:
+            raise ValidationError(errors, valid_data=steps)
+        return tuple(step for step in steps if step is not None)  # all are, here
+
+
+class OutcomesSchema(_Schema):
+    verified = Steps(required=True)
+    retry = Steps()
+    failed = Steps(required=True)
+    locked = Steps()
+    no_input = Steps()
+    error = Steps()
+
+
+# --- questions, verify, platforms ---------------------------------------------
+
+
+class QuestionSchema(_Schema):
+    name = fields.String(
+        required=True,
+        validate=[
+            Regexp(QUESTION_NAME, error="must be a-z, 0-9 and _, starting with a letter"),
+            NoneOf(RESERVED_NAMES, error="{input} is a request field name: choose another"),
+        ],
+    )
+    type = fields.String(required=True, validate=OneOf(QUESTION_TYPES))
+    prompt = fields.String()
+    min_digits = fields.Integer(strict=True, validate=Range(1, 200))
+    max_digits = fields.Integer(strict=True, validate=Range(1, 200))
+    choices = fields.List(
+        fields.String(validate=Length(min=1)),
+        validate=Length(min=1, error="must list at least one choice"),
+    )
+    secret = fields.Boolean()
+    timeout = fields.Integer(strict=True, validate=Range(1, 60))
+    finish_on_key = fields.String(
+        validate=OneOf([*"0123456789*#", ""], error='must be one of 0-9, * or #, or "" for none')
+    )
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def check_type_options(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
+        kind = data.get("type")
+        if kind is None:
+            return
+        errors: Errors = {}
+        if kind == "multiple_choice" and "choices" not in original:
+            _add(errors, ("choices",), "required for multiple_choice")
+        if kind != "multiple_choice" and "choices" in original:
+            _add(errors, ("choices",), "only for multiple_choice questions")
+        for key in ("min_digits", "max_digits"):
+            if kind != "digits" and key in original:
+                _add(errors, (key,), "only for digits questions")
+        low, high = data.get("min_digits"), data.get("max_digits")
+        if low is not None and high is not None and low > high:
+            _add(errors, ("max_digits",), "must not be less than min_digits")
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def make_question(self, data: dict[str, Any], **kwargs: Any) -> Question:
+        return Question(**{**data, "choices": tuple(data.get("choices", ()))})
+
+
+class VerifySchema(_Schema):
+    by = fields.String(required=True, validate=OneOf(CLAIM_KINDS))
+    claim = fields.String()
+    pin = fields.String(required=True)
+    tries = fields.Integer(strict=True, load_default=3, validate=Range(1, 10))
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def check_claim(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
+        by = data.get("by")
+        if by == "caller_id" and "claim" in original:
+            raise ValidationError("not used with by: caller_id", "claim")
+        if by in ("account", "group") and "claim" not in original:
+            raise ValidationError(f"required with by: {by}", "claim")
+
+    @post_load
+    def make_verify(self, data: dict[str, Any], **kwargs: Any) -> Verify:
+        return Verify(**data)
+
+
+class IfbyPhoneSchema(_Schema):
+    survo = Id(numeric=True, required=True)  # the SurVo that asks the questions
+    say_survo = Id(numeric=True)  # a SurVo that reads one parameter aloud
+    say_parameter = fields.String(
+        load_default="message", validate=Regexp(PARAMETER_NAME, error="must be a name")
+    )
+
+
+# --- the flow -----------------------------------------------------------------
+
+
+class FlowSchema(_Schema):
+    description = fields.String(load_default="")
+    questions = fields.List(
+        fields.Nested(QuestionSchema),
+        required=True,
+        validate=Length(min=1, error="must have at least one question"),
+    )
+    verify = fields.Nested(VerifySchema, required=True)
+    on = fields.Nested(OutcomesSchema, required=True)
+    ifbyphone = fields.Nested(IfbyPhoneSchema)
+    voipnow = fields.Dict(keys=fields.String())
+    didml = fields.Dict(keys=fields.String())
+    twiml = fields.Dict(keys=fields.String())
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def check_references(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
+        if not isinstance(original, dict):
+            return
+        errors: Errors = {}
+        # Read questions and verify from the raw file: a question with a bad option
+        # still has a name other parts may refer to.
+        questions = _declared_questions(original.get("questions"), errors)
+        raw_verify = original.get("verify")
+        raw_verify = raw_verify if isinstance(raw_verify, dict) else {}
+        _check_verify(raw_verify, questions, errors)
+        raw_on = original.get("on")
+        outcomes = data.get("on")
+        if isinstance(raw_on, dict) and outcomes is not None:
+            by = raw_verify.get("by")
+            fields_here = VERIFIED_FIELDS.get(by) if isinstance(by, str) else None
+            _check_outcomes(outcomes, questions, fields_here, errors)
+            _check_ifbyphone(original.get("ifbyphone"), raw_on, outcomes, errors)
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def make_flow(self, data: dict[str, Any], **kwargs: Any) -> Flow:
+        questions: tuple[Question, ...] = tuple(data["questions"])
+        everything = Ask(tuple(q.name for q in questions))
+        defaults = {**DEFAULT_OUTCOMES, "retry": (everything,)}
+        given = data["on"]  # verified and failed are required, so always here
+        outcomes = {
+            outcome: tuple(
+                everything if isinstance(step, Ask) and not step.questions else step
+                for step in (given[outcome] if outcome in given else defaults[outcome])
+            )
+            for outcome in OUTCOMES
+        }
+        return Flow(
+            name="",  # the loader sets name and source from the file
+            questions=questions,
+            verify=data["verify"],
+            outcomes=outcomes,
+            platforms={key: data[key] for key in PLATFORMS if key in data},
+            description=data["description"],
+        )
+
+
+def _declared_questions(raw: Any, errors: Errors) -> dict[str, Any]:
+    """name -> type of each question written in the file; flags duplicate names."""
+    declared: dict[str, Any] = {}
+    for index, question in enumerate(raw if isinstance(raw, list) else []):
+        name = question.get("name") if isinstance(question, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in declared:
+            _add(errors, ("questions", index, "name"), f"duplicate question name {name}")
+        else:
+            declared[name] = question.get("type")
+    return declared
+
+
+def _check_verify(raw: dict[str, Any], questions: dict[str, Any], errors: Errors) -> None:
+    for key in ("claim", "pin"):
+        name = raw.get(key)
+        if isinstance(name, str) and name not in questions:
+            _add(errors, ("verify", key), f"no question named {name}")
+    pin = raw.get("pin")
+    if isinstance(pin, str) and pin in questions and questions[pin] != "digits":
+        _add(errors, ("verify", "pin"), f"question {pin} must be of type digits")
+
+
+def _check_outcomes(
+    outcomes: Mapping[str, Sequence[Step | None]],
+    questions: dict[str, Any],
+    verified_fields: tuple[str, ...] | None,
+    errors: Errors,
+) -> None:
+    for outcome, steps in outcomes.items():
+        allowed = (verified_fields or ()) if outcome == "verified" else ()
+        for index, step in enumerate(steps):
+            at: DataPath = ("on", outcome, index)
+            if isinstance(step, Ask):
+                for position, name in enumerate(step.questions):
+                    if name not in questions:
+                        _add(errors, (*at, "ask", position), f"no question named {name}")
+            if outcome != "verified" and (
+                (isinstance(step, Transfer) and step.to == VERIFIED)
+                or (isinstance(step, FindMe) and step.to_verified)
+            ):
+                kind = "transfer" if isinstance(step, Transfer) else "findme"
+                _add(errors, (*at, kind), "verified can only be used in on.verified")
+            # by: with an unknown value is reported on verify.by already.
+            if outcome == "verified" and verified_fields is None:
+                continue
+            for where, text in _templates(step):
+                for name in template_fields(text):
+                    if name not in allowed:
+                        usable = ", ".join(allowed) if allowed else "none (only in verified)"
+                        _add(errors, (*at, *where), f"unknown field {{{name}}}; usable: {usable}")
+
+
+def _templates(step: Step | None) -> list[tuple[DataPath, str]]:
+    """Each template in a step, with its path inside the step."""
+    if isinstance(step, Say):
+        return [(("say",), step.text)]
+    if isinstance(step, SayDigits):
+        return [(("say_digits",), step.digits)]
+    if isinstance(step, RunForm):
+        return [(("survo", "user_parameters", key), text) for key, text in step.params.items()]
+    return []
+
+
+def _check_ifbyphone(
+    block: Any,
+    raw_on: dict[str, Any],
+    outcomes: Mapping[str, Sequence[Step | None]],
+    errors: Errors,
+) -> None:
+    """IfbyPhone has no say app: text is read by running the say_survo form."""
+    if not isinstance(block, dict) or block.get("say_survo") is not None:
+        return
+    speaking = []
+    for outcome in OUTCOMES:
+        written = outcome in raw_on
+        steps = outcomes.get(outcome, ()) if written else DEFAULT_OUTCOMES.get(outcome, ())
+        if any(isinstance(step, Say | SayDigits | Pause) for step in steps):
+            speaking.append(outcome if written else f"{outcome} (default)")
+    if speaking:
+        _add(
+            errors,
+            ("ifbyphone", "say_survo"),
+            f"required: the flow says text in {', '.join(speaking)}",
+        )

@@ -1,0 +1,1 @@
+"""Blueprints that receive platform requests (one module per platform)."""

@@ -1,0 +1,163 @@
+"""The flow engine with plain data and a fake verifier (no Flask, no database)."""
+
+from __future__ import annotations
+
+from app.dialects.steps import (
+    Ask,
+    FindMe,
+    Hangup,
+    Say,
+    SayDigits,
+    Transfer,
+    Voicemail,
+)
+from app.flows.engine import CallState, decide, resume
+from app.flows.model import Flow, Question, Verify
+from app.verification.service import Claim, Subject, Verdict
+
+FLOW = Flow(
+    name="verify_caller",
+    questions=(
+        Question("account", "digits", max_digits=10),
+        Question("pin", "digits", min_digits=4, max_digits=8, secret=True),
+    ),
+    verify=Verify(by="account", claim="account", pin="pin", tries=3),
+    outcomes={
+        "verified": (Say("Thank you, {name}."), SayDigits("{account}"), Transfer("verified")),
+        "retry": (Say("That did not match."), Ask(("account", "pin"))),
+        "failed": (Voicemail("200"),),
+        "locked": (Say("Locked."), Hangup()),
+        "no_input": (Hangup(),),
+        "error": (Say("Sorry."), Hangup()),
+    },
+)
+
+ADA = Subject(kind="user", id=1, number="1001", name="Ada", phones=("+13125550101",))
+
+
+class FakeVerifier:
+    def __init__(self, *verdicts: Verdict) -> None:
+        self.verdicts = list(verdicts)
+        self.claims: list[tuple[Claim, str]] = []
+
+    def __call__(self, claim: Claim, pin: str) -> Verdict:
+        self.claims.append((claim, pin))
+        return self.verdicts.pop(0)
+
+
+def test_verified_caller_gets_templated_steps_and_a_transfer_to_their_phone() -> None:
+    verifier = FakeVerifier(Verdict("verified", "pin", ADA))
+    decision = decide(FLOW, CallState(), {"account": "1001", "pin": "2468"}, verifier)
+    assert verifier.claims == [(Claim("account", "1001"), "2468")]
+    assert decision.outcome == "verified"
+    assert decision.steps == (Say("Thank you, Ada."), SayDigits("1001"), Transfer("+13125550101"))
+
+
+def test_wrong_pin_retries_until_tries_run_out_then_fails() -> None:
+    state = CallState()
+    outcomes = []
+    for _ in range(3):
+        decision = decide(
+            FLOW,
+            state,
+            {"account": "1001", "pin": "0000"},
+            FakeVerifier(Verdict("rejected", "wrong_pin")),
+        )
+        outcomes.append(decision.outcome)
+        state = decision.after_reply(len(decision.steps))
+    assert outcomes == ["retry", "retry", "failed"]
+    assert state.tries_used == 3
+    assert state.ended  # voicemail hands the call over
+
+
+def test_locked_verdict_runs_the_locked_steps() -> None:
+    decision = decide(
+        FLOW,
+        CallState(),
+        {"account": "1001", "pin": "2468"},
+        FakeVerifier(Verdict("locked", "locked")),
+    )
+    assert decision.outcome == "locked"
+    assert decision.steps == (Say("Locked."), Hangup())
+
+
+def test_na_or_empty_answers_are_no_input_and_never_verified() -> None:
+    verifier = FakeVerifier()
+    for answers in ({"account": "NA", "pin": "NA"}, {"account": "1001", "pin": ""}):
+        decision = decide(FLOW, CallState(), answers, verifier)
+        assert decision.outcome == "no_input"
+    assert verifier.claims == []
+
+
+def test_malformed_answers_take_the_error_fallback() -> None:
+    verifier = FakeVerifier()
+    for answers in (
+        {"account": "1001"},  # PIN field missing
+        {"account": "1001", "pin": "12ab"},  # not digits
+        {"account": "12345678901", "pin": "2468"},  # longer than max_digits
+        {"account": "1001", "pin": "12"},  # shorter than min_digits
+    ):
+        assert decide(FLOW, CallState(), answers, verifier).outcome == "error"
+    assert verifier.claims == []
+
+
+def test_sequence_is_carried_over_round_trips() -> None:
+    decision = decide(
+        FLOW,
+        CallState(),
+        {"account": "1001", "pin": "2468"},
+        FakeVerifier(Verdict("verified", "pin", ADA)),
+    )
+    state = decision.after_reply(2)  # a dialect that sent the two messages
+    assert state.pending == ("verified", 2) and not state.ended
+    follow_up = decide(FLOW, state, {}, FakeVerifier())  # no answers in a continuation
+    assert follow_up.steps == (Transfer("+13125550101"),)
+    final = follow_up.after_reply(1)
+    assert final.pending is None and final.ended and final.turn == 2
+
+
+def test_a_turn_after_the_call_ended_hangs_up() -> None:
+    state = CallState(ended=True, turn=3)
+    assert decide(FLOW, state, {"account": "1", "pin": "1234"}, FakeVerifier()).steps == (Hangup(),)
+
+
+def test_verified_record_without_phone_falls_back_to_error() -> None:
+    phoneless = Subject(kind="user", id=2, number="1002", name="Bo")
+    decision = decide(
+        FLOW,
+        CallState(),
+        {"account": "1002", "pin": "2468"},
+        FakeVerifier(Verdict("verified", "pin", phoneless)),
+    )
+    assert decision.outcome == "error"
+    assert decision.steps == (Say("Sorry."), Hangup())
+
+
+def test_caller_id_flow_claims_by_the_callers_number() -> None:
+    flow = Flow(
+        name="by_phone",
+        questions=(Question("pin", "digits"),),
+        verify=Verify(by="caller_id", pin="pin"),
+        outcomes={**FLOW.outcomes, "verified": (FindMe(to_verified=True),)},
+    )
+    verifier = FakeVerifier(Verdict("verified", "pin", ADA))
+    decision = decide(flow, CallState(), {"pin": "2468"}, verifier, caller="3125550101")
+    assert verifier.claims == [(Claim("caller_id", "3125550101"), "2468")]
+    assert decision.steps == (FindMe(numbers=("+13125550101",)),)
+    assert decide(flow, CallState(), {"pin": "2468"}, FakeVerifier()).outcome == "no_input"
+
+
+def test_state_round_trips_through_json() -> None:
+    state = CallState(
+        turn=2,
+        tries_used=1,
+        pending=("verified", 1),
+        outcome="verified",
+        subject={"fields": {"name": "Ada"}, "phones": ["+13125550101"]},
+    )
+    assert CallState.from_json(state.to_json()) == state
+    assert CallState.from_json(None) == CallState()
+
+
+def test_resume_past_the_end_hangs_up() -> None:
+    assert resume(FLOW, CallState(), "error", 7).steps == (Hangup(),)

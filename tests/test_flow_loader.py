@@ -1,0 +1,555 @@
+"""Flow files: YAML -> Flow, and every rule reported with its line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.dialects.steps import (
+    Ask,
+    FindMe,
+    Hangup,
+    Pause,
+    RunForm,
+    Say,
+    SayDigits,
+    Step,
+    Transfer,
+    VirtualReceptionist,
+    Voicemail,
+)
+from app.flows.loader import FlowFileError, Problem, load_dir, load_flow
+from app.flows.model import DEFAULT_OUTCOMES, Question, Verify
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+FORMS = PROJECT_ROOT / "survo_forms"
+
+# Line numbers matter: tests replace lines by number and expect problems on them.
+BASE = """\
+description: Test flow.
+questions:
+  - {name: account, type: digits, min_digits: 1, max_digits: 10}
+  - {name: pin, type: digits, min_digits: 4, max_digits: 8, secret: true}
+verify: {by: account, claim: account, pin: pin}
+on:
+  verified: [{say: "Hi {name}."}, {transfer: verified}]
+  failed: [{say: "Sorry."}, hangup]
+ifbyphone: {survo: 4101, say_survo: 4102}
+"""
+
+
+def write(tmp_path: Path, edits: dict[int, str] | None = None, name: str = "flow") -> Path:
+    """BASE with lines replaced (1-based; a replacement may span several lines)."""
+    lines = BASE.splitlines()
+    for number, text in (edits or {}).items():
+        lines[number - 1] = text
+    path = tmp_path / f"{name}.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def problems_of(path: Path) -> list[Problem]:
+    with pytest.raises(FlowFileError) as info:
+        load_flow(path)
+    return info.value.problems
+
+
+def find(problems: list[Problem], line: int, field: str) -> Problem:
+    for problem in problems:
+        if (problem.line, problem.field) == (line, field):
+            return problem
+    listing = "\n".join(map(str, problems))
+    raise AssertionError(f"no problem at {line} {field}; got:\n{listing}")
+
+
+# --- good flows ---------------------------------------------------------------
+
+
+def test_verify_caller_loads() -> None:
+    flow = load_flow(FORMS / "verify_caller.yaml")
+
+    assert flow.name == "verify_caller"
+    assert flow.source == str(FORMS / "verify_caller.yaml")
+    assert flow.description == "Verify a caller by account number and PIN."
+    assert flow.questions == (
+        Question(
+            "account",
+            "digits",
+            prompt="Please enter your account number, then press pound.",
+            min_digits=1,
+            max_digits=10,
+        ),
+        Question(
+            "pin",
+            "digits",
+            prompt="Please enter your PIN, then press pound.",
+            min_digits=4,
+            max_digits=8,
+            secret=True,
+        ),
+    )
+    assert flow.verify == Verify(by="account", claim="account", pin="pin", tries=3)
+    assert flow.outcomes == {
+        "verified": (Say("Thank you, {name}."), Transfer("verified")),
+        "retry": (Say("That did not match. Please try again."), Ask(("account", "pin"))),
+        "failed": (Say("Sorry, we could not verify you."), Voicemail("200")),
+        "locked": (Say("This account is locked. Please try again later."), Hangup()),
+        "no_input": (Say("We did not hear anything. Goodbye."), Hangup()),
+        "error": (
+            Say("We are sorry, something went wrong. Please call again later."),
+            Hangup(),
+        ),
+    }
+    assert flow.platforms == {
+        "ifbyphone": {"survo": "4101", "say_survo": "4102", "say_parameter": "message"}
+    }
+
+
+def test_group_line_loads() -> None:
+    flow = load_flow(FORMS / "group_line.yaml")
+
+    assert flow.name == "group_line"
+    assert [q.name for q in flow.questions] == ["group", "pin"]
+    pin = flow.question("pin")
+    assert pin is not None and pin.secret
+    assert flow.verify == Verify(by="group", claim="group", pin="pin", tries=3)
+    assert flow.outcomes["verified"] == (Say("Welcome, {name}."), FindMe(to_verified=True))
+    assert flow.outcomes["retry"][-1] == Ask(("group", "pin"))
+    assert flow.platform("ifbyphone") == {
+        "survo": "4201",
+        "say_survo": "4202",
+        "say_parameter": "message",
+    }
+
+
+def test_missing_outcomes_take_defaults(tmp_path: Path) -> None:
+    flow = load_flow(write(tmp_path))
+
+    assert flow.outcomes["retry"] == (Ask(("account", "pin")),)
+    for outcome in ("locked", "no_input", "error"):
+        assert flow.outcomes[outcome] == DEFAULT_OUTCOMES[outcome]
+    assert flow.verify.tries == 3
+
+
+@pytest.mark.parametrize("ask", ["all", "[]", "null"])
+def test_ask_all_means_every_question(tmp_path: Path, ask: str) -> None:
+    flow = load_flow(write(tmp_path, {8: f"  failed: [{{ask: {ask}}}]"}))
+
+    assert flow.outcomes["failed"] == (Ask(("account", "pin")),)
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        ("[hangup]", Hangup()),
+        ("[{hangup: null}]", Hangup()),
+        ('[{say: "Bye."}, hangup]', Say("Bye.")),
+        ('[{say_digits: "1 2 3"}, hangup]', SayDigits("1 2 3")),
+        ("[{pause: 2}, hangup]", Pause(2)),
+        ("[{ask: [pin]}]", Ask(("pin",))),
+        ("[{survo: 4200}]", RunForm("4200")),
+        (
+            "[{survo: {id: '4200', user_parameters: {note: Hello}}}]",
+            RunForm("4200", {"note": "Hello"}),
+        ),
+        ('[{transfer: "(312) 555-1212"}]', Transfer("+13125551212")),
+        ("[{transfer: +442079460018}]", Transfer("+442079460018")),
+        ("[{findme: 1234}]", FindMe(list_id="1234")),
+        (
+            '[{findme: ["312-555-1212", "+13125551313"]}]',
+            FindMe(numbers=("+13125551212", "+13125551313")),
+        ),
+        ("[{vr: 77}]", VirtualReceptionist("77")),
+        ("[{voicemail: 0200}]", Voicemail("0200")),  # stays text: no octal surprise
+    ],
+)
+def test_steps_parse(tmp_path: Path, steps: str, expected: Step) -> None:
+    flow = load_flow(write(tmp_path, {8: f"  failed: {steps}"}))
+
+    assert flow.outcomes["failed"][0] == expected
+
+
+def test_yaml_words_stay_text(tmp_path: Path) -> None:
+    # YAML 1.1 would read `on`, `yes` and `no` as booleans.
+    choices = "  - {name: ok, type: multiple_choice, choices: [yes, no, on]}"
+    flow = load_flow(write(tmp_path, {4: f"  - {{name: pin, type: digits}}\n{choices}"}))
+
+    assert flow.question("ok") == Question("ok", "multiple_choice", choices=("yes", "no", "on"))
+
+
+def test_caller_id_needs_no_claim_and_group_fields(tmp_path: Path) -> None:
+    by_phone = load_flow(write(tmp_path, {5: "verify: {by: caller_id, pin: pin, tries: 5}"}))
+    assert by_phone.verify == Verify(by="caller_id", pin="pin", claim=None, tries=5)
+
+    by_group = write(
+        tmp_path,
+        {
+            5: "verify: {by: group, claim: account, pin: pin}",
+            7: '  verified: [{say: "{name} {number} {group} {member}"}, {findme: verified}]',
+        },
+    )
+    assert load_flow(by_group).outcomes["verified"][1] == FindMe(to_verified=True)
+
+
+def test_no_say_survo_needed_without_text(tmp_path: Path) -> None:
+    flow = load_flow(
+        write(
+            tmp_path,
+            {
+                7: "  verified: [{transfer: verified}]",
+                8: "  failed: [hangup]\n  locked: [hangup]\n  error: [{voicemail: 200}]",
+                9: "ifbyphone: {survo: 4101}",
+            },
+        )
+    )
+
+    assert flow.platform("ifbyphone") == {"survo": "4101", "say_parameter": "message"}
+
+
+def test_other_platform_blocks_kept_as_dicts(tmp_path: Path) -> None:
+    flow = load_flow(write(tmp_path, {9: "voipnow: {context: transfer}\ntwiml: {}"}))
+
+    assert flow.platforms == {"voipnow": {"context": "transfer"}, "twiml": {}}
+
+
+# --- one rule each: the problem's line and field ------------------------------
+
+CASES = [
+    # questions
+    ({3: "  - {name: Account, type: digits}"}, 3, "questions[0].name", "must be a-z"),
+    ({4: "  - {name: caller_id, type: digits}"}, 4, "questions[1].name", "request field"),
+    ({4: "  - {name: account, type: digits}"}, 4, "questions[1].name", "duplicate"),
+    ({3: "  - {name: account, type: number}"}, 3, "questions[0].type", "one of"),
+    ({3: "  - {name: account}"}, 3, "questions[0].type", "Missing data"),
+    ({3: "  - {name: account, type: digits, min_digits: 0}"}, 3, "questions[0].min_digits", ""),
+    ({3: "  - {name: account, type: digits, max_digits: 201}"}, 3, "questions[0].max_digits", ""),
+    (
+        {3: "  - {name: account, type: digits, min_digits: 5, max_digits: 4}"},
+        3,
+        "questions[0].max_digits",
+        "less than min_digits",
+    ),
+    (
+        {3: "  - {name: account, type: yes_no, min_digits: 1}"},
+        3,
+        "questions[0].min_digits",
+        "only for digits",
+    ),
+    ({3: "  - {name: account, type: multiple_choice}"}, 3, "questions[0].choices", "required"),
+    (
+        {3: "  - {name: account, type: multiple_choice, choices: []}"},
+        3,
+        "questions[0].choices",
+        "at least one",
+    ),
+    (
+        {3: "  - {name: account, type: multiple_choice, choices: [1]}"},
+        3,
+        "questions[0].choices[0]",
+        "string",
+    ),
+    (
+        {3: "  - {name: account, type: digits, choices: [a]}"},
+        3,
+        "questions[0].choices",
+        "only for multiple_choice",
+    ),
+    ({3: "  - {name: account, type: digits, timeout: 61}"}, 3, "questions[0].timeout", ""),
+    (
+        {3: "  - {name: account, type: digits, finish_on_key: x}"},
+        3,
+        "questions[0].finish_on_key",
+        "0-9",
+    ),
+    ({3: "  - {name: account, type: digits, secret: maybe}"}, 3, "questions[0].secret", "boolean"),
+    ({3: "  - {name: account, type: digits, prompt: 5}"}, 3, "questions[0].prompt", "string"),
+    (
+        {3: "  - {name: account, type: digits, colour: red}"},
+        3,
+        "questions[0].colour",
+        "unknown key",
+    ),
+    ({2: "questions: []", 3: "", 4: ""}, 2, "questions", "at least one question"),
+    ({2: "", 3: "", 4: ""}, 1, "questions", "Missing data"),
+    # verify
+    ({5: "verify: {claim: account, pin: pin}"}, 5, "verify.by", "Missing data"),
+    ({5: "verify: {by: phone, claim: account, pin: pin}"}, 5, "verify.by", "one of"),
+    ({5: "verify: {by: account, pin: pin}"}, 5, "verify.claim", "required with by: account"),
+    ({5: "verify:\n  by: group\n  pin: pin"}, 5, "verify.claim", "required with by: group"),
+    ({5: "verify: {by: caller_id, claim: account, pin: pin}"}, 5, "verify.claim", "not used"),
+    (
+        {5: "verify: {by: account, claim: acct, pin: pin}"},
+        5,
+        "verify.claim",
+        "no question named acct",
+    ),
+    ({5: "verify: {by: account, claim: account}"}, 5, "verify.pin", "Missing data"),
+    (
+        {5: "verify: {by: account, claim: account, pin: code}"},
+        5,
+        "verify.pin",
+        "no question named code",
+    ),
+    ({4: "  - {name: pin, type: yes_no}"}, 5, "verify.pin", "must be of type digits"),
+    ({5: "verify: {by: account, claim: account, pin: pin, tries: 11}"}, 5, "verify.tries", ""),
+    ({5: "verify: {by: [account], claim: account, pin: pin}"}, 5, "verify.by", "string"),
+    ({5: "verify: {by: account, claim: account, pin: [pin]}"}, 5, "verify.pin", "string"),
+    (
+        {5: "verify: {by: account, claim: account, pin: pin, lives: 3}"},
+        5,
+        "verify.lives",
+        "unknown key",
+    ),
+    # outcomes
+    ({7: ""}, 6, "on.verified", "Missing data"),
+    ({8: ""}, 6, "on.failed", "Missing data"),
+    ({8: "  failed: [hangup]\n  done: [hangup]"}, 9, "on.done", "unknown key"),
+    ({8: "  failed: []"}, 8, "on.failed", "at least one step"),
+    ({8: "  failed: hangup"}, 8, "on.failed", "list of steps"),
+    ({6: "on: [hangup]", 7: "", 8: ""}, 6, "on", "mapping"),
+    # step shapes
+    ({8: "  failed: [goodbye]"}, 8, "on.failed[0]", "a step is hangup or one key"),
+    ({8: "  failed: [{say: a, hangup: null}]"}, 8, "on.failed[0]", "one key"),
+    ({8: "  failed: [{dial: 5}]"}, 8, "on.failed[0].dial", "unknown step"),
+    ({8: "  failed: [{say: 5}, hangup]"}, 8, "on.failed[0].say", "string"),
+    ({8: '  failed: [{say: ""}, hangup]'}, 8, "on.failed[0].say", "empty"),
+    ({8: "  failed: [{pause: 0}, hangup]"}, 8, "on.failed[0].pause", ""),
+    ({8: "  failed: [{pause: 61}, hangup]"}, 8, "on.failed[0].pause", ""),
+    ({8: "  failed: [{ask: pin}]"}, 8, "on.failed[0].ask", "list of question names"),
+    (
+        {8: "  failed: [{ask: [account, colour]}]"},
+        8,
+        "on.failed[0].ask[1]",
+        "no question named colour",
+    ),
+    ({8: "  failed: [{survo: 'a b'}]"}, 8, "on.failed[0].survo", "must be an id"),
+    ({8: "  failed: [{survo: {user_parameters: {}}}]"}, 8, "on.failed[0].survo.id", "Missing data"),
+    (
+        {8: "  failed: [{survo: {id: 1, params: {}}}]"},
+        8,
+        "on.failed[0].survo.params",
+        "unknown key",
+    ),
+    (
+        {8: '  failed: [{survo: {id: 1, user_parameters: {"bad key": x}}}]'},
+        8,
+        "on.failed[0].survo.user_parameters.bad key",
+        "must be a name",
+    ),
+    ({8: '  failed: [{transfer: "555"}]'}, 8, "on.failed[0].transfer", "invalid phone number"),
+    ({8: "  failed: [{transfer: [1]}]"}, 8, "on.failed[0].transfer", "phone number"),
+    (
+        {8: '  failed: [{findme: ["+13125551212", "12"]}]'},
+        8,
+        "on.failed[0].findme[1]",
+        "invalid phone",
+    ),
+    ({8: "  failed: [{findme: []}]"}, 8, "on.failed[0].findme", "at least one number"),
+    ({8: "  failed: [{vr: [1]}]"}, 8, "on.failed[0].vr", "must be an id"),
+    ({8: "  failed: [{voicemail: -2}]"}, 8, "on.failed[0].voicemail", "must be an id"),
+    ({8: "  failed: [{hangup: now}]"}, 8, "on.failed[0].hangup", "takes no value"),
+    # order of steps
+    (
+        {7: '  verified: [{transfer: verified}, {say: "Bye."}]'},
+        7,
+        "on.verified[1]",
+        "unreachable: step after transfer",
+    ),
+    (
+        {8: '  failed:\n    - hangup\n    - say: "Too late."'},
+        10,
+        "on.failed[1]",
+        "step after hangup",
+    ),
+    ({8: '  failed: [{say: "Sorry."}]'}, 8, "on.failed[0]", "must end with"),
+    ({8: '  failed:\n    - say: "Sorry."\n    - pause: 1'}, 10, "on.failed[1]", "must end with"),
+    # templates
+    (
+        {7: '  verified: [{say: "Hi {group}."}, {transfer: verified}]'},
+        7,
+        "on.verified[0].say",
+        "unknown field {group}; usable: name, number, account",
+    ),
+    (
+        {8: '  failed: [{say: "Sorry {name}."}, hangup]'},
+        8,
+        "on.failed[0].say",
+        "unknown field {name}",
+    ),
+    (
+        {8: '  failed: [{say_digits: "{account}"}, hangup]'},
+        8,
+        "on.failed[0].say_digits",
+        "{account}",
+    ),
+    (
+        {8: '  failed: [{survo: {id: 1, user_parameters: {who: "{name}"}}}]'},
+        8,
+        "on.failed[0].survo.user_parameters.who",
+        "unknown field {name}",
+    ),
+    ({7: '  verified: [{say: "Hi {name"}, {transfer: verified}]'}, 7, "on.verified[0].say", "'}'"),
+    ({7: '  verified: [{say: "{name.upper}"}, hangup]'}, 7, "on.verified[0].say", "{field}"),
+    (
+        {
+            5: "verify: {by: group, claim: account, pin: pin}",
+            7: '  verified: [{say: "Hi {account}."}, {findme: verified}]',
+        },
+        7,
+        "on.verified[0].say",
+        "usable: name, number, group, member",
+    ),
+    # verified targets outside verified
+    (
+        {8: "  failed: [{transfer: verified}]"},
+        8,
+        "on.failed[0].transfer",
+        "only be used in on.verified",
+    ),
+    (
+        {8: "  failed: [{findme: verified}]"},
+        8,
+        "on.failed[0].findme",
+        "only be used in on.verified",
+    ),
+    # platforms and top level
+    ({9: "ifbyphone: {say_survo: 4102}"}, 9, "ifbyphone.survo", "Missing data"),
+    ({9: "ifbyphone: {survo: abc, say_survo: 4102}"}, 9, "ifbyphone.survo", "numeric id"),
+    ({9: "ifbyphone: {survo: 4101, say_survo: 0}"}, 9, "ifbyphone.say_survo", "numeric id"),
+    (
+        {9: "ifbyphone: {survo: 4101}"},
+        9,
+        "ifbyphone.say_survo",
+        "says text in verified, failed, locked (default), error (default)",
+    ),
+    (
+        {9: "ifbyphone:\n  survo: 4101\n  say_survo: 4102\n  say_parameter: a b"},
+        12,
+        "ifbyphone.say_parameter",
+        "name",
+    ),
+    (
+        {9: "ifbyphone: {survo: 4101, say_survo: 4102, voice: x}"},
+        9,
+        "ifbyphone.voice",
+        "unknown key",
+    ),
+    ({9: "ifbyphone: {survo: 4101, say_survo: 4102}\ncolour: red"}, 10, "colour", "unknown key"),
+    # YAML itself
+    ({8: "  failed: [hangup]\n  failed: [hangup]"}, 9, "on.failed", "duplicate key"),
+]
+
+
+@pytest.mark.parametrize(("edits", "line", "field", "fragment"), CASES)
+def test_rule_reported_at_line(
+    tmp_path: Path, edits: dict[int, str], line: int, field: str, fragment: str
+) -> None:
+    problem = find(problems_of(write(tmp_path, edits)), line, field)
+
+    assert fragment in problem.message
+    assert problem.file == str(tmp_path / "flow.yaml")
+
+
+# --- whole files --------------------------------------------------------------
+
+
+def test_all_problems_reported_at_once_in_line_order(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        {
+            3: "  - {name: account, type: number}",
+            5: "verify: {by: account, claim: account, pin: pin, tries: 0}",
+            7: '  verified: [{say: "Hi {group}."}, {transfer: "12"}]',
+            9: "ifbyphone: {survo: 4101, say_survo: 4102}\nextra: 1",
+        },
+    )
+
+    problems = problems_of(path)
+
+    assert [(p.line, p.field) for p in problems] == [
+        (3, "questions[0].type"),
+        (5, "verify.tries"),
+        (7, "on.verified[0].say"),
+        (7, "on.verified[1].transfer"),
+        (10, "extra"),
+    ]
+
+
+def test_problem_str_is_file_line_field_message() -> None:
+    problem = Problem("survo_forms/x.yaml", 7, "on.verified[1].transfer", "invalid phone")
+
+    assert str(problem) == "survo_forms/x.yaml:7: on.verified[1].transfer: invalid phone"
+    assert str(Problem("x.yaml", 1, "", "the file is empty")) == "x.yaml:1: the file is empty"
+
+
+def test_error_message_lists_every_problem(tmp_path: Path) -> None:
+    path = write(tmp_path, {3: "  - {name: account, type: number}", 8: "  failed: []"})
+
+    with pytest.raises(FlowFileError) as info:
+        load_flow(path)
+
+    text = str(info.value)
+    assert text.startswith("2 problems in flow files:")
+    assert f"{path}:3: questions[0].type:" in text
+    assert f"{path}:8: on.failed: must have at least one step" in text
+
+
+def test_yaml_syntax_error_has_its_line(tmp_path: Path) -> None:
+    (problem,) = problems_of(write(tmp_path, {5: "verify: by: account"}))
+
+    assert (problem.line, problem.field) == (5, "")
+    assert "YAML syntax" in problem.message
+    assert "mapping values are not allowed" in problem.message
+
+
+def test_yaml_unclosed_bracket(tmp_path: Path) -> None:
+    (problem,) = problems_of(write(tmp_path, {7: "  verified: [hangup", 8: "  failed: []"}))
+
+    # PyYAML notices at the next key; the message says where the [ began.
+    assert (problem.line, problem.field) == (8, "")
+    assert "flow sequence (from line 7): expected ',' or ']'" in problem.message
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("# nothing yet\n")
+
+    assert problems_of(path) == [Problem(str(path), 1, "", "the file is empty")]
+
+
+def test_file_name_must_be_a_flow_name(tmp_path: Path) -> None:
+    (problem,) = problems_of(write(tmp_path, name="my flow"))
+
+    assert (problem.line, problem.field) == (1, "")
+    assert "file name" in problem.message
+
+
+def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "list.yaml"
+    path.write_text("# a list, not a flow\n- hangup\n")
+
+    (problem,) = problems_of(path)
+
+    assert (problem.line, problem.field) == (2, "")
+    assert "mapping" in problem.message
+
+
+def test_load_dir_keeps_good_flows_and_collects_problems(tmp_path: Path) -> None:
+    write(tmp_path, name="good")
+    write(tmp_path, {8: "  failed: []"}, name="bad")
+    (tmp_path / "notes.txt").write_text("not a flow")
+
+    flows, problems = load_dir(tmp_path)
+
+    assert list(flows) == ["good"]
+    assert [(Path(p.file).name, p.line, p.field) for p in problems] == [
+        ("bad.yaml", 8, "on.failed")
+    ]
+
+
+def test_load_dir_shipped_flows_are_clean() -> None:
+    flows, problems = load_dir(FORMS)
+
+    assert problems == []
+    assert set(flows) == {"verify_caller", "group_line"}

@@ -1,0 +1,346 @@
+"""The IfbyPhone web hook end to end: requests as IfbyPhone sends them, replies
+parsed as XML, and the rows they leave (on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from lxml import etree
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import make_engine
+from app.dialects.ifbyphone import decode_pass_through
+from app.models import Call, CallEvent, User, VerificationAttempt
+from tests.conftest import TEST_SECRETS
+from tests.directory_helpers import add_group, add_user
+
+KEY = TEST_SECRETS["IFBYPHONE_SECRET"]
+SAY_SURVO, ASK_SURVO = "4102", "4101"  # survo_forms/verify_caller.yaml's ifbyphone block
+_sessions = itertools.count(1)
+
+
+@pytest.fixture
+def directory(session: Session) -> dict[str, User]:
+    ada = add_user(session, "1001", "Ada Lovelace", "2468", "+13125550101")
+    grace = add_user(session, "1002", "Grace Hopper", "1357", "+13125550102")
+    obrien = add_user(session, "1003", "Patrick O'Brien & Sons <x>", "8642", "+13125550103")
+    add_group(session, "500", "Night shift", "5050", "+13125550500", members=(ada, grace))
+    return {"ada": ada, "grace": grace, "obrien": obrien}
+
+
+def send(
+    client: FlaskClient,
+    fields: dict[str, str],
+    flow: str = "verify_caller",
+    method: str = "POST",
+    key: str | None = KEY,
+) -> etree._Element:
+    """Send a SurVo result and return the parsed `<action>`."""
+    response = _raw(client, fields, flow, method, key)
+    assert response.status_code == 200
+    assert response.mimetype == "text/xml"
+    root = etree.fromstring(response.data)
+    assert root.tag == "action"
+    return root
+
+
+def _raw(
+    client: FlaskClient, fields: dict[str, str], flow: str, method: str, key: str | None
+) -> Any:
+    query = {"key": key} if key is not None else {}
+    if method == "GET":
+        return client.get(f"/ifbyphone/{flow}", query_string={**query, **fields})
+    return client.open(f"/ifbyphone/{flow}", method=method, query_string=query, data=fields)
+
+
+def answers(session_id: str, account: str, pin: str, p_t: str = "") -> dict[str, str]:
+    return {
+        "caller_id": "3125550199",
+        "session_id": session_id,
+        "timestamp": f"2026-11-21 12:00:{next(_sessions) % 60:02d}",
+        "p_t": p_t,
+        "account": account,
+        "pin": pin,
+    }
+
+
+def follow(client: FlaskClient, session_id: str, action: etree._Element) -> etree._Element:
+    """What IfbyPhone does after a SurVo: post back with the p_t it was given."""
+    p_t = action.findtext("parameters/p_t")
+    assert p_t is not None, "a SurVo reply must carry p_t"
+    return send(
+        client,
+        {
+            "caller_id": "3125550199",
+            "session_id": session_id,
+            "p_t": p_t,
+            "timestamp": f"2026-11-21 12:01:{next(_sessions) % 60:02d}",
+        },
+    )
+
+
+def message(action: etree._Element) -> str | None:
+    assert action.findtext("app") == "survo"
+    assert action.findtext("parameters/id") == SAY_SURVO
+    return action.findtext("parameters/user_parameters/message")
+
+
+def the_call(session: Session, session_id: str) -> Call:
+    session.commit()  # end the test's read snapshot, to see what requests wrote
+    return session.scalars(select(Call).where(Call.platform_call_id == session_id)).one()
+
+
+def count(session: Session, model: type) -> int:
+    session.commit()
+    return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_right_pin_says_thanks_then_transfers_to_the_users_phone(
+    client: FlaskClient, session: Session, directory: dict[str, User]
+) -> None:
+    first = send(client, answers("s-ok", "1001", "2468"))
+    assert message(first) == "Thank you, Ada Lovelace."
+    assert decode_pass_through(first.findtext("parameters/p_t") or "")["next"] == "verified:1"
+
+    second = follow(client, "s-ok", first)
+    assert second.findtext("app") == "transfer"
+    assert second.findtext("parameters/destination") == "3125550101"
+
+    call = the_call(session, "s-ok")
+    assert (call.platform, call.flow, call.outcome, call.status) == (
+        "ifbyphone",
+        "verify_caller",
+        "verified",
+        "ended",
+    )
+    assert call.caller_number == "+13125550199" and call.ended_at is not None
+    assert [e.outcome for e in call.events] == ["verified", "verified"]
+    [attempt] = session.scalars(select(VerificationAttempt)).all()
+    assert (attempt.call_id, attempt.user_id, attempt.outcome) == (
+        call.id,
+        directory["ada"].id,
+        "verified",
+    )
+
+
+def test_wrong_pin_retries_then_asks_again_then_fails_to_voicemail(
+    client: FlaskClient, session: Session, directory: dict[str, User]
+) -> None:
+    for attempt in range(2):
+        sorry = send(client, answers("s-bad", "1001", "0000"))
+        assert message(sorry) == "That did not match. Please try again."
+        ask = follow(client, "s-bad", sorry)
+        assert ask.findtext("app") == "survo"
+        assert ask.findtext("parameters/id") == ASK_SURVO
+        assert "next" not in decode_pass_through(ask.findtext("parameters/p_t") or "")
+        assert the_call(session, "s-bad").state["tries_used"] == attempt + 1
+
+    goodbye = send(client, answers("s-bad", "1001", "0000"))
+    assert message(goodbye)
+    box = follow(client, "s-bad", goodbye)
+    assert box.findtext("app") == "voicemail" and box.findtext("parameters/id") == "200"
+    call = the_call(session, "s-bad")
+    assert (call.outcome, call.status) == ("failed", "ended")
+    assert count(session, VerificationAttempt) == 3
+
+
+def attempt(client: FlaskClient, session_id: str, account: str, pin: str) -> list[etree._Element]:
+    """One try as IfbyPhone runs it: post the answers, then follow the replies
+    until the call is handed over or the questions are asked again."""
+    replies = [send(client, answers(session_id, account, pin))]
+    while "next" in decode_pass_through(replies[-1].findtext("parameters/p_t") or ""):
+        replies.append(follow(client, session_id, replies[-1]))
+    return replies
+
+
+def test_five_wrong_pins_over_two_calls_lock_even_the_right_pin(
+    client: FlaskClient, session: Session, directory: dict[str, User]
+) -> None:
+    first_call = [attempt(client, "s-l1", "1001", "0000") for _ in range(3)]
+    assert [r[-1].findtext("app") for r in first_call] == ["survo", "survo", "voicemail"]
+    attempt(client, "s-l2", "1001", "0000")
+    sorry, hangup = attempt(client, "s-l2", "1001", "0000")
+    assert message(sorry) == "This account is locked. Please try again later."
+    assert hangup.findtext("app") == "hangup"
+
+    right_pin = attempt(client, "s-l3", "1001", "2468")
+    assert message(right_pin[0]) == message(sorry)
+    assert the_call(session, "s-l3").outcome == "locked"
+    reasons = session.scalars(select(VerificationAttempt.reason).order_by(VerificationAttempt.id))
+    assert list(reasons) == ["wrong_pin"] * 4 + ["locked_now", "locked"]
+
+
+def test_unknown_account_is_answered_like_a_wrong_pin(
+    client: FlaskClient, directory: dict[str, User]
+) -> None:
+    unknown = send(client, answers("s-u1", "9999", "2468"))
+    wrong = send(client, answers("s-u2", "1001", "1111"))
+    assert etree.tostring(unknown) == etree.tostring(wrong)
+
+
+def test_skipped_questions_are_no_input(
+    client: FlaskClient, session: Session, directory: dict[str, User]
+) -> None:
+    reply = send(client, answers("s-na", "NA", "NA"))
+    assert message(reply) == "We did not hear anything. Goodbye."
+    assert follow(client, "s-na", reply).findtext("app") == "hangup"
+    assert the_call(session, "s-na").outcome == "no_input"
+    assert count(session, VerificationAttempt) == 0
+
+
+def test_a_retried_identical_post_is_answered_the_same_and_counted_once(
+    client: FlaskClient, session: Session, directory: dict[str, User]
+) -> None:
+    fields = answers("s-dup", "1001", "0000")
+    first = _raw(client, fields, "verify_caller", "POST", KEY)
+    again = _raw(client, fields, "verify_caller", "POST", KEY)
+    assert first.data == again.data
+    assert count(session, CallEvent) == 1
+    assert count(session, VerificationAttempt) == 1
+    assert the_call(session, "s-dup").state["tries_used"] == 1
+    user = session.scalars(select(User).where(User.account_number == "1001")).one()
+    session.refresh(user)
+    assert user.failed_attempts == 1
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+def test_get_and_put_work_like_post(
+    client: FlaskClient, directory: dict[str, User], method: str
+) -> None:
+    reply = send(client, answers(f"s-{method}", "1001", "2468"), method=method)
+    assert message(reply) == "Thank you, Ada Lovelace."
+
+
+def test_names_with_xml_special_characters_are_read_intact(
+    client: FlaskClient, directory: dict[str, User]
+) -> None:
+    reply = send(client, answers("s-xml", "1003", "8642"))
+    assert message(reply) == "Thank you, Patrick O'Brien & Sons <x>."
+
+
+def test_group_line_verifies_a_member_and_rings_the_group(
+    client: FlaskClient, session: Session, directory: dict[str, User]
+) -> None:
+    fields = {"caller_id": "3125550199", "session_id": "s-grp", "group": "500", "pin": "1357"}
+    first = send(client, fields, flow="group_line")
+    assert first.findtext("parameters/user_parameters/message") == "Welcome, Night shift."
+    ring = follow_flow(client, "group_line", "s-grp", first)
+    assert ring.findtext("app") == "findme"
+    assert ring.findtext("parameters/phone_list") == "3125550500"
+    [attempt] = session.scalars(select(VerificationAttempt)).all()
+    assert attempt.member_user_id == directory["grace"].id
+
+
+def follow_flow(
+    client: FlaskClient, flow: str, session_id: str, action: etree._Element
+) -> etree._Element:
+    p_t = action.findtext("parameters/p_t") or ""
+    return send(client, {"session_id": session_id, "p_t": p_t}, flow=flow)
+
+
+# Authentication
+
+
+def test_missing_or_wrong_secret_gets_403_without_xml(
+    client: FlaskClient, session: Session, directory: dict[str, User]
+) -> None:
+    for key in (None, "", "wrong", KEY + "x"):
+        response = _raw(client, answers("s-auth", "1001", "2468"), "verify_caller", "POST", key)
+        assert response.status_code == 403
+        assert b"<" not in response.data
+    assert count(session, CallEvent) == 0 and count(session, VerificationAttempt) == 0
+
+
+def test_basic_auth_is_accepted(client: FlaskClient, directory: dict[str, User]) -> None:
+    token = base64.b64encode(f"ifbyphone:{KEY}".encode()).decode()
+    response = client.post(
+        "/ifbyphone/verify_caller",
+        data=answers("s-basic", "1001", "2468"),
+        headers={"Authorization": f"Basic {token}"},
+    )
+    assert response.status_code == 200
+    assert etree.fromstring(response.data).findtext("app") == "survo"
+
+
+def test_secret_in_the_form_body_does_not_count(client: FlaskClient) -> None:
+    response = client.post("/ifbyphone/verify_caller", data={"key": KEY, "session_id": "x"})
+    assert response.status_code == 403
+
+
+# Faults and bad input
+
+
+def test_non_digit_pin_gets_the_fallback_and_is_recorded(
+    client: FlaskClient, session: Session, directory: dict[str, User]
+) -> None:
+    reply = send(client, answers("s-bad-pin", "1001", "12ab"))
+    assert message(reply) == "We are sorry, something went wrong. Please call again later."
+    assert follow(client, "s-bad-pin", reply).findtext("app") == "hangup"
+    call = the_call(session, "s-bad-pin")
+    assert call.outcome == "error"
+    assert count(session, VerificationAttempt) == 0
+    assert call.events[0].payload["pin"] == "***"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"account": "1001", "pin": "2468"},  # no session_id
+        {"session_id": "s-big", "account": "1" * 5000, "pin": "2468"},  # oversized value
+    ],
+)
+def test_malformed_requests_get_the_fallback_and_are_kept(
+    client: FlaskClient, session: Session, fields: dict[str, str]
+) -> None:
+    reply = send(client, fields)
+    assert message(reply) == "We are sorry, something went wrong. Please call again later."
+    [event] = session.scalars(select(CallEvent)).all()
+    assert (event.kind, event.outcome, event.call_id) == ("malformed", "malformed", None)
+    assert event.payload["pin"] == "***"
+    assert count(session, Call) == 0
+
+
+def test_unknown_flow_hangs_up_and_is_kept(client: FlaskClient, session: Session) -> None:
+    reply = send(client, answers("s-nf", "1001", "2468"), flow="no_such_flow")
+    assert reply.findtext("app") == "hangup"
+    [event] = session.scalars(select(CallEvent)).all()
+    assert event.payload["_error"] == "unknown flow 'no_such_flow'"
+    assert event.payload["pin"] == event.payload["account"] == "***"
+    assert event.payload["session_id"] == "s-nf"
+
+
+def test_wrong_method_and_oversized_body_still_answer_xml(client: FlaskClient) -> None:
+    deleted = client.delete(f"/ifbyphone/verify_caller?key={KEY}")
+    assert deleted.status_code == 405
+    assert etree.fromstring(deleted.data).findtext("app") == "hangup"
+    huge = client.post(f"/ifbyphone/verify_caller?key={KEY}", data={"x": "1" * 200_000})
+    assert huge.status_code == 413
+    assert etree.fromstring(huge.data).findtext("app") == "hangup"
+
+
+def test_database_down_still_answers_the_flows_apology_and_resumes_it(
+    app: Flask, client: FlaskClient, directory: dict[str, User]
+) -> None:
+    broken = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    app.extensions["glue.sessionmaker"] = sessionmaker(broken)
+    reply = send(client, answers("s-down", "1001", "2468"))
+    assert message(reply) == "We are sorry, something went wrong. Please call again later."
+    # The apology's p_t carries the rest of the sequence while the database is away.
+    assert follow(client, "s-down", reply).findtext("app") == "hangup"
+    broken.dispose()
+
+
+def test_pins_are_never_stored_in_events(
+    client: FlaskClient, session: Session, directory: dict[str, User]
+) -> None:
+    send(client, answers("s-mask", "1001", "2468"))
+    send(client, answers("s-mask", "1001", "13579"))
+    for event in session.scalars(select(CallEvent)):
+        assert "2468" not in str(event.payload) and "13579" not in str(event.payload)
+        assert event.payload["pin"] == "***" and "key" not in event.payload
