@@ -30,7 +30,7 @@ def create_app(
     pins.init_app(app)
     cli.init_app(app)
 
-    from app.hooks import ifbyphone
+    from app import hooks
 
-    app.register_blueprint(ifbyphone.bp)
+    hooks.init_app(app)
     return app

@@ -83,6 +83,22 @@ class Group(LockoutMixin, Base):
     )
 
 
+class UnknownClaim(LockoutMixin, Base):
+    """Failures counted against a claim that matches no record.
+
+    Unknown accounts lock exactly like real ones, so lockout cannot be used to
+    tell which account numbers exist.
+    """
+
+    __tablename__ = "unknown_claims"
+    __table_args__ = (UniqueConstraint("claim_type", "claimed"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claim_type: Mapped[str] = mapped_column(String(16))
+    claimed: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Membership(Base):
     __tablename__ = "memberships"
     __table_args__ = (UniqueConstraint("group_id", "user_id"),)

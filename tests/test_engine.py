@@ -6,6 +6,7 @@ from app.dialects.steps import (
     Ask,
     FindMe,
     Hangup,
+    RunForm,
     Say,
     SayDigits,
     Transfer,
@@ -13,7 +14,7 @@ from app.dialects.steps import (
 )
 from app.flows.engine import CallState, decide, resume
 from app.flows.model import Flow, Question, Verify
-from app.verification.service import Claim, Subject, Verdict
+from app.verification.types import Claim, Subject, Verdict
 
 FLOW = Flow(
     name="verify_caller",
@@ -161,3 +162,21 @@ def test_state_round_trips_through_json() -> None:
 
 def test_resume_past_the_end_hangs_up() -> None:
     assert resume(FLOW, CallState(), "error", 7).steps == (Hangup(),)
+
+
+def test_a_survo_at_the_end_of_a_sequence_leaves_a_resume_point() -> None:
+    flow = Flow(
+        name="f",
+        questions=FLOW.questions,
+        verify=FLOW.verify,
+        outcomes={**FLOW.outcomes, "verified": (RunForm("4300"),)},
+    )
+    decision = decide(
+        flow,
+        CallState(),
+        {"account": "1001", "pin": "2468"},
+        FakeVerifier(Verdict("verified", "pin", ADA)),
+    )
+    state = decision.after_reply(1)
+    assert state.pending == ("verified", 1) and not state.ended
+    assert decide(flow, state, {}, FakeVerifier()).steps == (Hangup(),)

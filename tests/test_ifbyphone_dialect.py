@@ -136,3 +136,11 @@ def test_pass_through_round_trips_and_ignores_garbage() -> None:
     assert ifbyphone.decode_pass_through("a|1||b|2|x") == {"a": "1", "b": "2|x"}
     assert ifbyphone.decode_pass_through("junk||||") == {}
     assert ifbyphone.encode_pass_through({"a": "1", "b": "2"}) == "a|1||b|2"
+
+
+def test_pass_through_after_merged_messages_points_past_them() -> None:
+    steps = [Pause(1), RunForm("4200"), Hangup()]
+    root = parse_action(ifbyphone.render(steps, {"survo": "4101"}, Cursor("verified", 2, 0)).body)
+    # No say_survo: the pause is skipped, the form runs, and resumes after itself.
+    assert root.findtext("parameters/id") == "4200"
+    assert "next|verified:4" in (root.findtext("parameters/p_t") or "")

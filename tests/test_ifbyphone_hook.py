@@ -129,51 +129,82 @@ def test_right_pin_says_thanks_then_transfers_to_the_users_phone(
     )
 
 
+class Caller:
+    """One phone call as IfbyPhone runs it: answers go out with the p_t of the
+    last SurVo that asked, and every reply that expects a post-back gets one."""
+
+    def __init__(self, client: FlaskClient, session_id: str, flow: str = "verify_caller"):
+        self.client, self.session_id, self.flow = client, session_id, flow
+        self.p_t = ""
+
+    def answer(self, **fields: str) -> list[etree._Element]:
+        replies = [
+            send(
+                self.client,
+                {**answers(self.session_id, "", "", self.p_t), **fields},
+                flow=self.flow,
+            )
+        ]
+        while "next" in decode_pass_through(replies[-1].findtext("parameters/p_t") or ""):
+            replies.append(follow(self.client, self.session_id, replies[-1]))
+        self.p_t = replies[-1].findtext("parameters/p_t") or ""
+        return replies
+
+
 def test_wrong_pin_retries_then_asks_again_then_fails_to_voicemail(
     client: FlaskClient, session: Session, directory: dict[str, User]
 ) -> None:
+    caller = Caller(client, "s-bad")
     for attempt in range(2):
-        sorry = send(client, answers("s-bad", "1001", "0000"))
+        sorry, ask = caller.answer(account="1001", pin="0000")
         assert message(sorry) == "That did not match. Please try again."
-        ask = follow(client, "s-bad", sorry)
         assert ask.findtext("app") == "survo"
         assert ask.findtext("parameters/id") == ASK_SURVO
         assert "next" not in decode_pass_through(ask.findtext("parameters/p_t") or "")
         assert the_call(session, "s-bad").state["tries_used"] == attempt + 1
 
-    goodbye = send(client, answers("s-bad", "1001", "0000"))
-    assert message(goodbye)
-    box = follow(client, "s-bad", goodbye)
+    goodbye, box = caller.answer(account="1001", pin="0000")
+    assert message(goodbye) == "Sorry, we could not verify you."
     assert box.findtext("app") == "voicemail" and box.findtext("parameters/id") == "200"
     call = the_call(session, "s-bad")
     assert (call.outcome, call.status) == ("failed", "ended")
     assert count(session, VerificationAttempt) == 3
 
 
-def attempt(client: FlaskClient, session_id: str, account: str, pin: str) -> list[etree._Element]:
-    """One try as IfbyPhone runs it: post the answers, then follow the replies
-    until the call is handed over or the questions are asked again."""
-    replies = [send(client, answers(session_id, account, pin))]
-    while "next" in decode_pass_through(replies[-1].findtext("parameters/p_t") or ""):
-        replies.append(follow(client, session_id, replies[-1]))
-    return replies
-
-
 def test_five_wrong_pins_over_two_calls_lock_even_the_right_pin(
     client: FlaskClient, session: Session, directory: dict[str, User]
 ) -> None:
-    first_call = [attempt(client, "s-l1", "1001", "0000") for _ in range(3)]
-    assert [r[-1].findtext("app") for r in first_call] == ["survo", "survo", "voicemail"]
-    attempt(client, "s-l2", "1001", "0000")
-    sorry, hangup = attempt(client, "s-l2", "1001", "0000")
+    first_call = Caller(client, "s-l1")
+    ends = [first_call.answer(account="1001", pin="0000")[-1] for _ in range(3)]
+    assert [r.findtext("app") for r in ends] == ["survo", "survo", "voicemail"]
+    second_call = Caller(client, "s-l2")
+    second_call.answer(account="1001", pin="0000")
+    sorry, hangup = second_call.answer(account="1001", pin="0000")
     assert message(sorry) == "This account is locked. Please try again later."
     assert hangup.findtext("app") == "hangup"
 
-    right_pin = attempt(client, "s-l3", "1001", "2468")
+    right_pin = Caller(client, "s-l3").answer(account="1001", pin="2468")
     assert message(right_pin[0]) == message(sorry)
     assert the_call(session, "s-l3").outcome == "locked"
     reasons = session.scalars(select(VerificationAttempt.reason).order_by(VerificationAttempt.id))
     assert list(reasons) == ["wrong_pin"] * 4 + ["locked_now", "locked"]
+
+
+def test_unknown_accounts_lock_like_real_ones(
+    client: FlaskClient, session: Session, directory: dict[str, User]
+) -> None:
+    """Lockout must not tell which account numbers exist."""
+    known, unknown = Caller(client, "s-k"), Caller(client, "s-u")
+    for _ in range(3):
+        assert [etree.tostring(r) for r in known.answer(account="1001", pin="0000")] == [
+            etree.tostring(r) for r in unknown.answer(account="9999", pin="0000")
+        ]
+    known, unknown = Caller(client, "s-k2"), Caller(client, "s-u2")
+    for _ in range(3):
+        assert [etree.tostring(r) for r in known.answer(account="1001", pin="0000")] == [
+            etree.tostring(r) for r in unknown.answer(account="9999", pin="0000")
+        ]
+    assert the_call(session, "s-k2").outcome == the_call(session, "s-u2").outcome == "locked"
 
 
 def test_unknown_account_is_answered_like_a_wrong_pin(

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from app.models import User, VerificationAttempt, utcnow
 from app.verification.lockout import LockoutPolicy
-from app.verification.service import Claim, Verifier
+from app.verification.service import Verifier
+from app.verification.types import Claim
 from tests.directory_helpers import HASHER, add_group, add_user
 
 POLICY = LockoutPolicy(threshold=5, base_seconds=60, max_seconds=3600)

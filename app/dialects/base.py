@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
+
+from app.dialects.steps import Step
+
+# Longest platform call id kept (the column's size); a longer one is malformed.
+MAX_CALL_ID = 128
 
 
 class MalformedRequest(ValueError):
@@ -36,3 +42,22 @@ class Cursor:
 class Rendered:
     body: bytes
     consumed: int  # how many of the given steps this reply carries
+
+
+class Dialect(Protocol):
+    """What a platform module provides (see app/dialects/ifbyphone.py)."""
+
+    NAME: str
+    CONTENT_TYPE: str
+    PLATFORM_FIELDS: frozenset[str]  # the platform's own fields: the rest are answers
+    VOLATILE_FIELDS: frozenset[str]  # differ between retries of one delivery
+
+    def parse(self, values: Mapping[str, str], max_length: int) -> Turn: ...
+
+    def parse_pass_through(self, values: Mapping[str, str]) -> dict[str, str]: ...
+
+    def render(
+        self, steps: Sequence[Step], block: Mapping[str, str], cursor: Cursor
+    ) -> Rendered: ...
+
+    def render_hangup(self) -> bytes: ...

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from lxml import etree
 
-from app.dialects.base import Cursor, MalformedRequest, Rendered, Turn
+from app.dialects.base import MAX_CALL_ID, Cursor, MalformedRequest, Rendered, Turn
 from app.dialects.steps import (
     Ask,
     FindMe,
@@ -33,6 +33,8 @@ NAME = "ifbyphone"
 CONTENT_TYPE = "text/xml; charset=utf-8"
 # Fields IfbyPhone itself sends (and our auth key): everything else is an answer.
 PLATFORM_FIELDS = frozenset({"caller_id", "session_id", "timestamp", "p_t", "key"})
+# A retried delivery may carry a new timestamp; p_t tells the turns of a call apart.
+VOLATILE_FIELDS = frozenset({"timestamp"})
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +47,21 @@ def parse(values: Mapping[str, str], max_length: int) -> Turn:
     session_id = values.get("session_id", "").strip()
     if not session_id:
         raise MalformedRequest("no session_id")
+    if len(session_id) > MAX_CALL_ID:
+        raise MalformedRequest(f"session_id longer than {MAX_CALL_ID}")
     return Turn(
         platform=NAME,
         call_id=session_id,
         caller=values.get("caller_id") or None,
         answers={k: v for k, v in values.items() if k not in PLATFORM_FIELDS},
-        pass_through=decode_pass_through(values.get("p_t", "")),
+        pass_through=parse_pass_through(values),
         fields=dict(values),
     )
+
+
+def parse_pass_through(values: Mapping[str, str]) -> dict[str, str]:
+    """The pass-through of a request, even one that is not a readable turn."""
+    return decode_pass_through(values.get("p_t", ""))
 
 
 def decode_pass_through(text: str) -> dict[str, str]:
@@ -80,7 +89,8 @@ def render(steps: Sequence[Step], block: Mapping[str, str], cursor: Cursor) -> R
             log.warning("flow has messages but no ifbyphone say_survo: skipped")
         if consumed == len(steps):
             return _reply(_app("hangup"), consumed)
-        following = render(steps[consumed:], block, cursor)
+        after = Cursor(cursor.outcome, cursor.index + consumed, cursor.turn)
+        following = render(steps[consumed:], block, after)
         return Rendered(following.body, consumed + following.consumed)
     return _reply(_building_block(steps[0], block, cursor), 1)
 

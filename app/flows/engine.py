@@ -7,7 +7,7 @@ so the engine is tested with plain data.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from app.dialects.steps import (
@@ -20,9 +20,10 @@ from app.dialects.steps import (
     Step,
     Transfer,
     ends_call,
+    is_final,
 )
 from app.flows.model import Flow, Question
-from app.verification.service import Claim, Verdict
+from app.verification.types import Claim, Verdict
 
 # What IfbyPhone sends for a question the caller skipped or never reached.
 NO_ANSWER = "NA"
@@ -82,17 +83,20 @@ class Decision:
     index: int
     steps: tuple[Step, ...]
     state: CallState
-    verdict: Verdict | None = field(default=None)
 
     def after_reply(self, consumed: int) -> CallState:
-        """The call's state once a dialect has sent the first `consumed` steps."""
-        sent = self.steps[:consumed]
-        rest = consumed < len(self.steps)
+        """The call's state once a dialect has sent the first `consumed` steps.
+
+        Until a final step is sent the platform comes back for more (after a
+        message, or a SurVo that posts back), even past the sequence's end.
+        """
+        last = self.steps[consumed - 1] if consumed else None
+        final = last is not None and is_final(last)
         return replace(
             self.state,
             turn=self.state.turn + 1,
-            pending=(self.outcome, self.index + consumed) if rest else None,
-            ended=not rest and bool(sent) and ends_call(sent[-1]),
+            pending=None if final else (self.outcome, self.index + consumed),
+            ended=last is not None and ends_call(last),
         )
 
 
@@ -118,33 +122,31 @@ def decide(
     if verdict.outcome == "verified":
         assert verdict.subject is not None
         subject = {"fields": verdict.subject.fields(), "phones": list(verdict.subject.phones)}
-        return start(flow, replace(state, subject=subject), "verified", verdict)
+        return start(flow, replace(state, subject=subject), "verified")
     if verdict.outcome == "locked":
-        return start(flow, state, "locked", verdict)
+        return start(flow, state, "locked")
     tries_used = state.tries_used + 1
     outcome = "failed" if tries_used >= flow.verify.tries else "retry"
-    return start(flow, replace(state, tries_used=tries_used), outcome, verdict)
+    return start(flow, replace(state, tries_used=tries_used), outcome)
 
 
-def start(flow: Flow, state: CallState, outcome: str, verdict: Verdict | None = None) -> Decision:
+def start(flow: Flow, state: CallState, outcome: str) -> Decision:
     """Begin an outcome's sequence from its first step."""
-    return resume(flow, replace(state, outcome=outcome), outcome, 0, verdict)
+    return resume(flow, replace(state, outcome=outcome), outcome, 0)
 
 
-def resume(
-    flow: Flow, state: CallState, outcome: str, index: int, verdict: Verdict | None = None
-) -> Decision:
+def resume(flow: Flow, state: CallState, outcome: str, index: int) -> Decision:
     """Continue an outcome's sequence at `index` (carried over round trips)."""
     sequence = flow.outcomes.get(outcome, ())[index:]
     if not sequence:
-        return Decision(outcome, index, (Hangup(),), state, verdict)
+        return Decision(outcome, index, (Hangup(),), state)
     try:
         steps = tuple(resolve(step, state.subject) for step in sequence)
     except ResolveError:
         if outcome == "error":
-            return Decision(outcome, index, (Hangup(),), state, verdict)
-        return resume(flow, replace(state, outcome="error"), "error", 0, verdict)
-    return Decision(outcome, index, steps, state, verdict)
+            return Decision(outcome, index, (Hangup(),), state)
+        return resume(flow, replace(state, outcome="error"), "error", 0)
+    return Decision(outcome, index, steps, state)
 
 
 def resolve(step: Step, subject: Mapping[str, Any] | None) -> Step:

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.dialects.steps import Hangup, Say, Step
+from app.verification.types import ClaimKind
 
 QuestionType = Literal["digits", "yes_no", "multiple_choice", "date", "time", "recording"]
-ClaimKind = Literal["account", "group", "caller_id"]
 
 OUTCOMES = ("verified", "retry", "failed", "locked", "no_input", "error")
 

@@ -1,9 +1,10 @@
-"""Takes one turn of a call: store the request, run the flow, render, remember.
+"""Answers one platform request: store it, run the flow, render, remember.
 
 Everything a turn writes (the event, the call's state, the verification
 attempt and its failure count) commits together or not at all. The event's
 unique delivery key is claimed first, so a retried identical delivery waits for
-the first one, then gets its stored reply and changes nothing.
+the first one, then gets its stored reply and changes nothing. Whatever goes
+wrong, the platform gets well-formed XML: the flow's `error` steps, or a hang-up.
 """
 
 from __future__ import annotations
@@ -12,15 +13,14 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import begin_write
-from app.dialects.base import Cursor, Rendered, Turn
-from app.dialects.steps import Step
+from app.dialects.base import Cursor, Dialect, MalformedRequest, Turn
 from app.directory.phones import try_e164
 from app.flows import engine
 from app.flows.engine import CallState
@@ -30,7 +30,6 @@ from app.verification.service import Verifier
 
 log = logging.getLogger(__name__)
 
-Renderer = Callable[[Sequence[Step], Cursor], Rendered]
 MASK = "***"
 # Request fields that are credentials, never stored.
 CREDENTIAL_FIELDS = frozenset({"key", "apikey"})
@@ -70,28 +69,47 @@ class TurnRunner:
         self,
         session: Session,
         verifier: Verifier,
+        flows: Callable[[str], Flow | None],
         secret: str,
         request_id: str,
         max_length: int,
-        platform_fields: Collection[str] = (),
         region: str = "US",
     ) -> None:
         self.session = session
-        self.platform_fields = platform_fields
         self.verifier = verifier
+        self.flows = flows
         self.secret = secret
         self.request_id = request_id
         self.max_length = max_length
         self.region = region
 
-    def take_turn(self, flow: Flow, turn: Turn, render: Renderer) -> bytes:
-        """Run the flow for one request and return the reply to send."""
-        key = delivery_key(self.secret, turn.platform, flow.name, turn.fields)
+    def answer(self, dialect: Dialect, flow_name: str, values: Mapping[str, str]) -> bytes:
+        """The reply to a platform request for `flow_name`; never raises."""
+        flow = self.flows(flow_name)
+        try:
+            if flow is None:
+                raise MalformedRequest(f"unknown flow {flow_name[:64]!r}")
+            if not flow.platform(dialect.NAME):
+                raise MalformedRequest(f"flow {flow.name!r} has no {dialect.NAME} block")
+            turn = dialect.parse(values, self.max_length)
+            return self._take_turn(dialect, flow, turn)
+        except MalformedRequest as exc:
+            log.warning("%s request is not a turn of a call: %s", dialect.NAME, exc)
+            return self._keep_malformed(dialect, flow, values, str(exc))
+        except Exception:
+            # The caller still hears the flow's apology; the log keeps the request id.
+            log.exception("%s turn failed; answered with the flow's fallback", dialect.NAME)
+            self.session.rollback()
+            return self._fallback(dialect, flow, values)
+
+    def _take_turn(self, dialect: Dialect, flow: Flow, turn: Turn) -> bytes:
+        stable = {k: v for k, v in turn.fields.items() if k not in dialect.VOLATILE_FIELDS}
+        key = delivery_key(self.secret, turn.platform, flow.name, stable)
         # Two passes at most: a first request of a new call may lose the race to
         # create the call row to a different request of the same call.
         for _ in range(2):
             try:
-                return self._take_turn(flow, turn, render, key)
+                return self._run(dialect, flow, turn, key)
             except IntegrityError:
                 self.session.rollback()
                 stored = self._stored_reply(key)
@@ -101,51 +119,23 @@ class TurnRunner:
                     return stored
         raise RuntimeError(f"could not store a turn of call {turn.call_id}")
 
-    def record_malformed(
-        self,
-        platform: str,
-        flow: Flow | None,
-        fields: Mapping[str, str],
-        platform_fields: Collection[str],
-        reply: bytes,
-        why: str,
-    ) -> bytes:
-        """Keep a request that is not a readable turn (nothing a platform sends is lost)."""
-        key = delivery_key(self.secret, platform, flow.name if flow else "-", fields)
-        payload = masked(fields, flow, platform_fields, self.max_length)
-        begin_write(self.session)
-        self.session.add(
-            CallEvent(
-                platform=platform,
-                kind="malformed",
-                dedupe_key=key,
-                request_id=self.request_id,
-                payload=payload | {"_error": why},
-                outcome="malformed",
-                reply=reply.decode(),
-            )
-        )
-        try:
-            self.session.commit()
-        except IntegrityError:  # a retried delivery: answer as the first time
-            self.session.rollback()
-            return self._stored_reply(key) or reply
-        return reply
-
-    def _take_turn(self, flow: Flow, turn: Turn, render: Renderer, key: str) -> bytes:
+    def _run(self, dialect: Dialect, flow: Flow, turn: Turn, key: str) -> bytes:
         begin_write(self.session)
         event = CallEvent(
             platform=turn.platform,
             kind="turn",
             dedupe_key=key,
             request_id=self.request_id,
-            payload=masked(turn.fields, flow, self.platform_fields, self.max_length),
+            payload=masked(turn.fields, flow, dialect.PLATFORM_FIELDS, self.max_length),
         )
         self.session.add(event)
         self.session.flush()  # claims the delivery key before any work is done
 
         call = self._lock_call(turn, flow)
         event.call = call
+        # A call goes on in the flow it began in, whichever URL a shared SurVo
+        # posts back to.
+        flow = self.flows(call.flow) or flow
         state = _resume_from_mirror(CallState.from_json(call.state), turn.pass_through)
 
         decision = engine.decide(
@@ -155,7 +145,8 @@ class TurnRunner:
             lambda claim, pin: self.verifier.verify(claim, pin, call.id),
             turn.caller,
         )
-        rendered = render(decision.steps, Cursor(decision.outcome, decision.index, state.turn))
+        cursor = Cursor(decision.outcome, decision.index, state.turn)
+        rendered = dialect.render(decision.steps, flow.platform(dialect.NAME), cursor)
         new_state = decision.after_reply(rendered.consumed)
 
         call.state = new_state.to_json()
@@ -189,6 +180,59 @@ class TurnRunner:
             self.session.flush()
         return call
 
+    def _keep_malformed(
+        self, dialect: Dialect, flow: Flow | None, values: Mapping[str, str], why: str
+    ) -> bytes:
+        """Keep a request that is not a readable turn: nothing a platform sends is lost."""
+        reply = self._fallback(dialect, flow, values)
+        key = delivery_key(self.secret, dialect.NAME, flow.name if flow else "-", values)
+        payload = masked(values, flow, dialect.PLATFORM_FIELDS, self.max_length)
+        try:
+            begin_write(self.session)
+            self.session.add(
+                CallEvent(
+                    platform=dialect.NAME,
+                    kind="malformed",
+                    dedupe_key=key,
+                    request_id=self.request_id,
+                    payload=payload | {"_error": why},
+                    outcome="malformed",
+                    reply=reply.decode(),
+                )
+            )
+            self.session.commit()
+        except IntegrityError:  # a retried delivery: answer as the first time
+            self.session.rollback()
+            return self._stored_reply(key) or reply
+        except Exception:
+            log.exception("could not store a malformed %s request", dialect.NAME)
+            self.session.rollback()
+        return reply
+
+    def _fallback(self, dialect: Dialect, flow: Flow | None, values: Mapping[str, str]) -> bytes:
+        """The flow's `error` steps, without the database (it may be down).
+
+        Resumes where the pass-through says an earlier apology stopped, so a
+        caller hears it once and then the next step, not the apology in a loop.
+        """
+        if flow is None or not flow.platform(dialect.NAME):
+            return dialect.render_hangup()
+        try:
+            pass_through = dialect.parse_pass_through(values)
+            turn = pass_through.get("turn", "0")
+            state = _resume_from_mirror(
+                CallState(turn=int(turn) if turn.isdigit() else 0), pass_through
+            )
+            if state.pending is None:
+                decision = engine.start(flow, state, "error")
+            else:
+                decision = engine.resume(flow, state, *state.pending)
+            cursor = Cursor(decision.outcome, decision.index, state.turn)
+            return dialect.render(decision.steps, flow.platform(dialect.NAME), cursor).body
+        except Exception:
+            log.exception("flow %s has no usable fallback; hanging up", flow.name)
+            return dialect.render_hangup()
+
     def _stored_reply(self, key: str) -> bytes | None:
         reply = self.session.scalar(select(CallEvent.reply).where(CallEvent.dedupe_key == key))
         return reply.encode() if reply is not None else None
@@ -204,18 +248,3 @@ def _resume_from_mirror(state: CallState, pass_through: Mapping[str, str]) -> Ca
     if state.pending is None and outcome == "error" and index.isdigit():
         return CallState(turn=state.turn, pending=("error", int(index)), outcome="error")
     return state
-
-
-def fallback_reply(flow: Flow, pass_through: Mapping[str, str], render: Renderer) -> bytes:
-    """The flow's `error` steps, without touching the database (it may be down).
-
-    Resumes where the pass-through says an earlier apology stopped, so a caller
-    hears it once and then the next step, not the apology in a loop.
-    """
-    turn = pass_through.get("turn", "0")
-    state = _resume_from_mirror(CallState(turn=int(turn) if turn.isdigit() else 0), pass_through)
-    if state.pending is None:
-        decision = engine.start(flow, state, "error")
-    else:
-        decision = engine.resume(flow, state, *state.pending)
-    return render(decision.steps, Cursor(decision.outcome, decision.index, state.turn)).body

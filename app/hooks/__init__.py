@@ -1,1 +1,11 @@
-"""Blueprints that receive platform requests (one module per platform)."""
+"""Blueprints that receive platform requests: one module per platform."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from app.hooks import ifbyphone, platform
+
+    platform.register(app, ifbyphone.bp, ifbyphone.DIALECT, ifbyphone.SECRET)

@@ -1,64 +1,40 @@
 """Checks a caller's claimed identity and PIN against the directory.
 
-Runs inside the caller's transaction and never commits. Failure counting is a
-single conditional UPDATE per attempt, so concurrent wrong PINs (on any number of
-workers or hosts sharing PostgreSQL) each count, and an account locked by one of
-them is not counted past its threshold by the others.
+Runs inside the caller's transaction and never commits. Failures are counted
+against what was claimed: the user or group, or (when the claim matches no
+record) the claim itself, so unknown accounts lock exactly like real ones and
+lockout reveals nothing. Each count is one conditional UPDATE, so concurrent
+wrong PINs on any number of workers or hosts each count, and an account locked
+by one of them is not counted past its threshold by the others.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.db import begin_write
 from app.directory.phones import try_e164
 from app.directory.pins import PinHasher
-from app.models import Group, Membership, PhoneNumber, User, VerificationAttempt, utcnow
+from app.models import (
+    Group,
+    Membership,
+    PhoneNumber,
+    UnknownClaim,
+    User,
+    VerificationAttempt,
+    utcnow,
+)
 from app.verification.lockout import LockoutPolicy
+from app.verification.types import Claim, Subject, Verdict
 
-ClaimKind = Literal["account", "group", "caller_id"]
-Outcome = Literal["verified", "rejected", "locked"]
-
-
-@dataclass(frozen=True)
-class Claim:
-    kind: ClaimKind
-    value: str  # account number, group number, or the caller's number
-
-
-@dataclass(frozen=True)
-class Subject:
-    """The verified record, as flows may speak of it."""
-
-    kind: Literal["user", "group"]
-    id: int
-    number: str
-    name: str
-    phones: tuple[str, ...] = ()  # E.164, first is the main one
-    member: str | None = None  # group verified by a member's PIN: the member's name
-
-    def fields(self) -> dict[str, str]:
-        """Values a flow message may use as {field}."""
-        values = {"name": self.name, "number": self.number}
-        if self.kind == "user":
-            values["account"] = self.number
-        else:
-            values["group"] = self.number
-            values["member"] = self.member or ""
-        return values
-
-
-@dataclass(frozen=True)
-class Verdict:
-    outcome: Outcome
-    reason: str  # pin, member_pin, wrong_pin, unknown, inactive, locked, locked_now
-    subject: Subject | None = field(default=None)
-    member_id: int | None = None  # the member whose PIN opened a group
+Counted = User | Group | UnknownClaim
+# Lockout state must be read as stored, never from the session's cache.
+FRESH = {"populate_existing": True}
 
 
 class Verifier:
@@ -79,13 +55,13 @@ class Verifier:
         begin_write(self.session)  # it reads the record, then counts the attempt
         now = utcnow()
         record = self._find(claim)
-        if record is None or not record.active:
+        counted: Counted = record if record is not None else self._unknown_claim(claim)
+        if _locked(counted, now):
+            verdict = Verdict("locked", "locked")  # refused without looking at the PIN
+        elif record is None or not record.active:
             # Spend the same work as a real check: unknown and wrong look alike.
             self.hasher.verify(pin, self.hasher.decoy)
-            reason = "unknown" if record is None else "inactive"
-            verdict = Verdict("rejected", reason)
-        elif record.locked_until is not None and record.locked_until > now:
-            verdict = Verdict("locked", "locked")  # refused without looking at the PIN
+            verdict = self._fail(counted, now, "unknown" if record is None else "inactive")
         else:
             verdict = self._check_pin(record, pin, now)
         self._record(claim, record, verdict, call_id)
@@ -93,28 +69,53 @@ class Verifier:
 
     def _find(self, claim: Claim) -> User | Group | None:
         if claim.kind == "account":
-            return self.session.scalar(select(User).where(User.account_number == claim.value))
+            return self.session.scalar(
+                select(User).where(User.account_number == claim.value).execution_options(**FRESH)
+            )
         if claim.kind == "group":
-            return self.session.scalar(select(Group).where(Group.group_number == claim.value))
+            return self.session.scalar(
+                select(Group).where(Group.group_number == claim.value).execution_options(**FRESH)
+            )
         e164 = try_e164(claim.value, self.region)
         if e164 is None:
             return None
         phone = self.session.scalar(select(PhoneNumber).where(PhoneNumber.e164 == e164))
         if phone is None:
             return None
-        return phone.user or phone.group
+        owner = phone.user or phone.group
+        if owner is not None:
+            self.session.refresh(owner)
+        return owner
+
+    def _unknown_claim(self, claim: Claim) -> UnknownClaim:
+        """The counter row of a claim matching no record, created on first use."""
+        values = {"claim_type": claim.kind, "claimed": claim.value[:64], "created_at": utcnow()}
+        dialect = self.session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        self.session.execute(insert(UnknownClaim).values(**values).on_conflict_do_nothing())
+        return self.session.scalars(
+            select(UnknownClaim)
+            .where(
+                UnknownClaim.claim_type == values["claim_type"],
+                UnknownClaim.claimed == values["claimed"],
+            )
+            .execution_options(**FRESH)
+        ).one()
 
     def _check_pin(self, record: User | Group, pin: str, now: datetime) -> Verdict:
         if isinstance(record, User):
             if self.hasher.verify(pin, record.pin_hash):
-                return self._succeed(record, "pin", None)
-            return self._fail(record, now)
-        if record.pin_hash and self.hasher.verify(pin, record.pin_hash):
-            return self._succeed(record, "pin", None)
-        for member in self._active_members(record):
-            if self.hasher.verify(pin, member.pin_hash):
-                return self._succeed(record, "member_pin", member)
-        return self._fail(record, now)
+                return self._succeed(record, now, "pin")
+            return self._fail(record, now, "wrong_pin")
+        group_pin = bool(record.pin_hash) and self.hasher.verify(pin, record.pin_hash)
+        # Every member's PIN is checked, matched or not: the time taken must not
+        # tell which member (if any) has this PIN.
+        members = [m for m in self._active_members(record) if self.hasher.verify(pin, m.pin_hash)]
+        if group_pin:
+            return self._succeed(record, now, "pin")
+        if members:
+            return self._succeed(record, now, "member_pin", members[0])
+        return self._fail(record, now, "wrong_pin")
 
     def _active_members(self, group: Group) -> list[User]:
         return list(
@@ -126,52 +127,52 @@ class Verifier:
             )
         )
 
-    def _succeed(self, record: User | Group, reason: str, member: User | None) -> Verdict:
+    def _succeed(
+        self, record: User | Group, now: datetime, reason: str, member: User | None = None
+    ) -> Verdict:
         model = type(record)
-        self.session.execute(
+        # Only while unlocked: a concurrent attempt may have locked it meanwhile.
+        reset = self.session.execute(
             update(model)
-            .where(model.id == record.id)
+            .where(model.id == record.id, _unlocked(model, now))
             .values(failed_attempts=0, lockouts=0, locked_until=None)
+            .returning(model.id)
+        ).one_or_none()
+        if reset is None:
+            return Verdict("locked", "locked")
+        owner = PhoneNumber.user_id if isinstance(record, User) else PhoneNumber.group_id
+        phones = self.session.scalars(
+            select(PhoneNumber.e164).where(owner == record.id).order_by(PhoneNumber.id)
         )
         subject = Subject(
             kind="user" if isinstance(record, User) else "group",
             id=record.id,
             number=record.account_number if isinstance(record, User) else record.group_number,
             name=record.name,
-            phones=tuple(p.e164 for p in self._phones(record)),
+            phones=tuple(phones),
             member=member.name if member else None,
         )
         return Verdict("verified", reason, subject, member.id if member else None)
 
-    def _phones(self, record: User | Group) -> list[PhoneNumber]:
-        owner = PhoneNumber.user_id if isinstance(record, User) else PhoneNumber.group_id
-        return list(
-            self.session.scalars(
-                select(PhoneNumber).where(owner == record.id).order_by(PhoneNumber.id)
-            )
-        )
-
-    def _fail(self, record: User | Group, now: datetime) -> Verdict:
-        model = type(record)
-        # Count only while unlocked: the row lock taken by this UPDATE orders
-        # concurrent attempts, and each sees the count the previous one left.
-        counted = self.session.execute(
+    def _fail(self, counted: Counted, now: datetime, reason: str) -> Verdict:
+        """Count one failure; lock once the threshold is reached."""
+        model = type(counted)
+        # The row lock taken by this UPDATE orders concurrent attempts, and each
+        # sees the count the previous one left.
+        row = self.session.execute(
             update(model)
-            .where(
-                model.id == record.id,
-                or_(model.locked_until.is_(None), model.locked_until <= now),
-            )
+            .where(model.id == counted.id, _unlocked(model, now))
             .values(failed_attempts=model.failed_attempts + 1)
             .returning(model.failed_attempts, model.lockouts)
         ).one_or_none()
-        if counted is None:
+        if row is None:
             return Verdict("locked", "locked")  # another attempt locked it meanwhile
-        failures, lockouts = counted
+        failures, lockouts = row
         if failures < self.policy.threshold:
-            return Verdict("rejected", "wrong_pin")
+            return Verdict("rejected", reason)
         self.session.execute(
             update(model)
-            .where(model.id == record.id)
+            .where(model.id == counted.id)
             .values(
                 failed_attempts=0,
                 lockouts=lockouts + 1,
@@ -199,3 +200,11 @@ class Verifier:
                 reason=verdict.reason,
             )
         )
+
+
+def _unlocked(model: type[Counted], now: datetime) -> ColumnElement[bool]:
+    return or_(model.locked_until.is_(None), model.locked_until <= now)
+
+
+def _locked(counted: Counted, now: datetime) -> bool:
+    return counted.locked_until is not None and counted.locked_until > now

@@ -1,8 +1,8 @@
-"""directory, calls, events and verification attempts
+"""initial schema: directory, lockouts, calls, events, attempts
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 12:15:54.490917
+Create Date: 2026-11-21 12:34:55.259014
 """
 
 from collections.abc import Sequence
@@ -47,6 +47,18 @@ def upgrade() -> None:
         sa.Column("locked_until", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_groups")),
         sa.UniqueConstraint("group_number", name=op.f("uq_groups_group_number")),
+    )
+    op.create_table(
+        "unknown_claims",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("claim_type", sa.String(length=16), nullable=False),
+        sa.Column("claimed", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("failed_attempts", sa.Integer(), nullable=False),
+        sa.Column("lockouts", sa.Integer(), nullable=False),
+        sa.Column("locked_until", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_unknown_claims")),
+        sa.UniqueConstraint("claim_type", "claimed", name=op.f("uq_unknown_claims_claim_type")),
     )
     op.create_table(
         "users",
@@ -207,6 +219,7 @@ def downgrade() -> None:
 
     op.drop_table("call_events")
     op.drop_table("users")
+    op.drop_table("unknown_claims")
     op.drop_table("groups")
     op.drop_table("calls")
     # ### end Alembic commands ###
