@@ -25,7 +25,7 @@ demo: migrate
 run: demo serve
 
 serve: install
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 2 --access-logfile - wsgi:app
+	$(BIN)/gunicorn --bind $(HOST):$(PORT) wsgi:app
 
 test: install
 	$(BIN)/pytest
@@ -33,6 +33,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy app
 
 format: install
 	$(BIN)/ruff check --fix .

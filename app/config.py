@@ -1,6 +1,7 @@
 """Configuration: defaults in code, overrides from GLUE_* environment variables.
 
-This is the only module that reads the environment. Secrets that are not set in
+This is the only module that reads the environment. Secrets are taken verbatim
+from it (never JSON-parsed like the other values). Secrets that are not set in
 the environment get a development default generated once into the instance
 folder (never into the repository), so a fresh checkout works and restarts keep
 the same PIN hashes valid.
@@ -9,6 +10,7 @@ the same PIN hashes valid.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 from flask import Flask
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
 
 # Secrets: generated into instance/secrets.json when not given by the environment.
 SECRET_KEYS = (
@@ -55,6 +58,7 @@ def load(app: Flask, test_config: dict[str, Any] | None = None) -> None:
     """Fill app.config from defaults, then GLUE_* variables, then test_config."""
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("GLUE")
+    _raw_secrets(app)
     if test_config:
         app.config.update(test_config)
     _coerce_types(app)
@@ -63,9 +67,22 @@ def load(app: Flask, test_config: dict[str, Any] | None = None) -> None:
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'glue.db'}"
 
 
+def _raw_secrets(app: Flask) -> None:
+    # from_prefixed_env parses values as JSON, which would turn a secret of 1e3
+    # into "1000.0", 1.50 into "1.5" and null into "no secret" (so a new one
+    # would be generated). A secret is whatever string the environment holds.
+    for key in SECRET_KEYS:
+        raw = os.environ.get(f"GLUE_{key}")
+        if raw is None:
+            continue
+        app.config[key] = raw or None  # empty counts as unset
+
+
 def _coerce_types(app: Flask) -> None:
-    # from_prefixed_env parses values as JSON, so GLUE_PIN_SECRET=1234 arrives as
-    # an int and GLUE_LOCKOUT_THRESHOLD=5 as an int: bring each back to its type.
+    # from_prefixed_env parses values as JSON, so GLUE_LOCKOUT_THRESHOLD=5 arrives
+    # as an int and GLUE_DB_POOL_TIMEOUT=1 as an int too: bring each to its type.
+    # Secrets from the environment are already raw strings (_raw_secrets); this
+    # only covers ones passed in test_config.
     for key, default in DEFAULTS.items():
         value = app.config.get(key)
         if value is None or isinstance(default, bool):
@@ -82,15 +99,27 @@ def _fill_secrets(app: Flask) -> None:
     if not missing:
         return
     path = Path(app.instance_path) / "secrets.json"
-    stored = _read_or_create_secrets(path)
+    stored, generated = _read_or_create_secrets(path)
     for key in missing:
         app.config[key] = stored[key]
+    # Only the ones this app uses and this process wrote: other workers that
+    # read the file afterwards stay quiet. Names only, never values.
+    new = [key for key in missing if key in generated]
+    if new and not app.config.get("TESTING"):
+        log.warning(
+            "secrets %s were generated into the instance folder (%s); with several "
+            "hosts they must be set in the environment (GLUE_<NAME>), the same on each",
+            ", ".join(new),
+            path.parent,
+        )
 
 
-def _read_or_create_secrets(path: Path) -> dict[str, str]:
+def _read_or_create_secrets(path: Path) -> tuple[dict[str, str], list[str]]:
+    """The stored secrets, completed if needed, and the keys this call generated."""
     stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     if all(key in stored for key in SECRET_KEYS):
-        return stored
+        return stored, []
+    generated = [key for key in SECRET_KEYS if not stored.get(key)]
     fresh = {key: stored.get(key) or secrets.token_urlsafe(32) for key in SECRET_KEYS}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -108,4 +137,4 @@ def _read_or_create_secrets(path: Path) -> dict[str, str]:
         return _read_or_create_secrets(path)
     finally:
         tmp.unlink(missing_ok=True)
-    return fresh
+    return fresh, generated

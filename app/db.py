@@ -9,6 +9,7 @@ import click
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from flask import Flask, current_app, g
+from flask.cli import AppGroup
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,7 +23,7 @@ def make_engine(url: str, pool_size: int = 5, pool_timeout: float = 2.0) -> Engi
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 15})
+        engine = create_engine(url, connect_args={"timeout": 15}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
@@ -31,6 +32,8 @@ def make_engine(url: str, pool_size: int = 5, pool_timeout: float = 2.0) -> Engi
         "max_overflow": pool_size,
         "pool_timeout": pool_timeout,
         "pool_pre_ping": True,
+        # SQL errors in logs never show bound values (they can be request data).
+        "hide_parameters": True,
     }
     if parsed.get_backend_name() == "postgresql":
         options["connect_args"] = {"connect_timeout": 3}
@@ -111,7 +114,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
-@click.group("db")
+@click.group("db", cls=AppGroup)
 def db_cli() -> None:
     """Database migrations."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import stat
 from pathlib import Path
 
@@ -68,3 +69,78 @@ def test_a_newer_version_adds_missing_secrets_and_keeps_the_old(tmp_path: Path) 
     app = make(tmp_path)
     assert app.config["PIN_SECRET"] == "kept"
     assert set(json.loads(path.read_text())) == set(SECRET_KEYS)
+
+
+@pytest.fixture
+def no_env_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in SECRET_KEYS:
+        monkeypatch.delenv(f"GLUE_{key}", raising=False)
+
+
+@pytest.mark.parametrize("raw", ["1e3", "1.50", "null", "true", '"quoted"', "[1,2]", " 7 "])
+def test_secrets_are_read_verbatim_never_as_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw: str
+) -> None:
+    monkeypatch.setenv("GLUE_IFBYPHONE_SECRET", raw)
+    monkeypatch.setenv("GLUE_PIN_SECRET", raw)
+    app = make(tmp_path)
+    assert app.config["IFBYPHONE_SECRET"] == raw
+    assert app.config["PIN_SECRET"] == raw
+
+
+def test_null_secret_is_not_replaced_by_a_generated_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make(tmp_path)  # secrets.json exists, with a generated PIN_SECRET
+    monkeypatch.setenv("GLUE_PIN_SECRET", "null")
+    stored = json.loads((tmp_path / "instance" / "secrets.json").read_text())
+    app = make(tmp_path)
+    assert app.config["PIN_SECRET"] == "null" != stored["PIN_SECRET"]
+
+
+def test_an_empty_secret_counts_as_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GLUE_PIN_SECRET", "")
+    app = make(tmp_path)
+    stored = json.loads((tmp_path / "instance" / "secrets.json").read_text())
+    assert app.config["PIN_SECRET"] == stored["PIN_SECRET"] and len(stored["PIN_SECRET"]) >= 32
+
+
+def _secret_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "app.config" and r.levelno == logging.WARNING]
+
+
+@pytest.fixture
+def propagating(monkeypatch: pytest.MonkeyPatch) -> None:
+    # logs.init_app stops "app" loggers propagating (it has its own handler), so
+    # an app built by an earlier test would hide the record from caplog.
+    monkeypatch.setattr(logging.getLogger("app"), "propagate", True)
+
+
+@pytest.mark.usefixtures("no_env_secrets", "propagating")
+def test_generating_secrets_warns_with_their_names_not_their_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("GLUE_IFBYPHONE_SECRET", "given-by-the-environment")
+    with caplog.at_level(logging.WARNING, logger="app.config"):
+        make(tmp_path)
+    [record] = _secret_warnings(caplog)
+    message = record.getMessage()
+    stored = json.loads((tmp_path / "instance" / "secrets.json").read_text())
+    for key in SECRET_KEYS:
+        assert stored[key] not in message
+        assert (key in message) == (key != "IFBYPHONE_SECRET")
+    assert "instance folder" in message and "environment" in message
+    assert "several hosts" in message
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="app.config"):
+        make(tmp_path)  # read back, not generated: nothing to say
+    assert _secret_warnings(caplog) == []
+
+
+@pytest.mark.usefixtures("no_env_secrets", "propagating")
+def test_no_secret_warning_when_testing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="app.config"):
+        make(tmp_path, TESTING=True)
+    assert (tmp_path / "instance" / "secrets.json").exists()
+    assert _secret_warnings(caplog) == []

@@ -22,6 +22,7 @@ from marshmallow import (
 )
 from marshmallow.validate import Length, NoneOf, OneOf, Range, Regexp
 
+from app.dialects import ifbyphone
 from app.dialects.steps import (
     VERIFIED,
     Ask,
@@ -52,7 +53,8 @@ QUESTION_TYPES: tuple[str, ...] = get_args(QuestionType)
 CLAIM_KINDS: tuple[str, ...] = get_args(ClaimKind)
 QUESTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 # Request fields the platform sends itself: a question by that name would clash.
-RESERVED_NAMES = ("caller_id", "session_id", "timestamp", "p_t", "key")
+# A question's answer arrives in a field named after it: not one a platform sends itself.
+RESERVED_NAMES = tuple(sorted(ifbyphone.PLATFORM_FIELDS))
 # IfbyPhone sends parameters as XML elements, so names must be safe element names.
 PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _ID = re.compile(r"^[A-Za-z0-9_.*#-]{1,64}$")

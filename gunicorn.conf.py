@@ -1,0 +1,19 @@
+"""gunicorn settings, read from the working folder (`gunicorn --bind HOST:PORT wsgi:app`).
+
+Bind stays on the command line (Makefile, Procfile). Nothing here reads a secret.
+"""
+
+import os
+
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+
+# The access log names the path without its query string (%(U)s, not %(r)s):
+# the IfbyPhone URL carries `?key=SECRET`, and a SurVo posting by GET sends its
+# answers (PINs included) in the query. Referer and user agent are left out too.
+# The request id ties each line to the app's own log lines.
+accesslog = "-"
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
+
+# No admin control socket: several Glue servers on one host must not take it
+# over from each other, and nothing here uses it.
+control_socket_disable = True
