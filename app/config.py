@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     "LOCKOUT_MAX_SECONDS": 86400,
     # Region used to read phone numbers written without a country code.
     "DEFAULT_REGION": "US",
+    # Public base URL (https://glue.example.com) when behind a proxy: callback
+    # URLs and Twilio signatures use it. Empty: the URL the request came to.
+    "PUBLIC_URL": "",
     # Largest request body a platform may send (bytes).
     "MAX_CONTENT_LENGTH": 64 * 1024,
     # Longest value accepted for any single request field.

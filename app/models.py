@@ -142,6 +142,11 @@ class Call(Base):
     # active until a final step (transfer, voicemail, hangup, ...) is sent
     status: Mapped[str] = mapped_column(String(20), default="active")
     outcome: Mapped[str | None] = mapped_column(String(20))
+    # The platform's own view, from status callbacks and hang-up events; it only
+    # moves forward (see app/flows/statuses.py), whatever order they arrive in.
+    platform_status: Mapped[str | None] = mapped_column(String(20))
+    duration_seconds: Mapped[int | None]
+    recording_url: Mapped[str | None] = mapped_column(String(500))
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

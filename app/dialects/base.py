@@ -36,6 +36,7 @@ class Cursor:
     outcome: str
     index: int
     turn: int
+    url: str = ""  # where the platform should send the call's next request
 
 
 @dataclass(frozen=True)

@@ -83,8 +83,13 @@ class TurnRunner:
         self.max_length = max_length
         self.region = region
 
-    def answer(self, dialect: Dialect, flow_name: str, values: Mapping[str, str]) -> bytes:
-        """The reply to a platform request for `flow_name`; never raises."""
+    def answer(
+        self, dialect: Dialect, flow_name: str, values: Mapping[str, str], url: str = ""
+    ) -> bytes:
+        """The reply to a platform request for `flow_name`; never raises.
+
+        `url` is where the platform sent it, for dialects that name the next request's URL.
+        """
         flow = self.flows(flow_name)
         try:
             if flow is None:
@@ -92,24 +97,24 @@ class TurnRunner:
             if not flow.platform(dialect.NAME):
                 raise MalformedRequest(f"flow {flow.name!r} has no {dialect.NAME} block")
             turn = dialect.parse(values, self.max_length)
-            return self._take_turn(dialect, flow, turn)
+            return self._take_turn(dialect, flow, turn, url)
         except MalformedRequest as exc:
             log.warning("%s request is not a turn of a call: %s", dialect.NAME, exc)
-            return self._keep_malformed(dialect, flow, values, str(exc))
+            return self._keep_malformed(dialect, flow, values, str(exc), url)
         except Exception:
             # The caller still hears the flow's apology; the log keeps the request id.
             log.exception("%s turn failed; answered with the flow's fallback", dialect.NAME)
             self.session.rollback()
-            return self._fallback(dialect, flow, values)
+            return self._fallback(dialect, flow, values, url)
 
-    def _take_turn(self, dialect: Dialect, flow: Flow, turn: Turn) -> bytes:
+    def _take_turn(self, dialect: Dialect, flow: Flow, turn: Turn, url: str) -> bytes:
         stable = {k: v for k, v in turn.fields.items() if k not in dialect.VOLATILE_FIELDS}
         key = delivery_key(self.secret, turn.platform, flow.name, stable)
         # Two passes at most: a first request of a new call may lose the race to
         # create the call row to a different request of the same call.
         for _ in range(2):
             try:
-                return self._run(dialect, flow, turn, key)
+                return self._run(dialect, flow, turn, key, url)
             except IntegrityError:
                 self.session.rollback()
                 stored = self._stored_reply(key)
@@ -119,7 +124,7 @@ class TurnRunner:
                     return stored
         raise RuntimeError(f"could not store a turn of call {turn.call_id}")
 
-    def _run(self, dialect: Dialect, flow: Flow, turn: Turn, key: str) -> bytes:
+    def _run(self, dialect: Dialect, flow: Flow, turn: Turn, key: str, url: str) -> bytes:
         begin_write(self.session)
         event = CallEvent(
             platform=turn.platform,
@@ -145,7 +150,7 @@ class TurnRunner:
             lambda claim, pin: self.verifier.verify(claim, pin, call.id),
             turn.caller,
         )
-        cursor = Cursor(decision.outcome, decision.index, state.turn)
+        cursor = Cursor(decision.outcome, decision.index, state.turn, url)
         rendered = dialect.render(decision.steps, flow.platform(dialect.NAME), cursor)
         new_state = decision.after_reply(rendered.consumed)
 
@@ -181,10 +186,10 @@ class TurnRunner:
         return call
 
     def _keep_malformed(
-        self, dialect: Dialect, flow: Flow | None, values: Mapping[str, str], why: str
+        self, dialect: Dialect, flow: Flow | None, values: Mapping[str, str], why: str, url: str
     ) -> bytes:
         """Keep a request that is not a readable turn: nothing a platform sends is lost."""
-        reply = self._fallback(dialect, flow, values)
+        reply = self._fallback(dialect, flow, values, url)
         key = delivery_key(self.secret, dialect.NAME, flow.name if flow else "-", values)
         payload = masked(values, flow, dialect.PLATFORM_FIELDS, self.max_length)
         try:
@@ -209,7 +214,9 @@ class TurnRunner:
             self.session.rollback()
         return reply
 
-    def _fallback(self, dialect: Dialect, flow: Flow | None, values: Mapping[str, str]) -> bytes:
+    def _fallback(
+        self, dialect: Dialect, flow: Flow | None, values: Mapping[str, str], url: str
+    ) -> bytes:
         """The flow's `error` steps, without the database (it may be down).
 
         Resumes where the pass-through says an earlier apology stopped, so a
@@ -227,7 +234,7 @@ class TurnRunner:
                 decision = engine.start(flow, state, "error")
             else:
                 decision = engine.resume(flow, state, *state.pending)
-            cursor = Cursor(decision.outcome, decision.index, state.turn)
+            cursor = Cursor(decision.outcome, decision.index, state.turn, url)
             return dialect.render(decision.steps, flow.platform(dialect.NAME), cursor).body
         except Exception:
             log.exception("flow %s has no usable fallback; hanging up", flow.name)

@@ -8,4 +8,4 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from app.hooks import ifbyphone, platform
 
-    platform.register(app, ifbyphone.bp, ifbyphone.DIALECT, ifbyphone.SECRET)
+    platform.register(app, ifbyphone.bp, ifbyphone.DIALECT, ifbyphone.AUTHENTICATE)

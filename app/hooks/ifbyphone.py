@@ -6,11 +6,11 @@ from flask import Response
 
 from app.dialects import ifbyphone
 from app.dialects.base import Dialect
-from app.hooks.platform import answer, platform_blueprint
+from app.hooks.platform import answer, platform_blueprint, shared_secret
 
 DIALECT: Dialect = ifbyphone  # mypy checks the module against the protocol
-SECRET = "IFBYPHONE_SECRET"
-bp = platform_blueprint(DIALECT, SECRET)
+AUTHENTICATE = shared_secret("IFBYPHONE_SECRET")
+bp = platform_blueprint(DIALECT, AUTHENTICATE)
 
 
 @bp.route("/<flow_name>", methods=["GET", "POST", "PUT"])

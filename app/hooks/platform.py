@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
@@ -20,37 +21,58 @@ from app.verification.service import Verifier
 log = logging.getLogger(__name__)
 
 
-def platform_blueprint(dialect: Dialect, secret_key: str) -> Blueprint:
-    """A blueprint at /<platform> whose every route needs the platform's secret."""
+Authenticator = Callable[[], bool]
+
+
+def shared_secret(config_key: str) -> Authenticator:
+    """Authenticate by the secret in `config_key` (`?key=` or HTTP Basic)."""
+    return lambda: has_secret(current_app.config[config_key])
+
+
+def platform_blueprint(dialect: Dialect, authenticate: Authenticator) -> Blueprint:
+    """A blueprint at /<platform> whose every route must pass `authenticate`."""
     bp = Blueprint(dialect.NAME, __name__, url_prefix=f"/{dialect.NAME}")
 
     @bp.before_request
-    def authenticate() -> Response | None:
-        if not has_secret(current_app.config[secret_key]):
-            log.warning("%s request refused: missing or wrong secret", dialect.NAME)
+    def require_authentication() -> Response | None:
+        if not authenticate():
+            log.warning("%s request refused: not authenticated", dialect.NAME)
             return forbidden()
         return None
 
     return bp
 
 
-def register(app: Flask, bp: Blueprint, dialect: Dialect, secret_key: str) -> None:
+def register(app: Flask, bp: Blueprint, dialect: Dialect, authenticate: Authenticator) -> None:
     """Mount a platform's blueprint; its errors answer in its XML."""
     app.register_blueprint(bp)
-    prefixes: dict[str, tuple[Dialect, str]] = app.extensions.setdefault("glue.platforms", {})
-    prefixes[f"{bp.url_prefix}/"] = (dialect, secret_key)
-    if len(prefixes) == 1:
+    platforms: dict[str, tuple[Dialect, Authenticator]] = app.extensions.setdefault(
+        "glue.platforms", {}
+    )
+    platforms[f"{bp.url_prefix}/"] = (dialect, authenticate)
+    if len(platforms) == 1:
         app.register_error_handler(HTTPException, _platform_error)
 
 
 def _platform_error(exc: HTTPException) -> Response | HTTPException:
     """Errors on platform routes (404, 405, 413, ...) answer XML, once authenticated."""
-    for prefix, (dialect, secret_key) in current_app.extensions["glue.platforms"].items():
+    for prefix, (dialect, authenticate) in current_app.extensions["glue.platforms"].items():
         if request.path.startswith(prefix):
-            if exc.code == 403 or not has_secret(current_app.config[secret_key]):
+            if exc.code == 403 or not authenticate():
                 return forbidden()
             return xml(dialect, dialect.render_hangup(), status=exc.code or 500)
     return exc
+
+
+def public_url() -> str:
+    """This request's URL as the platform sees it, without its query string.
+
+    Behind a proxy the app sees its own address: GLUE_PUBLIC_URL names the
+    public one (https://glue.example.com), so callback URLs and Twilio
+    signatures use what the platform used.
+    """
+    base = current_app.config["PUBLIC_URL"].rstrip("/")
+    return f"{base}{request.path}" if base else request.base_url
 
 
 def turn_runner() -> TurnRunner:
@@ -74,7 +96,7 @@ def turn_runner() -> TurnRunner:
 def answer(dialect: Dialect, flow_name: str) -> Response:
     """Run the request's turn of `flow_name` and answer in the platform's XML."""
     values = request.values.to_dict(flat=True)
-    return xml(dialect, turn_runner().answer(dialect, flow_name, values))
+    return xml(dialect, turn_runner().answer(dialect, flow_name, values, public_url()))
 
 
 def xml(dialect: Dialect, body: bytes, status: int = 200) -> Response:

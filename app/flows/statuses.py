@@ -1,0 +1,133 @@
+"""Call status reports from platforms: status callbacks and hang-up events.
+
+Each report is kept once (its key: platform, call id, status and leg, claimed
+atomically by a unique insert), every distinct report of a call is kept, and
+the call's `platform_status` only moves forward: a late "ringing" never undoes
+"completed".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.db import begin_write
+from app.flows.runner import delivery_key
+from app.models import Call, CallEvent, utcnow
+
+# How far along a call is; statuses of equal rank do not replace each other.
+RANK: Mapping[str, int] = {
+    "queued": 0,
+    "calling": 1,
+    "initiated": 1,
+    "ringing": 2,
+    "answered": 3,
+    "in-progress": 3,
+    "completed": 4,
+    "busy": 4,
+    "failed": 4,
+    "no-answer": 4,
+    "canceled": 4,
+}
+FINAL_RANK = 4
+# VoipNow hang-up statuses, as the neutral ones above.
+VOIPNOW_STATUSES: Mapping[str, str] = {
+    "ANSWER": "completed",
+    "BUSY": "busy",
+    "NOANSWER": "no-answer",
+    "CANCEL": "canceled",
+    "CONGESTION": "failed",
+    "CHANUNAVAIL": "failed",
+}
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    platform: str
+    call_id: str  # the platform's id of the call (or of this leg)
+    status: str  # one of RANK's keys
+    leg: str = ""  # e.g. the parent call id of a B leg; "" for the call itself
+    duration_seconds: int | None = None
+    recording_url: str | None = None
+    caller: str | None = None
+
+
+def record_status(
+    session: Session,
+    report: StatusReport,
+    payload: Mapping[str, str],
+    secret: str,
+    request_id: str,
+) -> bool:
+    """Store a status report once; False if this exact report was stored before."""
+    key = delivery_key(
+        secret,
+        report.platform,
+        "status",
+        {"call": report.call_id, "status": report.status, "leg": report.leg},
+    )
+    # Two passes at most: the first report of a new call may lose the race to
+    # create the call row to another report of the same call.
+    for _ in range(2):
+        try:
+            _store(session, report, payload, key, request_id)
+            return True
+        except IntegrityError:
+            session.rollback()
+            seen = session.scalar(select(CallEvent.id).where(CallEvent.dedupe_key == key))
+            session.rollback()
+            if seen is not None:
+                return False
+    raise RuntimeError(f"could not store status {report.status} of call {report.call_id}")
+
+
+def _store(
+    session: Session, report: StatusReport, payload: Mapping[str, str], key: str, request_id: str
+) -> None:
+    begin_write(session)
+    event = CallEvent(
+        platform=report.platform,
+        kind="status",
+        dedupe_key=key,
+        request_id=request_id,
+        payload=dict(payload),
+        outcome=report.status,
+    )
+    session.add(event)
+    session.flush()  # claims the report's key first
+    call = _lock_or_open_call(session, report)
+    event.call = call
+    if RANK.get(report.status, -1) > RANK.get(call.platform_status or "", -1):
+        call.platform_status = report.status
+    if report.duration_seconds is not None:
+        call.duration_seconds = report.duration_seconds
+    if report.recording_url:
+        call.recording_url = report.recording_url[:500]
+    if RANK.get(report.status) == FINAL_RANK and call.ended_at is None:
+        call.status = "ended"
+        call.ended_at = utcnow()
+    session.commit()
+
+
+def _lock_or_open_call(session: Session, report: StatusReport) -> Call:
+    call = session.scalar(
+        select(Call)
+        .where(Call.platform == report.platform, Call.platform_call_id == report.call_id)
+        .with_for_update()
+    )
+    if call is None:
+        # A call Glue did not run a flow for (an outbound leg, say): keep it anyway.
+        call = Call(
+            platform=report.platform,
+            platform_call_id=report.call_id,
+            caller_number=(report.caller or "")[:32] or None,
+            flow="-",
+            state={},
+        )
+        session.add(call)
+        session.flush()
+    return call
