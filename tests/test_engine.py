@@ -180,3 +180,63 @@ def test_a_survo_at_the_end_of_a_sequence_leaves_a_resume_point() -> None:
     state = decision.after_reply(1)
     assert state.pending == ("verified", 1) and not state.ended
     assert decide(flow, state, {}, FakeVerifier()).steps == (Hangup(),)
+
+
+# One question per request (didML, TwiML): Glue asks, in flow order.
+
+
+def test_one_by_one_asks_each_question_then_verifies_without_storing_the_pin() -> None:
+    verifier = FakeVerifier(Verdict("verified", "pin", ADA))
+    first = decide(FLOW, CallState(), {}, verifier, one_by_one=True)
+    [ask] = first.steps
+    assert isinstance(ask, Ask) and ask.prompt is not None and ask.prompt.name == "account"
+    state = first.after_reply(1)
+    assert state.asking == "account"
+
+    second = decide(FLOW, state, {"account": "1001"}, verifier, one_by_one=True)
+    [ask] = second.steps
+    assert isinstance(ask, Ask) and ask.prompt and ask.prompt.name == "pin"
+    assert ask.prompt.min_digits == 4 and ask.prompt.max_digits == 8
+    state = second.after_reply(1)
+    assert state.answers == {"account": "1001"} and state.asking == "pin"
+
+    third = decide(FLOW, state, {"pin": "2468"}, verifier, one_by_one=True)
+    assert verifier.claims == [(Claim("account", "1001"), "2468")]
+    assert third.outcome == "verified"
+    assert "2468" not in str(third.after_reply(len(third.steps)).to_json())
+
+
+def test_one_by_one_silence_reprompts_once_then_is_no_input() -> None:
+    state = decide(FLOW, CallState(), {}, FakeVerifier(), one_by_one=True).after_reply(1)
+    again = decide(FLOW, state, {"account": "NA"}, FakeVerifier(), one_by_one=True)
+    [ask] = again.steps
+    assert isinstance(ask, Ask) and ask.prompt and ask.prompt.reprompt
+    state = again.after_reply(1)
+    assert state.silences == 1 and state.asking == "account"
+    assert decide(FLOW, state, {"account": ""}, FakeVerifier(), one_by_one=True).outcome == (
+        "no_input"
+    )
+
+
+def test_one_by_one_retry_forgets_the_answers_it_asks_again() -> None:
+    state = CallState(answers={"account": "1001"}, asking="pin")
+    retry = decide(
+        FLOW,
+        state,
+        {"pin": "0000"},
+        FakeVerifier(Verdict("rejected", "wrong_pin")),
+        one_by_one=True,
+    )
+    assert retry.outcome == "retry"
+    say, ask = retry.steps
+    assert say == Say("That did not match.")
+    assert isinstance(ask, Ask) and ask.prompt and ask.prompt.name == "account"
+    after = retry.after_reply(2)
+    assert after.answers == {} and after.asking == "account" and after.tries_used == 1
+
+
+def test_one_by_one_bad_answer_is_the_error_fallback() -> None:
+    state = CallState(asking="account")
+    assert decide(FLOW, state, {"account": "12ab"}, FakeVerifier(), one_by_one=True).outcome == (
+        "error"
+    )

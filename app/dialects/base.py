@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.dialects.steps import Step
 
@@ -26,6 +26,9 @@ class Turn:
     answers: Mapping[str, str]  # every field that is not the platform's own
     pass_through: Mapping[str, str] = field(default_factory=dict)
     fields: Mapping[str, str] = field(default_factory=dict)  # everything received
+    # The request field that carried each answer, where it is not the question's
+    # own name (a `<Gather>` answer arrives in `Digits`): masked when secret.
+    answer_fields: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -48,17 +51,35 @@ class Rendered:
 class Dialect(Protocol):
     """What a platform module provides (see app/dialects/ifbyphone.py)."""
 
-    NAME: str
-    CONTENT_TYPE: str
-    PLATFORM_FIELDS: frozenset[str]  # the platform's own fields: the rest are answers
-    VOLATILE_FIELDS: frozenset[str]  # differ between retries of one delivery
+    @property
+    def NAME(self) -> str: ...
+
+    @property
+    def CONTENT_TYPE(self) -> str: ...
+
+    @property
+    def PLATFORM_FIELDS(self) -> frozenset[str]:
+        """The platform's own fields: the rest are answers."""
+
+    @property
+    def VOLATILE_FIELDS(self) -> frozenset[str]:
+        """Fields that differ between retries of one delivery."""
+
+    @property
+    def ONE_BY_ONE(self) -> bool:
+        """True where Glue asks the questions itself, one per request (`<Gather>`);
+        False where the platform's own form sends all answers at once."""
+
+    @property
+    def NEEDS_SETTINGS(self) -> bool:
+        """A flow must have this platform's block to run on it."""
 
     def parse(self, values: Mapping[str, str], max_length: int) -> Turn: ...
 
     def parse_pass_through(self, values: Mapping[str, str]) -> dict[str, str]: ...
 
     def render(
-        self, steps: Sequence[Step], block: Mapping[str, str], cursor: Cursor
+        self, steps: Sequence[Step], block: Mapping[str, Any], cursor: Cursor
     ) -> Rendered: ...
 
     def render_hangup(self) -> bytes: ...

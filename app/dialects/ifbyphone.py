@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from lxml import etree
 
@@ -35,6 +36,8 @@ CONTENT_TYPE = "text/xml; charset=utf-8"
 PLATFORM_FIELDS = frozenset({"caller_id", "session_id", "timestamp", "p_t", "key"})
 # A retried delivery may carry a new timestamp; p_t tells the turns of a call apart.
 VOLATILE_FIELDS = frozenset({"timestamp"})
+ONE_BY_ONE = False  # the SurVo asks every question, then posts all answers
+NEEDS_SETTINGS = True  # SurVo ids
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +77,7 @@ def encode_pass_through(values: Mapping[str, str]) -> str:
     return "||".join(f"{key}|{value}" for key, value in values.items())
 
 
-def render(steps: Sequence[Step], block: Mapping[str, str], cursor: Cursor) -> Rendered:
+def render(steps: Sequence[Step], block: Mapping[str, Any], cursor: Cursor) -> Rendered:
     """The `<action>` for the first building block of `steps`.
 
     `block` is the flow's `ifbyphone:` settings (survo, say_survo, say_parameter).
@@ -116,7 +119,7 @@ def _leading_message(steps: Sequence[Step]) -> tuple[str, int]:
     return " ".join(p for p in parts if p), count
 
 
-def _building_block(step: Step, block: Mapping[str, str], cursor: Cursor) -> etree._Element:
+def _building_block(step: Step, block: Mapping[str, Any], cursor: Cursor) -> etree._Element:
     if isinstance(step, Ask):
         return _survo(block["survo"], {}, cursor, resume_at=None)
     if isinstance(step, RunForm):

@@ -31,10 +31,28 @@ class Pause:
 
 
 @dataclass(frozen=True)
+class Prompt:
+    """One question as a platform that asks it itself needs it (a `<Gather>`)."""
+
+    name: str
+    text: str | None = None
+    min_digits: int | None = None
+    max_digits: int | None = None
+    timeout: int | None = None
+    finish_on_key: str = "#"
+    reprompt: bool = False  # asked again after silence
+
+
+@dataclass(frozen=True)
 class Ask:
-    """Ask the flow's questions (again)."""
+    """Ask the flow's questions (again).
+
+    `prompt` is the first of them to ask now, filled in by the engine for
+    platforms where Glue asks one question per request; others run a whole form.
+    """
 
     questions: tuple[str, ...] = ()
+    prompt: Prompt | None = None
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,28 @@
 
 Pure: no Flask, no database, no HTTP. Verification is passed in as a function,
 so the engine is tested with plain data.
+
+Two ways answers arrive, whatever the platform:
+- all at once, collected by the platform's own form (IfbyPhone's SurVo, a
+  VoipNow IVR): `decide(..., one_by_one=False)`;
+- one per request, asked by Glue itself (didML, TwiML `<Gather>`):
+  `decide(..., one_by_one=True)`. Glue then asks each question in flow order,
+  keeps the answers that are not secret in the call's state, and verifies as
+  soon as the claim and the PIN are in. A PIN is never stored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.dialects.steps import (
     VERIFIED,
+    Ask,
     FindMe,
     Hangup,
+    Prompt,
     RunForm,
     Say,
     SayDigits,
@@ -25,8 +35,11 @@ from app.dialects.steps import (
 from app.flows.model import Flow, Question
 from app.verification.types import Claim, Verdict
 
-# What IfbyPhone sends for a question the caller skipped or never reached.
+# What IfbyPhone sends for a question the caller skipped or never reached; the
+# one-by-one dialects send it for a question met with silence.
 NO_ANSWER = "NA"
+# Times a question met with silence is asked again before `no_input`.
+REPROMPTS = 1
 
 VerifyFn = Callable[[Claim, str], Verdict]
 
@@ -49,6 +62,11 @@ class CallState:
     outcome: str | None = None
     subject: Mapping[str, Any] | None = None  # verified record: {"fields", "phones"}
     ended: bool = False  # a final step was sent
+    # One-by-one questions: answers so far (never secret ones), the question
+    # just asked, and how often it met silence.
+    answers: Mapping[str, str] = field(default_factory=dict)
+    asking: str | None = None
+    silences: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +76,9 @@ class CallState:
             "outcome": self.outcome,
             "subject": dict(self.subject) if self.subject else None,
             "ended": self.ended,
+            "answers": dict(self.answers),
+            "asking": self.asking,
+            "silences": self.silences,
         }
 
     @classmethod
@@ -72,6 +93,9 @@ class CallState:
             outcome=data.get("outcome"),
             subject=data.get("subject"),
             ended=bool(data.get("ended", False)),
+            answers=dict(data.get("answers") or {}),
+            asking=data.get("asking"),
+            silences=int(data.get("silences", 0)),
         )
 
 
@@ -88,16 +112,26 @@ class Decision:
         """The call's state once a dialect has sent the first `consumed` steps.
 
         Until a final step is sent the platform comes back for more (after a
-        message, or a SurVo that posts back), even past the sequence's end.
+        message, or a SurVo that posts back), even past the sequence's end. An
+        `Ask` forgets the answers it asks for again.
         """
         last = self.steps[consumed - 1] if consumed else None
         final = last is not None and is_final(last)
-        return replace(
+        state = replace(
             self.state,
             turn=self.state.turn + 1,
             pending=None if final else (self.outcome, self.index + consumed),
             ended=last is not None and ends_call(last),
         )
+        if isinstance(last, Ask):
+            again = set(last.questions)
+            state = replace(
+                state,
+                answers={k: v for k, v in state.answers.items() if again and k not in again},
+                asking=last.prompt.name if last.prompt else None,
+                silences=self.state.silences if last.prompt and last.prompt.reprompt else 0,
+            )
+        return state
 
 
 def decide(
@@ -106,16 +140,67 @@ def decide(
     answers: Mapping[str, str],
     verify: VerifyFn,
     caller: str | None = None,
+    one_by_one: bool = False,
 ) -> Decision:
     """The next steps of a call, given what the platform just sent."""
     if state.pending is not None:
         return resume(flow, state, *state.pending)
     if state.ended:
         return Decision("ended", 0, (Hangup(),), state)
+    if one_by_one:
+        return _collect(flow, state, answers, verify, caller)
     try:
-        claim, pin = _read_claim(flow, answers, caller)
+        check_answers(flow, answers, require=True)
     except AnswerError:
         return start(flow, state, "error")
+    return _verify(flow, state, answers, verify, caller)
+
+
+def _collect(
+    flow: Flow,
+    state: CallState,
+    answers: Mapping[str, str],
+    verify: VerifyFn,
+    caller: str | None,
+) -> Decision:
+    """One-by-one questions: take this answer, then ask the next or verify."""
+    known = {q.name for q in flow.questions}
+    given = {k: v for k, v in answers.items() if k in known}
+    if state.asking is not None and state.asking in given and _given(given[state.asking]) is None:
+        if state.silences >= REPROMPTS:
+            return start(flow, state, "no_input")
+        return _ask(flow, replace(state, silences=state.silences + 1), state.asking, True)
+    try:
+        check_answers(flow, given, require=False)
+    except AnswerError:
+        return start(flow, state, "error")
+    collected = {**state.answers, **given}
+    needed = [flow.verify.pin] + ([flow.verify.claim] if flow.verify.claim else [])
+    if all(name in collected for name in needed):
+        return _verify(flow, _without_answers(state), collected, verify, caller)
+    secret = {flow.verify.pin, *(q.name for q in flow.questions if q.secret)}
+    kept = {k: v for k, v in collected.items() if k not in secret}
+    missing = next(q.name for q in flow.questions if q.name not in collected)
+    return _ask(flow, replace(state, answers=kept, silences=0), missing, False)
+
+
+def _ask(flow: Flow, state: CallState, name: str, reprompt: bool) -> Decision:
+    prompt = _prompt(flow, name, reprompt)
+    return Decision("asking", 0, (Ask((name,), prompt),), state)
+
+
+def _without_answers(state: CallState) -> CallState:
+    return replace(state, answers={}, asking=None, silences=0)
+
+
+def _verify(
+    flow: Flow,
+    state: CallState,
+    answers: Mapping[str, str],
+    verify: VerifyFn,
+    caller: str | None,
+) -> Decision:
+    claim, pin = _read_claim(flow, answers, caller)
     if claim is None or pin is None:
         return start(flow, state, "no_input")
     verdict = verify(claim, pin)
@@ -141,7 +226,7 @@ def resume(flow: Flow, state: CallState, outcome: str, index: int) -> Decision:
     if not sequence:
         return Decision(outcome, index, (Hangup(),), state)
     try:
-        steps = tuple(resolve(step, state.subject) for step in sequence)
+        steps = tuple(resolve(step, state.subject, flow) for step in sequence)
     except ResolveError:
         if outcome == "error":
             return Decision(outcome, index, (Hangup(),), state)
@@ -149,7 +234,7 @@ def resume(flow: Flow, state: CallState, outcome: str, index: int) -> Decision:
     return Decision(outcome, index, steps, state)
 
 
-def resolve(step: Step, subject: Mapping[str, Any] | None) -> Step:
+def resolve(step: Step, subject: Mapping[str, Any] | None, flow: Flow) -> Step:
     """Fill a step's templates and symbolic targets from the verified record."""
     fields: Mapping[str, str] = subject["fields"] if subject else {}
     phones: list[str] = list(subject["phones"]) if subject else []
@@ -159,6 +244,9 @@ def resolve(step: Step, subject: Mapping[str, Any] | None) -> Step:
         return SayDigits("".join(ch for ch in _fill(step.digits, fields) if ch.isdigit()))
     if isinstance(step, RunForm):
         return RunForm(step.form, {k: _fill(v, fields) for k, v in step.params.items()})
+    if isinstance(step, Ask):
+        names = step.questions or tuple(q.name for q in flow.questions)
+        return Ask(step.questions, _prompt(flow, names[0], False))
     if isinstance(step, Transfer) and step.to == VERIFIED:
         if not phones:
             raise ResolveError("the verified record has no phone to transfer to")
@@ -168,6 +256,19 @@ def resolve(step: Step, subject: Mapping[str, Any] | None) -> Step:
             raise ResolveError("the verified record has no phone for Find Me")
         return FindMe(numbers=tuple(phones))
     return step
+
+
+def _prompt(flow: Flow, name: str, reprompt: bool) -> Prompt:
+    question = next(q for q in flow.questions if q.name == name)
+    return Prompt(
+        name=question.name,
+        text=question.prompt,
+        min_digits=question.min_digits,
+        max_digits=question.max_digits,
+        timeout=question.timeout,
+        finish_on_key=question.finish_on_key,
+        reprompt=reprompt,
+    )
 
 
 def _fill(template: str, fields: Mapping[str, str]) -> str:
@@ -181,7 +282,6 @@ def _read_claim(
     flow: Flow, answers: Mapping[str, str], caller: str | None
 ) -> tuple[Claim | None, str | None]:
     """The claim and PIN from the answers; None for each one not given."""
-    check_answers(flow, answers)
     pin = _given(answers.get(flow.verify.pin))
     if flow.verify.by == "caller_id":
         return (Claim("caller_id", caller) if caller else None), pin
@@ -197,10 +297,14 @@ def _given(value: str | None) -> str | None:
     return None if value in ("", NO_ANSWER, "null") else value
 
 
-def check_answers(flow: Flow, answers: Mapping[str, str]) -> None:
-    """Raise AnswerError if an answer does not fit its question, or a needed one is absent."""
+def check_answers(flow: Flow, answers: Mapping[str, str], require: bool = True) -> None:
+    """Raise AnswerError if an answer does not fit its question.
+
+    With `require`, the claim and PIN fields must be present (a platform that
+    sends all answers at once sends `NA` for a skipped one, never nothing).
+    """
     needed = [flow.verify.pin] + ([flow.verify.claim] if flow.verify.claim else [])
-    for name in needed:
+    for name in needed if require else ():
         if name not in answers:
             raise AnswerError(f"missing answer {name!r}")
     for question in flow.questions:

@@ -24,7 +24,7 @@ from app.dialects.base import Cursor, Dialect, MalformedRequest, Turn
 from app.directory.phones import try_e164
 from app.flows import engine
 from app.flows.engine import CallState
-from app.flows.model import Flow
+from app.flows.model import OUTCOMES, Flow
 from app.models import Call, CallEvent, utcnow
 from app.verification.service import Verifier
 
@@ -46,16 +46,24 @@ def masked(
     flow: Flow | None,
     platform_fields: Collection[str],
     max_length: int,
+    answer_fields: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The fields as stored: credentials dropped, secret answers masked, values capped.
 
     Without a flow nobody knows which answer is the PIN, so every answer is masked.
+    `answer_fields` names the field that carried a question's answer, where that
+    is not the question's own name.
     """
+    carriers = answer_fields or {}
+    secrets = (
+        {carriers.get(q.name, q.name) for q in flow.questions if q.secret}
+        | {carriers.get(flow.verify.pin, flow.verify.pin)}
+        if flow
+        else set()
+    )
 
     def secret(name: str) -> bool:
-        if flow is None:
-            return name not in platform_fields
-        return name == flow.verify.pin or any(q.secret and q.name == name for q in flow.questions)
+        return name not in platform_fields if flow is None else name in secrets
 
     return {
         name[:max_length]: MASK if secret(name) else value[:max_length]
@@ -94,7 +102,7 @@ class TurnRunner:
         try:
             if flow is None:
                 raise MalformedRequest(f"unknown flow {flow_name[:64]!r}")
-            if not flow.platform(dialect.NAME):
+            if dialect.NEEDS_SETTINGS and not flow.platform(dialect.NAME):
                 raise MalformedRequest(f"flow {flow.name!r} has no {dialect.NAME} block")
             turn = dialect.parse(values, self.max_length)
             return self._take_turn(dialect, flow, turn, url)
@@ -131,7 +139,9 @@ class TurnRunner:
             kind="turn",
             dedupe_key=key,
             request_id=self.request_id,
-            payload=masked(turn.fields, flow, dialect.PLATFORM_FIELDS, self.max_length),
+            payload=masked(
+                turn.fields, flow, dialect.PLATFORM_FIELDS, self.max_length, turn.answer_fields
+            ),
         )
         self.session.add(event)
         self.session.flush()  # claims the delivery key before any work is done
@@ -149,13 +159,14 @@ class TurnRunner:
             turn.answers,
             lambda claim, pin: self.verifier.verify(claim, pin, call.id),
             turn.caller,
+            one_by_one=dialect.ONE_BY_ONE,
         )
         cursor = Cursor(decision.outcome, decision.index, state.turn, url)
         rendered = dialect.render(decision.steps, flow.platform(dialect.NAME), cursor)
         new_state = decision.after_reply(rendered.consumed)
 
         call.state = new_state.to_json()
-        if decision.outcome != "ended":
+        if decision.outcome in OUTCOMES:
             call.outcome = decision.outcome
         if new_state.ended and call.ended_at is None:
             call.status = "ended"
@@ -191,7 +202,8 @@ class TurnRunner:
         """Keep a request that is not a readable turn: nothing a platform sends is lost."""
         reply = self._fallback(dialect, flow, values, url)
         key = delivery_key(self.secret, dialect.NAME, flow.name if flow else "-", values)
-        payload = masked(values, flow, dialect.PLATFORM_FIELDS, self.max_length)
+        # Unreadable, so which field holds a PIN is unknown: every answer is masked.
+        payload = masked(values, None, dialect.PLATFORM_FIELDS, self.max_length)
         try:
             begin_write(self.session)
             self.session.add(
@@ -222,7 +234,7 @@ class TurnRunner:
         Resumes where the pass-through says an earlier apology stopped, so a
         caller hears it once and then the next step, not the apology in a loop.
         """
-        if flow is None or not flow.platform(dialect.NAME):
+        if flow is None or (dialect.NEEDS_SETTINGS and not flow.platform(dialect.NAME)):
             return dialect.render_hangup()
         try:
             pass_through = dialect.parse_pass_through(values)

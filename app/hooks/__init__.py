@@ -6,6 +6,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from app.hooks import ifbyphone, platform
+    from app.hooks import didml, ifbyphone, platform, status_callbacks, twiml, voipnow
 
-    platform.register(app, ifbyphone.bp, ifbyphone.DIALECT, ifbyphone.AUTHENTICATE)
+    for hook in (ifbyphone, voipnow, didml, twiml):
+        platform.register(app, hook.bp, hook.DIALECT, hook.AUTHENTICATE)
+    status_callbacks.init_app(app)

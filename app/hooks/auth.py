@@ -22,6 +22,13 @@ def has_secret(expected: str) -> bool:
     return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
+def has_field_secret(field: str, expected: str) -> bool:
+    """Constant-time check of a secret a platform sends back as a request field
+    (DIDforSale's `apikey`, from the call's `secretKey`); an unset secret never matches."""
+    given = request.values.get(field, "")
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
 def forbidden() -> Response:
     """403 with no XML: an unauthenticated caller learns nothing about the flow."""
     return Response("Forbidden\n", status=403, mimetype="text/plain")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
@@ -75,6 +76,15 @@ def public_url() -> str:
     return f"{base}{request.path}" if base else request.base_url
 
 
+def callback_url() -> str:
+    """Where the platform should send this call's next request: this URL, with
+    the `key` it authenticated with (platforms repeat a URL's query verbatim)."""
+    url = public_url()
+    if "key" in request.args:
+        url = f"{url}?{urlencode({'key': request.args['key']})}"
+    return url
+
+
 def turn_runner() -> TurnRunner:
     """A runner over this request's database session and the app's settings."""
     config = current_app.config
@@ -96,7 +106,7 @@ def turn_runner() -> TurnRunner:
 def answer(dialect: Dialect, flow_name: str) -> Response:
     """Run the request's turn of `flow_name` and answer in the platform's XML."""
     values = request.values.to_dict(flat=True)
-    return xml(dialect, turn_runner().answer(dialect, flow_name, values, public_url()))
+    return xml(dialect, turn_runner().answer(dialect, flow_name, values, callback_url()))
 
 
 def xml(dialect: Dialect, body: bytes, status: int = 200) -> Response:

@@ -1,0 +1,222 @@
+"""Twilio TwiML dialect, and the `<Response>` voice-XML family didML shares.
+
+Here Glue runs the whole survey itself: each question is a `<Gather>` whose
+`action` comes back to Glue naming the question and the turn; silence falls
+through to a `<Redirect>` that says so. Every reply carries all remaining steps.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from lxml import etree
+
+from app.dialects.base import MAX_CALL_ID, Cursor, MalformedRequest, Rendered, Turn
+from app.dialects.steps import (
+    Ask,
+    FindMe,
+    Hangup,
+    Pause,
+    Prompt,
+    RunForm,
+    Say,
+    SayDigits,
+    Step,
+    Transfer,
+    VirtualReceptionist,
+    Voicemail,
+)
+
+log = logging.getLogger(__name__)
+
+# Query fields Glue puts in its own callback URLs.
+QUESTION, TURN, SILENCE, RECORDED = "question", "turn", "silence", "recorded"
+NO_ANSWER = "NA"
+DEFAULT_TIMEOUT = 5  # seconds of silence before a question counts as unanswered
+
+
+@dataclass(frozen=True)
+class VoiceXml:
+    """A TwiML-like platform: its names for things, and how it gathers digits."""
+
+    NAME: str
+    call_id_fields: tuple[str, ...]  # first one present names the call
+    gather_attributes: Mapping[str, str] = field(default_factory=dict)  # always set
+    min_digits_attribute: str | None = None  # didML has minDigits; Twilio does not
+    CONTENT_TYPE: str = "text/xml; charset=utf-8"
+    VOLATILE_FIELDS: frozenset[str] = frozenset()
+    ONE_BY_ONE: bool = True
+    NEEDS_SETTINGS: bool = False  # every setting of its block has a default
+    PLATFORM_FIELDS: frozenset[str] = frozenset(
+        {
+            "CallSid", "callSid", "AccountSid", "From", "To", "Caller", "Called",
+            "CallerName", "CallStatus", "Direction", "ApiVersion", "key",
+            "FromCity", "FromState", "FromZip", "FromCountry", "ToCity", "ToState",
+            "ToZip", "ToCountry", "CallerCity", "CallerState", "CallerZip",
+            "CallerCountry", "CalledCity", "CalledState", "CalledZip", "CalledCountry",
+            "RecordingUrl", "RecordingSid", "RecordingDuration", "FinishedOnKey",
+            QUESTION, TURN, SILENCE, RECORDED,
+        }
+    )  # fmt: skip
+
+    def parse(self, values: Mapping[str, str], max_length: int) -> Turn:
+        """A call's request; after a `<Gather>`, `Digits` answers the question it named."""
+        for name, value in values.items():
+            if len(name) > max_length or len(value) > max_length:
+                raise MalformedRequest(f"field {name[:32]!r} longer than {max_length}")
+        call_id = next((values[f] for f in self.call_id_fields if values.get(f)), "").strip()
+        if not call_id:
+            raise MalformedRequest(f"no {self.call_id_fields[0]}")
+        if len(call_id) > MAX_CALL_ID:
+            raise MalformedRequest(f"{self.call_id_fields[0]} longer than {MAX_CALL_ID}")
+        answers: dict[str, str] = {}
+        question = values.get(QUESTION)
+        if question:
+            answers[question] = NO_ANSWER if SILENCE in values else values.get("Digits", "")
+        return Turn(
+            platform=self.NAME,
+            call_id=call_id,
+            caller=values.get("From") or values.get("Caller") or None,
+            answers=answers,
+            pass_through=self.parse_pass_through(values),
+            fields=dict(values),
+            answer_fields={question: "Digits"} if question else {},
+        )
+
+    def parse_pass_through(self, values: Mapping[str, str]) -> dict[str, str]:
+        turn = values.get(TURN, "")
+        return {"turn": turn} if turn.isdigit() else {}
+
+    def render(self, steps: Sequence[Step], block: Mapping[str, Any], cursor: Cursor) -> Rendered:
+        """All the steps in one `<Response>`."""
+        response = etree.Element("Response")
+        for step in steps:
+            self._verb(response, step, block, cursor)
+        return Rendered(_serialise(response), len(steps))
+
+    def render_hangup(self) -> bytes:
+        response = etree.Element("Response")
+        etree.SubElement(response, "Hangup")
+        return _serialise(response)
+
+    def _verb(
+        self, response: etree._Element, step: Step, block: Mapping[str, Any], cursor: Cursor
+    ) -> None:
+        if isinstance(step, Say):
+            _say(response, step.text, block)
+        elif isinstance(step, SayDigits):
+            _say(response, " ".join(step.digits), block)  # spaced: read one by one
+        elif isinstance(step, Pause):
+            etree.SubElement(response, "Pause", length=str(step.seconds))
+        elif isinstance(step, Ask):
+            assert step.prompt is not None, "the engine fills in the question to ask"
+            self._gather(response, step.prompt, block, cursor)
+        elif isinstance(step, RunForm):
+            _redirect_or_skip(response, block.get("forms", {}), step.form, "form")
+        elif isinstance(step, Transfer):
+            _dial(response, [step.to], block)
+        elif isinstance(step, FindMe):
+            numbers = block.get("findme", {}).get(step.list_id) if step.list_id else step.numbers
+            if numbers:
+                _dial(response, list(numbers), block)
+            else:
+                log.warning(
+                    "no numbers for Find Me list %s in the %s block", step.list_id, self.NAME
+                )
+                etree.SubElement(response, "Hangup")
+        elif isinstance(step, VirtualReceptionist):
+            if not _redirect_or_skip(response, block.get("vr", {}), step.menu, "menu"):
+                etree.SubElement(response, "Hangup")
+        elif isinstance(step, Voicemail):
+            self._voicemail(response, step.box, block, cursor)
+        elif isinstance(step, Hangup):
+            etree.SubElement(response, "Hangup")
+
+    def _gather(
+        self, response: etree._Element, prompt: Prompt, block: Mapping[str, Any], cursor: Cursor
+    ) -> None:
+        answered = _callback(cursor, **{QUESTION: prompt.name})
+        attributes = {
+            **self.gather_attributes,
+            "action": answered,
+            "method": "POST",
+            "timeout": str(prompt.timeout or DEFAULT_TIMEOUT),
+            "finishOnKey": prompt.finish_on_key,
+        }
+        if prompt.max_digits:
+            attributes["numDigits"] = str(prompt.max_digits)
+        if prompt.min_digits and self.min_digits_attribute:
+            attributes[self.min_digits_attribute] = str(prompt.min_digits)
+        gather = etree.SubElement(response, "Gather", attributes)
+        if prompt.text:
+            _say(gather, prompt.text, block)
+        # Reached only when the caller keyed nothing before the timeout.
+        silence = _callback(cursor, **{QUESTION: prompt.name, SILENCE: "1"})
+        etree.SubElement(response, "Redirect", method="POST").text = silence
+
+    def _voicemail(
+        self, response: etree._Element, box: str, block: Mapping[str, Any], cursor: Cursor
+    ) -> None:
+        number = block.get("voicemail", {}).get(box)
+        if number:
+            _dial(response, [number], block)
+            return
+        # No voicemail number for this box: record the message here.
+        _say(
+            response, block.get("voicemail_prompt", "Please leave a message after the tone."), block
+        )
+        etree.SubElement(
+            response,
+            "Record",
+            maxLength=str(block.get("voicemail_seconds", 120)),
+            playBeep="true",
+            action=_callback(cursor, **{RECORDED: box}),
+            method="POST",
+        )
+        etree.SubElement(response, "Hangup")
+
+
+def _say(parent: etree._Element, text: str, block: Mapping[str, Any]) -> None:
+    attributes = {k: str(block[k]) for k in ("voice", "language") if block.get(k)}
+    etree.SubElement(parent, "Say", attributes).text = text
+
+
+def _dial(response: etree._Element, numbers: list[str], block: Mapping[str, Any]) -> None:
+    """Ring the numbers (all at once); when that call ends, so does this one."""
+    attributes = {"callerId": str(block["caller_id"])} if block.get("caller_id") else {}
+    dial = etree.SubElement(response, "Dial", attributes)
+    for number in numbers:
+        etree.SubElement(dial, "Number").text = number
+    etree.SubElement(response, "Hangup")
+
+
+def _redirect_or_skip(
+    response: etree._Element, urls: Mapping[str, str], key: str, what: str
+) -> bool:
+    url = urls.get(key)
+    if not url:
+        log.warning("no URL for %s %s in the flow's block: skipped", what, key)
+        return False
+    etree.SubElement(response, "Redirect", method="POST").text = url
+    return True
+
+
+def _callback(cursor: Cursor, **query: str) -> str:
+    """The URL of the call's next request: the turn tells retries from new answers."""
+    separator = "&" if "?" in cursor.url else "?"
+    return f"{cursor.url}{separator}{urlencode({TURN: cursor.turn + 1, **query})}"
+
+
+def _serialise(response: etree._Element) -> bytes:
+    return etree.tostring(response, xml_declaration=True, encoding="utf-8")
+
+
+TWIML = VoiceXml(
+    NAME="twiml",
+    call_id_fields=("CallSid", "callSid"),
+    gather_attributes={"input": "dtmf"},
+)

@@ -1,0 +1,433 @@
+"""Status callbacks of DIDforSale (/didml/status) and Twilio (/twiml/status) end to
+end: requests as the platforms send them, and the rows they leave (on SQLite and
+PostgreSQL)."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from twilio.request_validator import RequestValidator
+from werkzeug.test import TestResponse
+
+from app.db import make_engine
+from app.models import Call, CallEvent
+from tests.conftest import TEST_SECRETS
+
+KEY = TEST_SECRETS["DIDML_SECRET"]
+TOKEN = TEST_SECRETS["TWILIO_AUTH_TOKEN"]
+TWIML_URL = "http://localhost/twiml/status"  # what the test client requests
+
+
+def didml(
+    client: FlaskClient, fields: dict[str, str], key: str | None = KEY, method: str = "POST"
+) -> TestResponse:
+    query = {"key": key} if key is not None else {}
+    if method == "GET":
+        return client.get("/didml/status", query_string={**query, **fields})
+    return client.post("/didml/status", query_string=query, data=fields)
+
+
+def progress(call_sid: str, status: str, **more: str) -> dict[str, str]:
+    """A DIDforSale call-progress event, fields as its docs name them."""
+    return {
+        "Called": "+13125550101",
+        "CallStatus": status,
+        "Direction": "Outbound",
+        "callSid": call_sid,
+        "CallbackSource": "call-progress-event",
+        **more,
+    }
+
+
+def twiml(
+    client: FlaskClient,
+    fields: dict[str, str],
+    signed_url: str = TWIML_URL,
+    token: str = TOKEN,
+) -> TestResponse:
+    signature = RequestValidator(token).compute_signature(signed_url, fields)
+    return client.post("/twiml/status", data=fields, headers={"X-Twilio-Signature": signature})
+
+
+def twilio_status(call_sid: str, status: str, **more: str) -> dict[str, str]:
+    return {
+        "AccountSid": "AC0123",
+        "CallSid": call_sid,
+        "CallStatus": status,
+        "Direction": "outbound-api",
+        "From": "+13125550199",
+        "To": "+13125550101",
+        "ApiVersion": "2010-04-01",
+        **more,
+    }
+
+
+def stored(response: TestResponse) -> None:
+    assert response.status_code == 204
+    assert response.data == b""
+
+
+def refused(response: TestResponse) -> None:
+    assert response.status_code == 403
+    assert b"<" not in response.data  # no XML
+
+
+def events(session: Session) -> list[CallEvent]:
+    session.commit()  # end the test's read snapshot, to see what requests wrote
+    return list(session.scalars(select(CallEvent).order_by(CallEvent.id)))
+
+
+def the_call(session: Session, call_sid: str) -> Call:
+    session.commit()
+    return session.scalars(select(Call).where(Call.platform_call_id == call_sid)).one()
+
+
+def count(session: Session, model: type) -> int:
+    session.commit()
+    return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+# DIDforSale
+
+
+def test_every_status_of_a_call_is_kept_and_the_last_one_wins(
+    client: FlaskClient, session: Session
+) -> None:
+    for status in ("initiated", "ringing", "answered"):
+        stored(didml(client, progress("d-1", status)))
+    stored(
+        didml(
+            client,
+            progress(
+                "d-1",
+                "completed",
+                CallDuration="42",
+                RecordingURL="https://rec.example/d-1.mp3",
+            ),
+        )
+    )
+    rows = events(session)
+    assert [(e.kind, e.platform, e.outcome) for e in rows] == [
+        ("status", "didml", s) for s in ("initiated", "ringing", "answered", "completed")
+    ]
+    call = the_call(session, "d-1")
+    assert {e.call_id for e in rows} == {call.id}
+    assert (call.platform, call.platform_status, call.status) == ("didml", "completed", "ended")
+    assert (call.duration_seconds, call.recording_url) == (42, "https://rec.example/d-1.mp3")
+    assert call.caller_number == "+13125550101" and call.ended_at is not None
+    assert all(e.request_id for e in rows)
+
+
+def test_a_repeated_delivery_is_stored_once(client: FlaskClient, session: Session) -> None:
+    fields = progress("d-dup", "ringing")
+    stored(didml(client, fields))
+    stored(didml(client, fields))
+    stored(didml(client, {**fields, "CallbackSource": "retry"}))  # same call, status, leg
+    assert len(events(session)) == 1
+    assert count(session, Call) == 1
+
+
+def test_concurrent_identical_deliveries_are_stored_once(app: Flask, session: Session) -> None:
+    fields = progress("d-race", "completed", CallDuration="7")
+    barrier = threading.Barrier(8)
+    codes: list[int] = []
+
+    def deliver() -> None:
+        client = app.test_client()
+        barrier.wait()
+        codes.append(didml(client, fields).status_code)
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert codes == [204] * 8
+    assert len(events(session)) == 1
+    assert count(session, Call) == 1
+    assert the_call(session, "d-race").platform_status == "completed"
+
+
+def test_a_late_ringing_does_not_undo_completed(client: FlaskClient, session: Session) -> None:
+    stored(didml(client, progress("d-late", "completed", CallDuration="9")))
+    stored(didml(client, progress("d-late", "ringing")))
+    assert [e.outcome for e in events(session)] == ["completed", "ringing"]
+    call = the_call(session, "d-late")
+    assert (call.platform_status, call.status, call.duration_seconds) == ("completed", "ended", 9)
+
+
+def test_the_b_leg_is_a_report_of_its_own(client: FlaskClient, session: Session) -> None:
+    """Both legs post to the same URL, with the same call id and status."""
+    stored(didml(client, progress("d-leg", "answered")))
+    stored(didml(client, progress("d-leg", "answered", ParentCallSid="d-parent")))
+    stored(didml(client, progress("d-leg", "answered", ParentCallSid="d-parent")))
+    rows = events(session)
+    assert [(e.outcome, e.payload.get("ParentCallSid")) for e in rows] == [
+        ("answered", None),
+        ("answered", "d-parent"),
+    ]
+
+
+def test_field_spellings_and_case_as_didforsale_sends_them(
+    client: FlaskClient, session: Session
+) -> None:
+    stored(
+        didml(
+            client,
+            {"CallSid": "d-case", "CallStatus": "Completed", "CallDurartion": "15"},
+        )
+    )
+    call = the_call(session, "d-case")
+    assert (call.platform_status, call.duration_seconds) == ("completed", 15)
+
+
+def test_get_callbacks_work_like_post(client: FlaskClient, session: Session) -> None:
+    stored(didml(client, progress("d-get", "ringing"), method="GET"))
+    assert the_call(session, "d-get").platform_status == "ringing"
+
+
+def test_the_payload_keeps_known_fields_and_masks_the_rest(
+    client: FlaskClient, session: Session
+) -> None:
+    fields = progress(
+        "d-mask", "completed", optional="ticket-77", apikey=KEY, Pin="2468", CallDuration="x"
+    )
+    stored(didml(client, fields))
+    [event] = events(session)
+    assert event.payload["optional"] == "ticket-77"
+    assert event.payload["Called"] == "+13125550101"
+    assert event.payload["Pin"] == "***"
+    assert "apikey" not in event.payload and "key" not in event.payload
+    assert KEY not in str(event.payload)
+    assert the_call(session, "d-mask").duration_seconds is None  # not a number: not stored
+
+
+def test_long_values_are_capped_in_the_payload(
+    app: Flask, client: FlaskClient, session: Session
+) -> None:
+    app.config["MAX_FIELD_LENGTH"] = 10
+    stored(didml(client, progress("d-long", "ringing", optional="o" * 50)))
+    [event] = events(session)
+    assert event.payload["optional"] == "o" * 10
+
+
+# DIDforSale authentication
+
+
+def basic(password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"didml:{password}".encode()).decode()}
+
+
+def test_authenticated_by_key_basic_or_apikey(client: FlaskClient, session: Session) -> None:
+    stored(didml(client, progress("d-auth", "initiated")))
+    stored(client.post("/didml/status", data=progress("d-auth", "ringing"), headers=basic(KEY)))
+    stored(didml(client, progress("d-auth", "answered", apikey=KEY), key=None))
+    stored(didml(client, progress("d-auth", "completed", apikey=KEY), key=None, method="GET"))
+    assert [e.outcome for e in events(session)] == ["initiated", "ringing", "answered", "completed"]
+
+
+@pytest.mark.parametrize(
+    ("key", "extra", "headers"),
+    [
+        (None, {}, {}),
+        ("", {}, {}),
+        ("wrong", {}, {}),
+        (KEY + "x", {}, {}),
+        (None, {"apikey": "wrong"}, {}),
+        (None, {"apikey": ""}, {}),
+        (None, {"key": KEY}, {}),  # the secret as a body field is not `?key=`
+        (None, {}, basic("wrong")),
+    ],
+    ids=["none", "empty", "wrong", "longer", "wrong apikey", "empty apikey", "body key", "basic"],
+)
+def test_without_the_secret_didml_is_refused_and_nothing_stored(
+    client: FlaskClient,
+    session: Session,
+    key: str | None,
+    extra: dict[str, str],
+    headers: dict[str, str],
+) -> None:
+    query = {"key": key} if key is not None else {}
+    response = client.post(
+        "/didml/status",
+        query_string=query,
+        data=progress("d-no", "completed", **extra),
+        headers=headers,
+    )
+    refused(response)
+    assert count(session, CallEvent) == 0 and count(session, Call) == 0
+
+
+def test_an_unset_secret_lets_nobody_in(app: Flask, client: FlaskClient, session: Session) -> None:
+    app.config["DIDML_SECRET"] = ""
+    refused(didml(client, progress("d-unset", "ringing", apikey=""), key=""))
+    assert count(session, CallEvent) == 0
+
+
+# Bad input and faults
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"CallStatus": "ringing"}, b"missing call id"),
+        ({"callSid": "d-bad"}, b"missing CallStatus"),
+        ({"callSid": "d-bad", "CallStatus": "exploded"}, b"unknown CallStatus"),
+        ({"callSid": "d" * 129, "CallStatus": "ringing"}, b"call id too long"),
+    ],
+)
+def test_unreadable_callbacks_get_400_and_store_nothing(
+    client: FlaskClient, session: Session, fields: dict[str, str], reason: bytes
+) -> None:
+    response = didml(client, fields)
+    assert response.status_code == 400
+    assert response.mimetype == "text/plain"
+    assert reason in response.data
+    assert count(session, CallEvent) == 0 and count(session, Call) == 0
+
+
+def test_a_storage_failure_answers_500_so_the_platform_retries(
+    app: Flask, client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    app.extensions["glue.sessionmaker"] = sessionmaker(broken)
+    response = client.post(
+        "/didml/status",
+        query_string={"key": KEY},
+        data=progress("d-down", "completed"),
+        headers={"X-Request-ID": "req-down-1"},
+    )
+    broken.dispose()
+    assert response.status_code == 500
+    assert response.mimetype == "text/plain" and b"<" not in response.data
+    [failure] = [r for r in caplog.records if r.exc_info]
+    assert "req-down-1" in failure.getMessage() and "d-down" in failure.getMessage()
+
+
+def test_an_oversized_body_answers_plain_text(client: FlaskClient) -> None:
+    huge = client.post(f"/didml/status?key={KEY}", data={"x": "1" * 200_000})
+    assert huge.status_code == 413
+    assert huge.mimetype == "text/plain"
+
+
+# Twilio
+
+
+def test_a_signed_twilio_callback_is_stored(client: FlaskClient, session: Session) -> None:
+    stored(twiml(client, twilio_status("CA-1", "ringing")))
+    stored(
+        twiml(
+            client,
+            twilio_status(
+                "CA-1",
+                "completed",
+                CallDuration="31",
+                RecordingUrl="https://api.twilio.com/rec/RE1",
+                SipResponseCode="200",
+            ),
+        )
+    )
+    rows = events(session)
+    assert [(e.platform, e.kind, e.outcome) for e in rows] == [
+        ("twiml", "status", "ringing"),
+        ("twiml", "status", "completed"),
+    ]
+    assert rows[1].payload["AccountSid"] == "AC0123"
+    assert rows[1].payload["SipResponseCode"] == "***"  # not a field we know
+    call = the_call(session, "CA-1")
+    assert (call.platform, call.platform_status, call.status) == ("twiml", "completed", "ended")
+    assert (call.duration_seconds, call.recording_url) == (31, "https://api.twilio.com/rec/RE1")
+    assert call.caller_number == "+13125550199"
+
+
+@pytest.mark.parametrize(
+    "status",
+    ["queued", "in-progress", "busy", "failed", "no-answer", "canceled"],
+)
+def test_every_twilio_status_is_accepted(
+    client: FlaskClient, session: Session, status: str
+) -> None:
+    stored(twiml(client, twilio_status("CA-s", status)))
+    assert the_call(session, "CA-s").platform_status == status
+
+
+def test_a_twilio_child_leg_is_its_own_report(client: FlaskClient, session: Session) -> None:
+    stored(twiml(client, twilio_status("CA-parent", "in-progress")))
+    stored(twiml(client, twilio_status("CA-child", "in-progress", ParentCallSid="CA-parent")))
+    stored(twiml(client, twilio_status("CA-child", "in-progress", ParentCallSid="CA-parent")))
+    assert len(events(session)) == 2
+    assert the_call(session, "CA-child").platform_status == "in-progress"
+
+
+def test_a_get_status_callback_is_signed_over_its_query(
+    client: FlaskClient, session: Session
+) -> None:
+    fields = twilio_status("CA-get", "ringing")
+    response = client.get("/twiml/status", query_string=fields)
+    signed_url = response.request.url  # the URL exactly as the client encoded it
+    assert response.status_code == 403  # unsigned
+    signature = RequestValidator(TOKEN).compute_signature(signed_url, {})
+    stored(
+        client.get("/twiml/status", query_string=fields, headers={"X-Twilio-Signature": signature})
+    )
+    assert the_call(session, "CA-get").platform_status == "ringing"
+
+
+@pytest.mark.parametrize(
+    "send",
+    [
+        lambda c, f: twiml(c, f, token="not-the-token"),
+        lambda c, f: twiml(c, f, signed_url="http://localhost/twiml/other"),
+        lambda c, f: twiml(c, f, signed_url="https://localhost/twiml/status"),
+        lambda c, f: c.post("/twiml/status", data=f),
+        lambda c, f: c.post("/twiml/status", data=f, headers={"X-Twilio-Signature": ""}),
+        lambda c, f: c.post(f"/twiml/status?key={KEY}", data=f),
+    ],
+    ids=["token", "path", "scheme", "no header", "empty header", "didml key"],
+)
+def test_a_bad_twilio_signature_is_refused(
+    client: FlaskClient, session: Session, send: Any
+) -> None:
+    refused(send(client, twilio_status("CA-bad", "completed")))
+    assert count(session, CallEvent) == 0 and count(session, Call) == 0
+
+
+def test_a_tampered_field_breaks_the_signature(client: FlaskClient, session: Session) -> None:
+    fields = twilio_status("CA-t", "completed")
+    signature = RequestValidator(TOKEN).compute_signature(TWIML_URL, fields)
+    response = client.post(
+        "/twiml/status",
+        data={**fields, "CallStatus": "failed"},
+        headers={"X-Twilio-Signature": signature},
+    )
+    refused(response)
+    assert count(session, CallEvent) == 0
+
+
+def test_behind_a_proxy_the_public_url_is_signed(
+    app: Flask, client: FlaskClient, session: Session
+) -> None:
+    app.config["PUBLIC_URL"] = "https://glue.example.com"
+    stored(
+        twiml(client, twilio_status("CA-p1", "ringing"), "https://glue.example.com/twiml/status")
+    )
+    stored(
+        twiml(
+            client, twilio_status("CA-p2", "ringing"), "https://glue.example.com:443/twiml/status"
+        )
+    )
+    refused(twiml(client, twilio_status("CA-p3", "ringing"), TWIML_URL))
+    assert [e.payload["CallSid"] for e in events(session)] == ["CA-p1", "CA-p2"]
+
+
+def test_an_unset_token_lets_nobody_in(app: Flask, client: FlaskClient, session: Session) -> None:
+    app.config["TWILIO_AUTH_TOKEN"] = ""
+    refused(twiml(client, twilio_status("CA-u", "ringing"), token=""))
+    assert count(session, CallEvent) == 0
