@@ -126,7 +126,9 @@ def runner(app: Flask) -> FlaskCliRunner:
 @pytest.fixture
 def session(app: Flask) -> Iterator[Session]:
     """A database session of the test's own, apart from the ones requests use
-    (no app context is held open, so requests and commands get their own)."""
-    session = app.extensions["glue.sessionmaker"]()
+    (no app context is held open, so requests and commands get their own).
+    Unlike the app's, it expires what it holds on commit, so a test that
+    commits sees what requests wrote since."""
+    session = Session(app.extensions["glue.engine"])
     yield session
     session.close()

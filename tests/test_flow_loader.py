@@ -101,8 +101,18 @@ def test_verify_caller_loads() -> None:
             Hangup(),
         ),
     }
-    assert flow.platforms == {
-        "ifbyphone": {"survo": "4101", "say_survo": "4102", "say_parameter": "message"}
+    assert flow.platforms["ifbyphone"] == {
+        "survo": "4101",
+        "say_survo": "4102",
+        "say_parameter": "message",
+    }
+    assert flow.platforms["voipnow"] == {
+        "ask_context": "glue_ask",
+        "transfer_context": "glue_transfer",
+        "voicemail_context": "glue_voicemail",
+        "transfer_variable": "transfer_to",
+        "number_format": "international",
+        "jump_option": "s",
     }
 
 
@@ -208,9 +218,52 @@ def test_no_say_survo_needed_without_text(tmp_path: Path) -> None:
 
 
 def test_other_platform_blocks_kept_as_dicts(tmp_path: Path) -> None:
-    flow = load_flow(write(tmp_path, {9: "voipnow: {context: transfer}\ntwiml: {}"}))
+    flow = load_flow(write(tmp_path, {9: "twiml: {}"}))
 
-    assert flow.platforms == {"voipnow": {"context": "transfer"}, "twiml": {}}
+    assert flow.platforms == {"twiml": {}}
+
+
+def test_voipnow_block_with_every_key(tmp_path: Path) -> None:
+    block = (
+        "voipnow:\n  ask_context: Ask again\n  transfer_context: 12\n"
+        "  findme_context: ring\n  voicemail_context: vm\n  voice: Alice-8KHz\n"
+        "  transfer_variable: dest\n  number_format: e164\n  jump_option: start"
+    )
+    flow = load_flow(write(tmp_path, {9: block}))
+
+    assert flow.platform("voipnow") == {
+        "ask_context": "Ask again",
+        "transfer_context": "12",
+        "findme_context": "ring",
+        "voicemail_context": "vm",
+        "voice": "Alice-8KHz",
+        "transfer_variable": "dest",
+        "number_format": "e164",
+        "jump_option": "start",
+    }
+
+
+@pytest.mark.parametrize(
+    "edits",
+    [
+        # Find Me numbers ring in findme_context; no transfer_context needed.
+        {
+            7: "  verified: [{findme: verified}]",
+            9: "voipnow: {ask_context: a, findme_context: f}",
+        },
+        # A Find Me list is a context itself.
+        {7: "  verified: [{findme: 77}]", 9: "voipnow: {ask_context: a}"},
+        # A written retry that does not ask needs no ask_context.
+        {
+            7: "  verified: [{vr: 12}]\n  retry: [hangup]",
+            9: "voipnow: {transfer_context: t}",
+        },
+    ],
+)
+def test_voipnow_contexts_needed_only_by_the_steps_used(
+    tmp_path: Path, edits: dict[int, str]
+) -> None:
+    assert load_flow(write(tmp_path, edits)).platform("voipnow")
 
 
 # --- one rule each: the problem's line and field ------------------------------
@@ -436,6 +489,62 @@ CASES = [
         "unknown key",
     ),
     ({9: "ifbyphone: {survo: 4101, say_survo: 4102}\ncolour: red"}, 10, "colour", "unknown key"),
+    (
+        {9: "voipnow: {transfer_context: t}"},
+        9,
+        "voipnow.ask_context",
+        "required: the flow has ask in retry (default)",
+    ),
+    (
+        {9: "voipnow:\n  ask_context: a"},
+        9,
+        "voipnow.transfer_context",
+        "required: the flow has transfer in verified",
+    ),
+    (
+        {7: '  verified: [{say: "Hi."}, {findme: verified}]', 9: "voipnow: {ask_context: a}"},
+        9,
+        "voipnow.transfer_context",
+        "required: the flow has findme in verified",
+    ),
+    (
+        {8: "  failed: [{voicemail: 200}]", 9: "voipnow: {ask_context: a, transfer_context: t}"},
+        9,
+        "voipnow.voicemail_context",
+        "required: the flow has voicemail in failed",
+    ),
+    (
+        {9: "voipnow:\n  ask_context: a\n  transfer_context: t\n  number_format: dotted"},
+        12,
+        "voipnow.number_format",
+        "Must be one of: international, e164, national",
+    ),
+    (
+        {9: "voipnow: {ask_context: a, transfer_context: t, transfer_variable: a b}"},
+        9,
+        "voipnow.transfer_variable",
+        "must be a name",
+    ),
+    (
+        {9: "voipnow: {ask_context: a, transfer_context: t, transfer_variable: glue_turn}"},
+        9,
+        "voipnow.transfer_variable",
+        "Glue's own variable",
+    ),
+    (
+        {9: "voipnow: {ask_context: [a], transfer_context: t}"},
+        9,
+        "voipnow.ask_context",
+        "must be an IVR context",
+    ),
+    ({9: 'voipnow: {ask_context: "", transfer_context: t}'}, 9, "voipnow.ask_context", "context"),
+    (
+        {9: "voipnow: {ask_context: a, transfer_context: t, survo: 1}"},
+        9,
+        "voipnow.survo",
+        "unknown key",
+    ),
+    ({3: "  - {name: glue_turn, type: digits}"}, 3, "questions[0].name", "request field name"),
     # YAML itself
     ({8: "  failed: [hangup]\n  failed: [hangup]"}, 9, "on.failed", "duplicate key"),
 ]

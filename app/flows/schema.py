@@ -22,7 +22,7 @@ from marshmallow import (
 )
 from marshmallow.validate import Length, NoneOf, OneOf, Range, Regexp
 
-from app.dialects import ifbyphone
+from app.dialects import ifbyphone, voipnow
 from app.dialects.steps import (
     VERIFIED,
     Ask,
@@ -54,7 +54,7 @@ CLAIM_KINDS: tuple[str, ...] = get_args(ClaimKind)
 QUESTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 # Request fields the platform sends itself: a question by that name would clash.
 # A question's answer arrives in a field named after it: not one a platform sends itself.
-RESERVED_NAMES = tuple(sorted(ifbyphone.PLATFORM_FIELDS))
+RESERVED_NAMES = tuple(sorted(ifbyphone.PLATFORM_FIELDS | voipnow.PLATFORM_FIELDS))
 # IfbyPhone sends parameters as XML elements, so names must be safe element names.
 PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _ID = re.compile(r"^[A-Za-z0-9_.*#-]{1,64}$")
@@ -380,6 +380,45 @@ class IfbyPhoneSchema(_Schema):
     )
 
 
+# A context name as VoipNow shows it: any printable text.
+_CONTEXT = re.compile(r"[^\x00-\x1f\x7f]{1,80}")
+
+
+class Context(fields.Field[str]):
+    """A VoipNow IVR context, by name or number; kept as text."""
+
+    default_error_messages = {"invalid": "must be an IVR context name or number"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return str(value)
+        if not (isinstance(value, str) and _CONTEXT.fullmatch(value) and value.strip()):
+            raise self.make_error("invalid")
+        return value
+
+
+class VoipNowSchema(_Schema):
+    # IVR contexts Glue jumps to; which are required depends on the flow's
+    # steps (see _check_voipnow).
+    ask_context = Context()  # records the answers to variables, then calls Glue
+    transfer_context = Context()  # dials the transfer variable
+    findme_context = Context()  # rings findme_to (default: transfer_context)
+    voicemail_context = Context()  # takes a message for voicemail_box
+    voice = fields.String(validate=Length(1, 64))  # PlayTTS voice, e.g. Alice-8KHz
+    transfer_variable = fields.String(
+        load_default=voipnow.DEFAULT_TRANSFER_VARIABLE,
+        validate=[
+            Regexp(PARAMETER_NAME, error="must be a name"),
+            NoneOf([voipnow.TURN_VARIABLE], error="{input} is Glue's own variable"),
+        ],
+    )
+    number_format = fields.String(
+        load_default=voipnow.DEFAULT_NUMBER_FORMAT, validate=OneOf(voipnow.NUMBER_FORMATS)
+    )
+    # The option a Jump lands on in a context.
+    jump_option = fields.String(load_default=voipnow.DEFAULT_JUMP_OPTION, validate=Length(1, 16))
+
+
 # --- the flow -----------------------------------------------------------------
 
 
@@ -393,7 +432,7 @@ class FlowSchema(_Schema):
     verify = fields.Nested(VerifySchema, required=True)
     on = fields.Nested(OutcomesSchema, required=True)
     ifbyphone = fields.Nested(IfbyPhoneSchema)
-    voipnow = fields.Dict(keys=fields.String())
+    voipnow = fields.Nested(VoipNowSchema)
     didml = fields.Dict(keys=fields.String())
     twiml = fields.Dict(keys=fields.String())
 
@@ -415,6 +454,7 @@ class FlowSchema(_Schema):
             fields_here = VERIFIED_FIELDS.get(by) if isinstance(by, str) else None
             _check_outcomes(outcomes, questions, fields_here, errors)
             _check_ifbyphone(original.get("ifbyphone"), raw_on, outcomes, errors)
+            _check_voipnow(original.get("voipnow"), raw_on, outcomes, errors)
         if errors:
             raise ValidationError(errors)
 
@@ -527,3 +567,41 @@ def _check_ifbyphone(
             ("ifbyphone", "say_survo"),
             f"required: the flow says text in {', '.join(speaking)}",
         )
+
+
+# The voipnow context each kind of step jumps to.
+_VOIPNOW_CONTEXTS = (
+    (Ask, "ask", "ask_context"),
+    (Transfer, "transfer", "transfer_context"),
+    (FindMe, "findme", "transfer_context"),
+    (Voicemail, "voicemail", "voicemail_context"),
+)
+
+
+def _check_voipnow(
+    block: Any,
+    raw_on: dict[str, Any],
+    outcomes: Mapping[str, Sequence[Step | None]],
+    errors: Errors,
+) -> None:
+    """VoipNow asks, transfers and takes messages in IVR contexts the admin made:
+    each step the flow uses needs its context named."""
+    if not isinstance(block, dict):
+        return
+    needed: dict[str, list[str]] = {}
+    for outcome in OUTCOMES:
+        written = outcome in raw_on
+        steps: Sequence[Step | None] = outcomes.get(outcome, ()) if written else ()
+        if not written:  # the defaults: retry asks again
+            steps = (Ask(),) if outcome == "retry" else DEFAULT_OUTCOMES.get(outcome, ())
+        for step in steps:
+            if isinstance(step, FindMe) and (step.list_id or "findme_context" in block):
+                continue  # a Find Me list is a context; numbers go to findme_context
+            for kind, name, key in _VOIPNOW_CONTEXTS:
+                if isinstance(step, kind):
+                    where = f"{name} in {outcome}" + ("" if written else " (default)")
+                    if where not in needed.setdefault(key, []):
+                        needed[key].append(where)
+    for key, uses in needed.items():
+        if block.get(key) is None:
+            _add(errors, ("voipnow", key), f"required: the flow has {', '.join(uses)}")

@@ -1,0 +1,67 @@
+"""VoipNow Call Interactive web hook: `/voipnow/<flow>/dial-in`, `dial-out`, `hangup`.
+
+Each IVR "CallAPI interactive" action names one of these URLs for one event, by
+GET or POST. Dial-In and Dial-Out are turns of the flow; Hangup only closes the
+call's record, and VoipNow ignores its answer.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Response, current_app, request
+
+from app.db import get_session
+from app.dialects import voipnow
+from app.dialects.base import MAX_CALL_ID, Dialect
+from app.flows.registry import get_flow
+from app.flows.runner import masked
+from app.flows.statuses import VOIPNOW_STATUSES, StatusReport, record_status
+from app.hooks.platform import answer, platform_blueprint, shared_secret, xml
+from app.logs import request_id
+
+DIALECT: Dialect = voipnow  # mypy checks the module against the protocol
+AUTHENTICATE = shared_secret("VOIPNOW_SECRET")
+bp = platform_blueprint(DIALECT, AUTHENTICATE)
+
+log = logging.getLogger(__name__)
+
+
+@bp.route("/<flow_name>/dial-in", methods=["GET", "POST"])
+@bp.route("/<flow_name>/dial-out", methods=["GET", "POST"])
+def call_event(flow_name: str) -> Response:
+    """Answer a Dial-In or Dial-Out event with the flow's next verbs."""
+    return answer(DIALECT, flow_name)
+
+
+@bp.route("/<flow_name>/hangup", methods=["GET", "POST"])
+def hangup(flow_name: str) -> Response:
+    """Record a Hangup event against the call; always answer an empty <Response/>."""
+    config = current_app.config
+    values = request.values.to_dict(flat=True)
+    call_id = values.get("CallID", "").strip()
+    if not call_id or len(call_id) > MAX_CALL_ID:
+        log.warning("voipnow hang-up without a usable CallID: not recorded")
+        return xml(DIALECT, voipnow.render_empty())
+    status = values.get("CallStatus", "").strip().upper()
+    report = StatusReport(
+        platform=voipnow.NAME,
+        call_id=call_id,
+        status=VOIPNOW_STATUSES.get(status, "completed"),
+        leg="",
+        caller=values.get("CallerIDNum") or None,
+    )
+    payload = masked(
+        values, get_flow(flow_name), voipnow.PLATFORM_FIELDS, config["MAX_FIELD_LENGTH"]
+    )
+    session = get_session()
+    try:
+        if not record_status(
+            session, report, payload, secret=config["SECRET_KEY"], request_id=request_id()
+        ):
+            log.info("duplicate voipnow hang-up of call %s ignored", call_id)
+    except Exception:
+        # VoipNow ignores the answer, but the IVR must not wait on an error page.
+        log.exception("could not record the voipnow hang-up of call %s", call_id)
+        session.rollback()
+    return xml(DIALECT, voipnow.render_empty())
