@@ -662,3 +662,77 @@ def test_load_dir_shipped_flows_are_clean() -> None:
 
     assert problems == []
     assert set(flows) == {"verify_caller", "group_line"}
+
+
+# didML / TwiML blocks, question order, reserved names (added with those platforms)
+
+VOICE_XML_FLOW = """\
+questions:
+  - {name: account, type: digits}
+  - {name: pin, type: digits, secret: true}
+verify: {by: account, claim: account, pin: pin}
+on:
+  verified: [{transfer: verified}]
+  failed: [{voicemail: 200}]
+twiml:
+  voice: alice
+  caller_id: "(312) 555-0100"
+  voicemail: {200: "312 555 0200"}
+  findme: {"77": ["+13125550101", "3125550102"]}
+  vr: {menu1: "https://ivr.example.com/menu"}
+didml:
+  voicemail_seconds: 60
+"""
+
+
+def test_voice_xml_blocks_are_validated_and_normalised(tmp_path: Path) -> None:
+    path = tmp_path / "voice.yaml"
+    path.write_text(VOICE_XML_FLOW)
+    flow = load_flow(path)
+    twiml = flow.platform("twiml")
+    assert twiml["caller_id"] == "+13125550100"
+    assert twiml["voicemail"] == {"200": "+13125550200"}
+    assert twiml["findme"] == {"77": ["+13125550101", "+13125550102"]}
+    assert flow.platform("didml") == {"voicemail_seconds": 60}
+
+
+@pytest.mark.parametrize(
+    ("block", "field"),
+    [
+        ("twiml: {voicemail: {200: not-a-number}}", "twiml.voicemail"),
+        ("twiml: {vr: {m: ftp://x}}", "twiml.vr"),
+        ("didml: {voicemail_seconds: 0}", "didml.voicemail_seconds"),
+        ("didml: {colour: red}", "didml.colour"),
+    ],
+)
+def test_voice_xml_block_errors_name_the_field(tmp_path: Path, block: str, field: str) -> None:
+    path = tmp_path / "voice.yaml"
+    path.write_text(VOICE_XML_FLOW.split("twiml:")[0] + block + "\n")
+    with pytest.raises(FlowFileError) as caught:
+        load_flow(path)
+    assert any(p.field.startswith(field) and p.line == 8 for p in caught.value.problems), [
+        str(p) for p in caught.value.problems
+    ]
+
+
+def test_the_pin_question_must_come_after_the_claim(tmp_path: Path) -> None:
+    path = tmp_path / "order.yaml"
+    path.write_text(
+        VOICE_XML_FLOW.replace(
+            "  - {name: account, type: digits}\n  - {name: pin, type: digits, secret: true}\n",
+            "  - {name: pin, type: digits, secret: true}\n  - {name: account, type: digits}\n",
+        )
+    )
+    with pytest.raises(FlowFileError) as caught:
+        load_flow(path)
+    [problem] = caught.value.problems
+    assert (problem.line, problem.field) == (4, "verify.pin")
+    assert "must come after account" in problem.message
+
+
+def test_a_flow_may_not_be_named_after_a_route(tmp_path: Path) -> None:
+    path = tmp_path / "status.yaml"
+    path.write_text(VOICE_XML_FLOW)
+    with pytest.raises(FlowFileError) as caught:
+        load_flow(path)
+    assert [p.line for p in caught.value.problems] == [1]

@@ -16,6 +16,8 @@ from app.flows.schema import DataPath, FlowSchema
 
 # A flow's name is its file stem and appears in platform URLs.
 FLOW_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# /didml/status and /twiml/status receive status callbacks, not a flow.
+RESERVED_FLOW_NAMES = frozenset({"status"})
 
 
 @dataclass(frozen=True, order=True)
@@ -79,6 +81,10 @@ def load_flow(path: Path) -> Flow:
     ]
     if not FLOW_NAME.fullmatch(path.stem):
         problems.append(Problem(file, 1, "", "file name must be letters, digits, _ or - .yaml"))
+    elif path.stem in RESERVED_FLOW_NAMES:
+        problems.append(
+            Problem(file, 1, "", f"{path.stem!r} is a route of Glue's: rename the file")
+        )
     try:
         flow: Flow = FlowSchema().load(data)
     except ValidationError as exc:

@@ -419,6 +419,28 @@ class VoipNowSchema(_Schema):
     jump_option = fields.String(load_default=voipnow.DEFAULT_JUMP_OPTION, validate=Length(1, 16))
 
 
+class Phone(fields.Field[str]):
+    """A phone number, written as a person would; kept in E.164."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return _phone(value)
+
+
+class VoiceXmlSchema(_Schema):
+    """didML and TwiML blocks: every key is optional (Glue asks the questions itself)."""
+
+    voice = fields.String(validate=Length(1, 64))  # <Say voice=...>
+    language = fields.String(validate=Length(1, 16))  # <Say language=...>
+    caller_id = Phone()  # shown on transfers (<Dial callerId=...>)
+    # voicemail box -> number to dial; a box not listed is recorded by Glue
+    voicemail = fields.Dict(keys=Id(), values=Phone())
+    voicemail_prompt = fields.String(validate=Length(1, 500))
+    voicemail_seconds = fields.Integer(strict=True, validate=Range(1, 3600))
+    findme = fields.Dict(keys=Id(), values=fields.List(Phone(), validate=Length(min=1)))
+    vr = fields.Dict(keys=Id(), values=fields.Url(schemes={"http", "https"}))  # menu -> URL
+    forms = fields.Dict(keys=Id(), values=fields.Url(schemes={"http", "https"}))  # form -> URL
+
+
 # --- the flow -----------------------------------------------------------------
 
 
@@ -433,8 +455,8 @@ class FlowSchema(_Schema):
     on = fields.Nested(OutcomesSchema, required=True)
     ifbyphone = fields.Nested(IfbyPhoneSchema)
     voipnow = fields.Nested(VoipNowSchema)
-    didml = fields.Dict(keys=fields.String())
-    twiml = fields.Dict(keys=fields.String())
+    didml = fields.Nested(VoiceXmlSchema)
+    twiml = fields.Nested(VoiceXmlSchema)
 
     @validates_schema(pass_original=True, skip_on_field_errors=False)
     def check_references(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
@@ -500,7 +522,16 @@ def _check_verify(raw: dict[str, Any], questions: dict[str, Any], errors: Errors
         name = raw.get(key)
         if isinstance(name, str) and name not in questions:
             _add(errors, ("verify", key), f"no question named {name}")
-    pin = raw.get("pin")
+    claim, pin, order = raw.get("claim"), raw.get("pin"), list(questions)
+    # Where Glue asks the questions itself it verifies as soon as the PIN is in,
+    # and never keeps a PIN waiting for the claim: the claim comes first.
+    if (
+        isinstance(claim, str)
+        and isinstance(pin, str)
+        and {claim, pin} <= set(order)
+        and order.index(pin) < order.index(claim)
+    ):
+        _add(errors, ("verify", "pin"), f"question {pin} must come after {claim}")
     if isinstance(pin, str) and pin in questions and questions[pin] != "digits":
         _add(errors, ("verify", "pin"), f"question {pin} must be of type digits")
 
