@@ -212,7 +212,7 @@ def test_one_by_one_silence_reprompts_once_then_is_no_input() -> None:
     [ask] = again.steps
     assert isinstance(ask, Ask) and ask.prompt and ask.prompt.reprompt
     state = again.after_reply(1)
-    assert state.silences == 1 and state.asking == "account"
+    assert state.reprompts == 1 and state.asking == "account"
     assert decide(FLOW, state, {"account": ""}, FakeVerifier(), one_by_one=True).outcome == (
         "no_input"
     )
@@ -235,8 +235,50 @@ def test_one_by_one_retry_forgets_the_answers_it_asks_again() -> None:
     assert after.answers == {} and after.asking == "account" and after.tries_used == 1
 
 
-def test_one_by_one_bad_answer_is_the_error_fallback() -> None:
-    state = CallState(asking="account")
-    assert decide(FLOW, state, {"account": "12ab"}, FakeVerifier(), one_by_one=True).outcome == (
+def test_one_by_one_unusable_keys_are_asked_again_then_the_error_fallback() -> None:
+    state = CallState(asking="pin", answers={"account": "1001"})
+    again = decide(FLOW, state, {"pin": "12"}, FakeVerifier(), one_by_one=True)
+    [ask] = again.steps
+    assert isinstance(ask, Ask) and ask.prompt and ask.prompt.name == "pin" and ask.prompt.reprompt
+    state = again.after_reply(1)
+    assert decide(FLOW, state, {"pin": "1*34"}, FakeVerifier(), one_by_one=True).outcome == (
         "error"
     )
+
+
+def test_one_by_one_only_the_question_asked_may_be_answered() -> None:
+    verifier = FakeVerifier()
+    # A first request that claims to answer the PIN: nothing was asked yet.
+    first = decide(FLOW, CallState(), {"pin": "2468"}, verifier, one_by_one=True)
+    [ask] = first.steps
+    assert isinstance(ask, Ask) and ask.prompt and ask.prompt.name == "account"
+    # Asked for the account, answered for the PIN: ignored, the account is asked again.
+    state = first.after_reply(1)
+    again = decide(FLOW, state, {"pin": "2468"}, verifier, one_by_one=True)
+    [ask] = again.steps
+    assert isinstance(ask, Ask) and ask.prompt and ask.prompt.name == "account"
+    assert verifier.claims == []
+
+
+def test_one_by_one_retry_of_the_pin_alone_keeps_the_claim() -> None:
+    flow = Flow(
+        name="pin_again",
+        questions=FLOW.questions,
+        verify=FLOW.verify,
+        outcomes={**FLOW.outcomes, "retry": (Say("Wrong PIN."), Ask(("pin",)))},
+    )
+    state = CallState(answers={"account": "1001"}, asking="pin")
+    retry = decide(
+        flow,
+        state,
+        {"pin": "0000"},
+        FakeVerifier(Verdict("rejected", "wrong_pin")),
+        one_by_one=True,
+    )
+    _say, ask = retry.steps
+    assert isinstance(ask, Ask) and ask.prompt and ask.prompt.name == "pin"
+    state = retry.after_reply(2)
+    assert state.answers == {"account": "1001"} and state.asking == "pin"
+    verifier = FakeVerifier(Verdict("verified", "pin", ADA))
+    assert decide(flow, state, {"pin": "2468"}, verifier, one_by_one=True).outcome == "verified"
+    assert verifier.claims == [(Claim("account", "1001"), "2468")]

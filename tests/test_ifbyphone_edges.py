@@ -123,7 +123,7 @@ def test_concurrent_identical_deliveries_store_one_event_and_one_attempt(
     app: Flask, session: Session, ada: User
 ) -> None:
     fields = answers("s-race", "1001", "0000")
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(8, timeout=30)
     bodies: list[bytes] = []
 
     def deliver() -> None:

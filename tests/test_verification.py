@@ -150,7 +150,7 @@ def test_attempts_never_hold_the_pin(session: Session) -> None:
 
 def _concurrently(app: Flask, count: int, policy: LockoutPolicy, pin: str) -> list[str]:
     """`count` attempts on account 1001 at once, each in its own session."""
-    barrier = threading.Barrier(count)
+    barrier = threading.Barrier(count, timeout=30)
     reasons: list[str] = []
     errors: list[BaseException] = []
 

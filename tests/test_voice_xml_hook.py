@@ -71,7 +71,7 @@ def test_each_question_is_a_gather_then_the_verified_caller_is_dialled(
     )
     [attempt] = session.scalars(select(VerificationAttempt)).all()
     assert (attempt.user_id, attempt.outcome) == (ada.id, "verified")
-    assert "account" not in row.state["answers"] and "pin" not in row.state["answers"]
+    assert row.state["answers"] == {"account": "1001"}  # never the PIN
 
 
 def test_the_pin_is_never_stored_in_events_or_state(
@@ -203,3 +203,66 @@ def test_twilio_signatures_use_the_public_url_behind_a_proxy(
         "/twiml/verify_caller", data=fields, headers={"X-Twilio-Signature": local}
     )
     assert refused.status_code == 403
+
+
+def test_the_didml_secret_is_never_stored_but_replayed_replies_still_carry_it(
+    client: FlaskClient, session: Session, ada: User
+) -> None:
+    from tests.conftest import TEST_SECRETS
+
+    secret = TEST_SECRETS["DIDML_SECRET"]
+    call = VoiceXmlCall(client, "didml", "verify_caller", "CA-key")
+    call.start()
+    call.press("1001")
+    action = call.last.find("Gather").get("action")  # type: ignore[union-attr]
+    assert f"key={secret}" in action
+    first = call.raw(action, Digits="0000")
+    again = call.raw(action, Digits="0000")  # a retried delivery, answered from the store
+    assert first.data == again.data and f"key={secret}".encode() in again.data
+    session.commit()
+    replies = session.scalars(select(CallEvent.reply)).all()
+    assert replies and all(secret not in (reply or "") for reply in replies)
+    assert any("key=***" in (reply or "") for reply in replies)
+
+
+def test_a_second_post_to_an_old_gather_changes_nothing(
+    client: FlaskClient, session: Session, ada: User, platform: str
+) -> None:
+    call = VoiceXmlCall(client, platform, "verify_caller", "CA-stale")
+    call.start()
+    call.press("1001")
+    old_action = call.last.find("Gather").get("action")  # type: ignore[union-attr]
+    current = call.press("0000")  # wrong: the account is asked again
+    late = call.raw(old_action, Digits="1111")  # the same <Gather> answered again
+    assert late.data == call.bodies[-1]
+    assert count(session, VerificationAttempt) == 1
+    assert the_call(session, "CA-stale").state["tries_used"] == 1
+    stale = session.scalars(select(CallEvent).where(CallEvent.outcome == "stale")).one()
+    assert stale.payload["Digits"] == "***"
+    assert says(current)[0] == "That did not match. Please try again."
+
+
+def test_an_answer_to_a_question_not_asked_is_ignored(
+    client: FlaskClient, session: Session, ada: User, platform: str
+) -> None:
+    call = VoiceXmlCall(client, platform, "verify_caller", "CA-skip")
+    reply = call.post(
+        f"http://localhost/{platform}/verify_caller?"
+        + ("key=didml-test-secret&" if platform == "didml" else "")
+        + "turn=99&question=pin",
+        Digits="2468",
+    )
+    assert "question=account" in (reply.find("Gather").get("action") or "")  # type: ignore[union-attr]
+    assert count(session, VerificationAttempt) == 0
+
+
+def test_a_pin_too_short_for_its_question_is_asked_again(
+    client: FlaskClient, session: Session, ada: User, platform: str
+) -> None:
+    call = VoiceXmlCall(client, platform, "verify_caller", "CA-short")
+    call.start()
+    call.press("1001")
+    again = call.press("12")  # Twilio does not enforce a minimum length
+    assert says(again) == ["Please enter your PIN, then press pound."]
+    assert says(call.press("2468")) == ["Thank you, Ada Lovelace."]
+    assert count(session, VerificationAttempt) == 1

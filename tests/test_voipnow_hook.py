@@ -461,3 +461,16 @@ def test_database_down_still_answers_the_flows_apology(
     reply = IvrCall(client, "v-down").keys_in(account="1001", pin="2468")
     assert said(reply) == [APOLOGY] and hung_up(reply)
     broken.dispose()
+
+
+def test_a_request_with_a_stale_turn_changes_nothing(
+    client: FlaskClient, session: Session, directory: dict[str, User]
+) -> None:
+    call = IvrCall(client, "v-stale")
+    call.keys_in(account="1001", pin="0000")  # turn 1 set
+    current = call.keys_in(account="1001", pin="1111")  # turn 2 set
+    call.variables["glue_turn"] = "1"  # a late copy of the request for turn 1
+    late = call.keys_in(account="1001", pin="2222")
+    assert etree.tostring(late) == etree.tostring(current)
+    assert count(session, VerificationAttempt) == 2
+    assert the_call(session, "v-stale").state["tries_used"] == 2

@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 # Query fields Glue puts in its own callback URLs.
 QUESTION, TURN, SILENCE, RECORDED = "question", "turn", "silence", "recorded"
-NO_ANSWER = "NA"
 DEFAULT_TIMEOUT = 5  # seconds of silence before a question counts as unanswered
 
 
@@ -76,7 +75,8 @@ class VoiceXml:
         answers: dict[str, str] = {}
         question = values.get(QUESTION)
         if question:
-            answers[question] = NO_ANSWER if SILENCE in values else values.get("Digits", "")
+            # Silence is an empty answer, as a platform's form sends a skipped one.
+            answers[question] = "" if SILENCE in values else values.get("Digits", "")
         return Turn(
             platform=self.NAME,
             call_id=call_id,
@@ -105,7 +105,8 @@ class VoiceXml:
 
     def _verb(
         self, response: etree._Element, step: Step, block: Mapping[str, Any], cursor: Cursor
-    ) -> None:
+    ) -> bool:
+        """Add the step's verbs; True if they send the call to another document."""
         if isinstance(step, Say):
             _say(response, step.text, block)
         elif isinstance(step, SayDigits):
@@ -116,7 +117,7 @@ class VoiceXml:
             assert step.prompt is not None, "the engine fills in the question to ask"
             self._gather(response, step.prompt, block, cursor)
         elif isinstance(step, RunForm):
-            _redirect_or_skip(response, block.get("forms", {}), step.form, "form")
+            return _redirect_or_skip(response, block.get("forms", {}), step.form, "form")
         elif isinstance(step, Transfer):
             _dial(response, [step.to], block)
         elif isinstance(step, FindMe):
@@ -129,12 +130,14 @@ class VoiceXml:
                 )
                 etree.SubElement(response, "Hangup")
         elif isinstance(step, VirtualReceptionist):
-            if not _redirect_or_skip(response, block.get("vr", {}), step.menu, "menu"):
-                etree.SubElement(response, "Hangup")
+            if _redirect_or_skip(response, block.get("vr", {}), step.menu, "menu"):
+                return True
+            etree.SubElement(response, "Hangup")
         elif isinstance(step, Voicemail):
             self._voicemail(response, step.box, block, cursor)
         elif isinstance(step, Hangup):
             etree.SubElement(response, "Hangup")
+        return False
 
     def _gather(
         self, response: etree._Element, prompt: Prompt, block: Mapping[str, Any], cursor: Cursor

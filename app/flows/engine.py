@@ -38,7 +38,8 @@ from app.verification.types import Claim, Verdict
 # What IfbyPhone sends for a question the caller skipped or never reached; the
 # one-by-one dialects send it for a question met with silence.
 NO_ANSWER = "NA"
-# Times a question met with silence is asked again before `no_input`.
+# Times a question met with silence (or keys it cannot take) is asked again
+# before `no_input` (or `error`).
 REPROMPTS = 1
 
 VerifyFn = Callable[[Claim, str], Verdict]
@@ -63,10 +64,10 @@ class CallState:
     subject: Mapping[str, Any] | None = None  # verified record: {"fields", "phones"}
     ended: bool = False  # a final step was sent
     # One-by-one questions: answers so far (never secret ones), the question
-    # just asked, and how often it met silence.
+    # just asked, and how often it was asked again (after silence or bad keys).
     answers: Mapping[str, str] = field(default_factory=dict)
     asking: str | None = None
-    silences: int = 0
+    reprompts: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,7 +79,7 @@ class CallState:
             "ended": self.ended,
             "answers": dict(self.answers),
             "asking": self.asking,
-            "silences": self.silences,
+            "reprompts": self.reprompts,
         }
 
     @classmethod
@@ -95,7 +96,7 @@ class CallState:
             ended=bool(data.get("ended", False)),
             answers=dict(data.get("answers") or {}),
             asking=data.get("asking"),
-            silences=int(data.get("silences", 0)),
+            reprompts=int(data.get("reprompts", 0)),
         )
 
 
@@ -124,12 +125,11 @@ class Decision:
             ended=last is not None and ends_call(last),
         )
         if isinstance(last, Ask):
-            again = set(last.questions)
             state = replace(
                 state,
-                answers={k: v for k, v in state.answers.items() if again and k not in again},
+                answers={k: v for k, v in state.answers.items() if k not in last.questions},
                 asking=last.prompt.name if last.prompt else None,
-                silences=self.state.silences if last.prompt and last.prompt.reprompt else 0,
+                reprompts=self.state.reprompts if last.prompt and last.prompt.reprompt else 0,
             )
         return state
 
@@ -163,34 +163,33 @@ def _collect(
     verify: VerifyFn,
     caller: str | None,
 ) -> Decision:
-    """One-by-one questions: take this answer, then ask the next or verify."""
-    known = {q.name for q in flow.questions}
-    given = {k: v for k, v in answers.items() if k in known}
-    if state.asking is not None and state.asking in given and _given(given[state.asking]) is None:
-        if state.silences >= REPROMPTS:
-            return start(flow, state, "no_input")
-        return _ask(flow, replace(state, silences=state.silences + 1), state.asking, True)
-    try:
-        check_answers(flow, given, require=False)
-    except AnswerError:
-        return start(flow, state, "error")
-    collected = {**state.answers, **given}
+    """One-by-one questions: take the answer to the question asked, then ask the
+    next or verify. Only the question just asked may be answered; anything else
+    a request carries is ignored, so an answer can never skip a question."""
+    if state.asking is not None and state.asking in answers:
+        question = next(q for q in flow.questions if q.name == state.asking)
+        value = _given(answers[state.asking])
+        if value is None or not _fits(question, value):
+            if state.reprompts >= REPROMPTS:
+                return start(flow, state, "no_input" if value is None else "error")
+            # Silence, or keys the question cannot take (Twilio does not enforce
+            # a minimum number of digits): ask once more.
+            return _ask(flow, replace(state, reprompts=state.reprompts + 1), question.name, True)
+        collected = {**state.answers, question.name: value}
+    else:
+        collected = dict(state.answers)
+    secret = {flow.verify.pin, *(q.name for q in flow.questions if q.secret)}
+    state = replace(state, answers={k: v for k, v in collected.items() if k not in secret})
     needed = [flow.verify.pin] + ([flow.verify.claim] if flow.verify.claim else [])
     if all(name in collected for name in needed):
-        return _verify(flow, _without_answers(state), collected, verify, caller)
-    secret = {flow.verify.pin, *(q.name for q in flow.questions if q.secret)}
-    kept = {k: v for k, v in collected.items() if k not in secret}
+        return _verify(flow, replace(state, asking=None, reprompts=0), collected, verify, caller)
     missing = next(q.name for q in flow.questions if q.name not in collected)
-    return _ask(flow, replace(state, answers=kept, silences=0), missing, False)
+    return _ask(flow, replace(state, reprompts=0), missing, False)
 
 
 def _ask(flow: Flow, state: CallState, name: str, reprompt: bool) -> Decision:
     prompt = _prompt(flow, name, reprompt)
     return Decision("asking", 0, (Ask((name,), prompt),), state)
-
-
-def _without_answers(state: CallState) -> CallState:
-    return replace(state, answers={}, asking=None, silences=0)
 
 
 def _verify(
@@ -311,6 +310,14 @@ def check_answers(flow: Flow, answers: Mapping[str, str], require: bool = True) 
         value = _given(answers.get(question.name))
         if value is not None:
             _check_answer(question, value)
+
+
+def _fits(question: Question, value: str) -> bool:
+    try:
+        _check_answer(question, value)
+    except AnswerError:
+        return False
+    return True
 
 
 def _check_answer(question: Question, value: str) -> None:

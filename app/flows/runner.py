@@ -14,6 +14,7 @@ import hmac
 import json
 import logging
 from collections.abc import Callable, Collection, Mapping
+from urllib.parse import parse_qs, quote_plus, urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -125,7 +126,7 @@ class TurnRunner:
                 return self._run(dialect, flow, turn, key, url)
             except IntegrityError:
                 self.session.rollback()
-                stored = self._stored_reply(key)
+                stored = self._stored_reply(key, url)
                 self.session.rollback()
                 if stored is not None:
                     log.info("duplicate delivery of call %s answered from store", turn.call_id)
@@ -149,9 +150,21 @@ class TurnRunner:
         call = self._lock_call(turn, flow)
         event.call = call
         # A call goes on in the flow it began in, whichever URL a shared SurVo
-        # posts back to.
-        flow = self.flows(call.flow) or flow
+        # posts back to; its secret answers are masked too.
+        if call.flow != flow.name:
+            flow = self.flows(call.flow) or flow
+            event.payload = masked(
+                event.payload, flow, dialect.PLATFORM_FIELDS, self.max_length, turn.answer_fields
+            )
         state = _resume_from_mirror(CallState.from_json(call.state), turn.pass_through)
+        if _answers_an_earlier_reply(turn, state):
+            # A late or replayed request (a second post to an old <Gather>, a
+            # stale turn): it changes nothing and hears the current reply again.
+            last = self._last_reply(call.id)
+            if last is not None:
+                event.outcome, event.reply = "stale", last
+                self.session.commit()
+                return _restored(last, url).encode()
 
         decision = engine.decide(
             flow,
@@ -172,7 +185,7 @@ class TurnRunner:
             call.status = "ended"
             call.ended_at = utcnow()
         event.outcome = decision.outcome
-        event.reply = rendered.body.decode()
+        event.reply = _redacted(rendered.body.decode(), url)
         self.session.commit()
         return rendered.body
 
@@ -214,13 +227,13 @@ class TurnRunner:
                     request_id=self.request_id,
                     payload=payload | {"_error": why},
                     outcome="malformed",
-                    reply=reply.decode(),
+                    reply=_redacted(reply.decode(), url),
                 )
             )
             self.session.commit()
         except IntegrityError:  # a retried delivery: answer as the first time
             self.session.rollback()
-            return self._stored_reply(key) or reply
+            return self._stored_reply(key, url) or reply
         except Exception:
             log.exception("could not store a malformed %s request", dialect.NAME)
             self.session.rollback()
@@ -252,9 +265,41 @@ class TurnRunner:
             log.exception("flow %s has no usable fallback; hanging up", flow.name)
             return dialect.render_hangup()
 
-    def _stored_reply(self, key: str) -> bytes | None:
+    def _last_reply(self, call_id: int) -> str | None:
+        return self.session.scalar(
+            select(CallEvent.reply)
+            .where(CallEvent.call_id == call_id, CallEvent.reply.is_not(None))
+            .order_by(CallEvent.id.desc())
+            .limit(1)
+        )
+
+    def _stored_reply(self, key: str, url: str) -> bytes | None:
         reply = self.session.scalar(select(CallEvent.reply).where(CallEvent.dedupe_key == key))
-        return reply.encode() if reply is not None else None
+        return _restored(reply, url).encode() if reply is not None else None
+
+
+def _answers_an_earlier_reply(turn: Turn, state: CallState) -> bool:
+    """True for a request carrying the turn of a reply older than the last one.
+
+    (A larger turn than ours means a reply sent while the database was away.)
+    """
+    sent = turn.pass_through.get("turn", "")
+    return sent.isdigit() and int(sent) < state.turn
+
+
+def _redacted(reply: str, url: str) -> str:
+    """A reply as stored: without the shared secret its callback URLs carry."""
+    for secret in parse_qs(urlsplit(url).query).get("key", []):
+        if secret:
+            reply = reply.replace(quote_plus(secret), MASK).replace(secret, MASK)
+    return reply
+
+
+def _restored(reply: str, url: str) -> str:
+    """A stored reply as sent again: with this request's own secret put back."""
+    for secret in parse_qs(urlsplit(url).query).get("key", []):
+        reply = reply.replace(f"key={MASK}", f"key={quote_plus(secret)}")
+    return reply
 
 
 def _resume_from_mirror(state: CallState, pass_through: Mapping[str, str]) -> CallState:

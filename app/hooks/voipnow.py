@@ -44,12 +44,14 @@ def hangup(flow_name: str) -> Response:
         log.warning("voipnow hang-up without a usable CallID: not recorded")
         return xml(DIALECT, voipnow.render_empty())
     status = values.get("CallStatus", "").strip().upper()
+    caller = values.get("CallerIDNum", "")
     report = StatusReport(
         platform=voipnow.NAME,
         call_id=call_id,
+        # A hang-up ends the call whatever its status says; the raw one is kept.
         status=VOIPNOW_STATUSES.get(status, "completed"),
         leg="",
-        caller=values.get("CallerIDNum") or None,
+        caller=None if caller in voipnow.UNSET else caller,
     )
     payload = masked(
         values, get_flow(flow_name), voipnow.PLATFORM_FIELDS, config["MAX_FIELD_LENGTH"]
