@@ -24,8 +24,10 @@ demo: migrate
 
 run: demo serve
 
+# The web server and the job worker that places calls, together (honcho runs
+# the Procfile's web and worker; its release step is `make migrate`).
 serve: install
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) wsgi:app
+	PATH="$(CURDIR)/$(BIN):$$PATH" BIND=$(HOST):$(PORT) $(BIN)/honcho start web worker
 
 test: install
 	$(BIN)/pytest

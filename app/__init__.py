@@ -30,7 +30,9 @@ def create_app(
     pins.init_app(app)
     cli.init_app(app)
 
-    from app import hooks
+    from app import calls, hooks, http_errors
 
+    http_errors.init_app(app)
     hooks.init_app(app)
+    calls.init_app(app)
     return app

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,23 @@ SECRET_KEYS = (
     "VOIPNOW_SECRET",
     "DIDML_SECRET",
     "TWILIO_AUTH_TOKEN",
+)
+# Call provider credentials and account ids: read verbatim from the environment
+# like the secrets, but never generated (no provider accepts a made-up key):
+# empty means not configured.
+CREDENTIAL_KEYS = (
+    "IFBYPHONE_API_KEY",
+    "IFBYPHONE_ACCESS_KEY",
+    "IFBYPHONE_SECRET_ACCESS_KEY",
+    "IFBYPHONE_ACCOUNT",
+    "IFBYPHONE_PASSWORD",
+    "DIALOGTECH_ACCESS_KEY",
+    "DIALOGTECH_SECRET_ACCESS_KEY",
+    "DIDFORSALE_API_KEY",
+    "VOIPTECH_USER",
+    "VOIPTECH_PASSWORD",
+    "VOIPTECH_ORG",
+    "VOIPTECH_IDENT",
 )
 
 DEFAULTS: dict[str, Any] = {
@@ -54,6 +72,52 @@ DEFAULTS: dict[str, Any] = {
     "DB_POOL_SIZE": 5,
     "DB_POOL_TIMEOUT": 2.0,
     "LOG_LEVEL": "INFO",
+    # Outbound calls (app/calls/providers): which provider places them.
+    "CALL_PROVIDER": "didforsale",  # ifbyphone, dialogtech, didforsale or voiptech
+    "PROVIDER_CONNECT_TIMEOUT": 5.0,  # seconds; nothing is placed before a connection
+    # Seconds: IfbyPhone, DialogTech and VoIPtech answer only once the first leg
+    # answered or rang out.
+    "PROVIDER_READ_TIMEOUT": 60.0,
+    "PROVIDER_CALLER_ID": "",  # E.164 caller ID for calls that name none
+    "IFBYPHONE_API_URL": "https://secure.ifbyphone.com/click_to_xyz.php",
+    # IfbyPhone credentials: the key, or the access key pair, or the older account.
+    "IFBYPHONE_API_KEY": "",
+    "IFBYPHONE_ACCESS_KEY": "",
+    "IFBYPHONE_SECRET_ACCESS_KEY": "",
+    "IFBYPHONE_ACCOUNT": "",
+    "IFBYPHONE_PASSWORD": "",
+    "DIALOGTECH_API_URL": "https://secure.dialogtech.com/ibp_api.php",
+    "DIALOGTECH_ACCESS_KEY": "",
+    "DIALOGTECH_SECRET_ACCESS_KEY": "",
+    "DIDFORSALE_API_URL": (
+        "https://api.didforsale.com/didforsaleapi/index.php/api/V2/CallTermination/"
+    ),
+    "DIDFORSALE_API_KEY": "",
+    # Not documented, so settable: how numbers (digits: 13125551212, e164,
+    # unformatted) and fields (form or json) are sent, and the events called back.
+    "DIDFORSALE_NUMBER_FORMAT": "digits",
+    "DIDFORSALE_BODY": "form",
+    "DIDFORSALE_STATUS_EVENTS": "initiated ringing answered completed",
+    "VOIPTECH_URL": "",  # https://<your PBX host>/API/dialup.php
+    "VOIPTECH_USER": "",
+    "VOIPTECH_PASSWORD": "",
+    "VOIPTECH_ORG": "",
+    "VOIPTECH_NUMBER_FORMAT": "digits",  # as for DIDforSale
+    # VoIPtech future calls: the zone `Date` is written in, `ident` (empty: the
+    # call action's id), retries until answered and seconds between them.
+    "VOIPTECH_TIMEZONE": "UTC",
+    "VOIPTECH_IDENT": "",
+    "VOIPTECH_MAX_RETRY": 2,
+    "VOIPTECH_RETRY_SECONDS": 300,
+    # Click-to-call: the Originator every user may call (E.164) and its name.
+    "ORIGINATOR_NUMBER": "",
+    "ORIGINATOR_NAME": "Originator",
+    # A provider's clear refusal (nothing placed) is tried this many times in
+    # all, waiting CALL_RETRY_SECONDS, then twice that, ...
+    "CALL_MAX_ATTEMPTS": 3,
+    "CALL_RETRY_SECONDS": 30,
+    # What a phone-verification call says; {code} is read digit by digit.
+    "VOICE_CODE_MESSAGE": "Your Glue code is {code}.",
 }
 
 
@@ -79,6 +143,10 @@ def _raw_secrets(app: Flask) -> None:
         if raw is None:
             continue
         app.config[key] = raw or None  # empty counts as unset
+    for key in CREDENTIAL_KEYS:
+        raw = os.environ.get(f"GLUE_{key}")
+        if raw is not None:
+            app.config[key] = raw  # empty: not configured, nothing generated
 
 
 def _coerce_types(app: Flask) -> None:
@@ -141,3 +209,18 @@ def _read_or_create_secrets(path: Path) -> tuple[dict[str, str], list[str]]:
     finally:
         tmp.unlink(missing_ok=True)
     return fresh, generated
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    redis_url: str  # Redis for the job queue; empty: a SQLite file
+    path: str
+
+
+def queue_settings() -> QueueSettings:
+    """Where the job queue lives. Read at import by the worker, before any app
+    exists, so straight from the environment (GLUE_REDIS_URL, GLUE_QUEUE_PATH)."""
+    return QueueSettings(
+        redis_url=os.environ.get("GLUE_REDIS_URL", ""),
+        path=os.environ.get("GLUE_QUEUE_PATH", str(PROJECT_ROOT / "instance" / "jobs.db")),
+    )

@@ -56,6 +56,8 @@ class User(LockoutMixin, Base):
     pin_hash: Mapped[str] = mapped_column(String(128))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Web sign-in (argon2 hash); None: this user cannot sign in to the web page.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
 
     phones: Mapped[list[PhoneNumber]] = relationship(
         back_populates="user", order_by="PhoneNumber.id", cascade="all, delete-orphan"
@@ -151,6 +153,10 @@ class Call(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     ended_at: Mapped[datetime | None]
+    # The click-to-call action that placed this call, when Glue placed it.
+    action_id: Mapped[int | None] = mapped_column(
+        ForeignKey("call_actions.id", ondelete="SET NULL"), index=True
+    )
 
     events: Mapped[list[CallEvent]] = relationship(back_populates="call", order_by="CallEvent.id")
 
@@ -203,3 +209,76 @@ class VerificationAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # verified, rejected, locked
     reason: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CallAction(Base):
+    """A call Glue was asked to place: recorded before it is attempted, then
+    updated with the provider's answer and the status callbacks that follow."""
+
+    __tablename__ = "call_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    via: Mapped[str] = mapped_column(String(16))  # web, api
+    purpose: Mapped[str] = mapped_column(String(16))  # connect, verify_phone, verify_survo
+    target_kind: Mapped[str] = mapped_column(String(16))  # originator, user, group, number
+    target_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    target_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("groups.id", ondelete="SET NULL")
+    )
+    from_number: Mapped[str] = mapped_column(String(20))  # rung first: the user's phone
+    to_number: Mapped[str | None] = mapped_column(String(20))  # then connected to this
+    provider: Mapped[str] = mapped_column(String(20))
+    # queued, calling, ringing, connected, no_answer, busy, failed, completed
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    detail: Mapped[str | None] = mapped_column(String(500))
+    attempts: Mapped[int] = mapped_column(default=0)
+    params_sent: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # secrets masked
+    provider_answer: Mapped[str | None] = mapped_column(Text)
+    provider_call_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    target_user: Mapped[User | None] = relationship(foreign_keys=[target_user_id])
+    target_group: Mapped[Group | None] = relationship()
+    calls: Mapped[list[Call]] = relationship(order_by="Call.id")
+
+
+class OneTimeCode(Base):
+    """A code Glue reads to a user over the phone to prove they hold that phone.
+
+    The code itself is never stored: it is derived from the random `token` with
+    the server's PIN key (see app/calls/codes.py), so the database alone does
+    not reveal it. Single use, short-lived, few tries; the voice document that
+    reads it is served only at its token, once.
+    """
+
+    __tablename__ = "one_time_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]
+    tries_left: Mapped[int] = mapped_column(default=5)
+    used_at: Mapped[datetime | None]
+    # The code is read out once: after that, its voice document says nothing.
+    read_at: Mapped[datetime | None]
+    action_id: Mapped[int | None] = mapped_column(
+        ForeignKey("call_actions.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """A host application's key to the JSON API (only its SHA-256 is kept)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]

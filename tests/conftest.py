@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,9 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
+
+# The job queue is made when app.calls.jobs is imported: never the real one.
+os.environ.setdefault("GLUE_QUEUE_PATH", os.path.join(tempfile.mkdtemp(), "jobs.db"))
 
 from app import create_app
 from app.db import make_engine, upgrade
@@ -37,6 +41,16 @@ TEST_SECRETS = {
     "DIDML_SECRET": "didml-test-secret",
     "TWILIO_AUTH_TOKEN": "twilio-test-token",
 }
+
+
+@pytest.fixture(autouse=True)
+def immediate_jobs() -> Iterator[None]:
+    """Jobs run at once, in the test's thread (huey's immediate mode)."""
+    from app.calls import jobs
+
+    jobs.huey.immediate = True
+    yield
+    jobs.huey.immediate = False
 
 
 @pytest.fixture(scope="session")

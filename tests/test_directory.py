@@ -597,11 +597,11 @@ def test_export_formats(session: Session, hasher: PinHasher) -> None:
     ada_hash = user(session, "1001").pin_hash
 
     csv_lines = export_directory(session, "csv").splitlines()
-    assert csv_lines[0] == "kind,number,name,pin_hash,phones,members,active"
-    assert csv_lines[1] == f"user,1001,Ada Lovelace,{ada_hash},+13125550101,,true"
+    assert csv_lines[0] == "kind,number,name,pin_hash,phones,members,active,password_hash"
+    assert csv_lines[1] == f"user,1001,Ada Lovelace,{ada_hash},+13125550101,,true,"
     night_hash = group(session, "500").pin_hash
-    assert csv_lines[4] == f"group,500,Night shift,{night_hash},+13125550500,1001;1002,true"
-    assert csv_lines[5] == "group,501,No PIN,,,,true"
+    assert csv_lines[4] == f"group,500,Night shift,{night_hash},+13125550500,1001;1002,true,"
+    assert csv_lines[5] == "group,501,No PIN,,,,true,"
 
     yaml_text = export_directory(session)
     assert "- account: '1001'\n  name: Ada Lovelace\n" in yaml_text

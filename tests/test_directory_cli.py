@@ -19,6 +19,7 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
+from app.calls.passwords import verify_password
 from app.directory.pins import PinHasher, get_hasher
 from app.models import Group, Membership, PhoneNumber, User, utcnow
 
@@ -589,17 +590,22 @@ def test_demo_load(app: Flask, runner: FlaskCliRunner, hasher: PinHasher) -> Non
     result = run(runner, "demo", "load")
 
     assert result.exit_code == 0, result.output
-    assert result.stdout.endswith("demo/directory.yaml: imported 4 users, 1 groups\n")
+    assert result.stdout.endswith("demo/directory.yaml: imported 5 users, 1 groups\n")
     expected = {
-        "1001": ("Ada Lovelace", "2468", True, ["+13125550101"]),
-        "1002": ("Grace Hopper", "1357", True, ["+13125550102"]),
-        "1003": ("Patrick O'Brien & Sons <x>", "8642", True, ["+13125550103"]),
-        "1004": ("Disabled Demo", "9999", False, []),
+        "1001": ("Ada Lovelace", "2468", True, ["+13125550101"], "ada-demo-1"),
+        "1002": ("Grace Hopper", "1357", True, ["+13125550102"], "grace-demo-1"),
+        "1003": ("Patrick O'Brien & Sons <x>", "8642", True, ["+13125550103"], None),
+        "1004": ("Disabled Demo", "9999", False, [], None),
+        "1005": ("Linus Nophone", "3579", True, [], "linus-demo-1"),  # the missing-phone demo
     }
-    for account, (name, pin, active, phones) in expected.items():
+    for account, (name, pin, active, phones, password) in expected.items():
         user = get_user(app, account)
         assert (user.name, user.active, [p.e164 for p in user.phones]) == (name, active, phones)
         assert hasher.verify(pin, user.pin_hash)
+        if password is None:
+            assert user.password_hash is None
+        else:
+            assert verify_password(user.password_hash, password)
     night = get_group(app, "500")
     assert night.name == "Night shift"
     assert hasher.verify("5050", night.pin_hash)

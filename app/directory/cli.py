@@ -19,6 +19,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.calls.passwords import PasswordError, hash_password
 from app.db import get_session
 from app.directory import service
 from app.directory.import_export import (
@@ -44,7 +45,7 @@ def _transaction() -> Iterator[Session]:
     session = get_session()
     try:
         yield session
-    except (DirectoryError, PinError, PhoneError) as exc:
+    except (DirectoryError, PinError, PhoneError, PasswordError) as exc:
         session.rollback()
         raise click.ClickException(str(exc)) from None
     session.commit()
@@ -97,6 +98,23 @@ def set_pin_command(account: str, pin: str) -> None:
     with _transaction() as session:
         service.set_pin(session, get_hasher(), _policy(), account, pin)
     click.echo(f"PIN changed for user {account}")
+
+
+@users_cli.command("set-password")
+@click.argument("account")
+@click.option(
+    "--password",
+    prompt="Password",
+    hide_input=True,
+    confirmation_prompt=True,
+    help="The web sign-in password, 8 characters or more (prompted for, hidden, if not given).",
+)
+def set_password_command(account: str, password: str) -> None:
+    """Give user ACCOUNT a password for the click-to-call web page."""
+    with _transaction() as session:
+        user = service.get_user(session, account)
+        user.password_hash = hash_password(password)
+    click.echo(f"web password set for user {account}")
 
 
 @users_cli.command("disable")

@@ -3,7 +3,8 @@
 An import is all-or-nothing: every row is checked, every bad row is reported
 with its line in the file, and if any is bad the session is rolled back.
 Exports carry PIN hashes (clear PINs are never stored), which an import on a
-server with the same PIN_SECRET accepts as they are.
+server with the same PIN_SECRET accepts as they are. A user may have a web
+`password` (hashed with argon2 on import), exported as its `password_hash`.
 
 YAML::
 
@@ -13,8 +14,8 @@ YAML::
       - {number: "500", name: Night shift, pin: "5050", phones: [], members: ["1001"]}
 
 CSV: a header row naming the columns (any order) from kind, number, name, pin,
-pin_hash, phones, members, active; kind is user or group; phones and members are
-separated by ";".
+pin_hash, phones, members, active, password, password_hash; kind is user or
+group; phones and members are separated by ";".
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 import yaml
 from sqlalchemy.orm import Session
 
+from app.calls.passwords import PasswordError, hash_password, looks_like_hash
 from app.directory import service
 from app.directory.pins import PinHasher
 from app.directory.service import DirectoryError, PinPolicy
@@ -38,12 +40,32 @@ KINDS = ("user", "group")
 # The YAML key that holds each kind's number.
 NUMBER_KEY = {"user": "account", "group": "number"}
 YAML_FIELDS = {
-    "user": {"account", "name", "pin", "pin_hash", "phones", "active"},
+    "user": {"account", "name", "pin", "pin_hash", "phones", "active", "password", "password_hash"},
     "group": {"number", "name", "pin", "pin_hash", "phones", "members", "active"},
 }
-CSV_COLUMNS = ("kind", "number", "name", "pin", "pin_hash", "phones", "members", "active")
+CSV_COLUMNS = (
+    "kind",
+    "number",
+    "name",
+    "pin",
+    "pin_hash",
+    "phones",
+    "members",
+    "active",
+    "password",
+    "password_hash",
+)
 CSV_REQUIRED = ("kind", "number", "name")
-CSV_EXPORT_COLUMNS = ("kind", "number", "name", "pin_hash", "phones", "members", "active")
+CSV_EXPORT_COLUMNS = (
+    "kind",
+    "number",
+    "name",
+    "pin_hash",
+    "phones",
+    "members",
+    "active",
+    "password_hash",
+)
 CSV_BOOLEANS = {
     "": True,
     "true": True,
@@ -88,6 +110,8 @@ class _Entry:
     phones: list[str] = field(default_factory=list)
     members: list[str] = field(default_factory=list)
     active: bool = True
+    password: str | None = None  # web sign-in (users only)
+    password_hash: str | None = None
 
 
 def import_directory(
@@ -206,6 +230,8 @@ def _yaml_entry(kind: str, node: yaml.Node) -> _Entry:
         phones=_text_list(data, "phones"),
         members=_text_list(data, "members"),
         active=active,
+        password=_optional_text(data, "password"),
+        password_hash=_optional_text(data, "password_hash"),
     )
 
 
@@ -288,6 +314,8 @@ def _csv_entry(line: int, columns: list[str], row: list[str]) -> _Entry:
     members = _split(cells.get("members", ""))
     if kind == "user" and members:
         raise DirectoryError("a user cannot have members")
+    if kind == "group" and (cells.get("password") or cells.get("password_hash")):
+        raise DirectoryError("a group cannot have a password")
     active = CSV_BOOLEANS.get(cells.get("active", "").lower())
     if active is None:
         raise DirectoryError("active must be true or false")
@@ -301,6 +329,8 @@ def _csv_entry(line: int, columns: list[str], row: list[str]) -> _Entry:
         phones=_split(cells.get("phones", "")),
         members=members,
         active=active,
+        password=cells.get("password") or None,
+        password_hash=cells.get("password_hash") or None,
     )
 
 
@@ -345,9 +375,11 @@ def _add_user(
     pin_hash = _pin_hash(hasher, policy, entry)
     if pin_hash is None:
         raise DirectoryError("pin or pin_hash is required")
-    service.add_user_hashed(
+    password_hash = _password_hash(entry)
+    user = service.add_user_hashed(
         session, entry.number, entry.name, pin_hash, entry.phones, region, active=entry.active
     )
+    user.password_hash = password_hash
 
 
 def _add_group(
@@ -378,24 +410,41 @@ def _pin_hash(hasher: PinHasher, policy: PinPolicy, entry: _Entry) -> str | None
     return None
 
 
+def _password_hash(entry: _Entry) -> str | None:
+    if entry.password is not None and entry.password_hash is not None:
+        raise DirectoryError("give password or password_hash, not both")
+    if entry.password is not None:
+        try:
+            return hash_password(entry.password)
+        except PasswordError as exc:
+            raise DirectoryError(str(exc)) from None
+    if entry.password_hash is not None and not looks_like_hash(entry.password_hash):
+        raise DirectoryError("password_hash is not a password hash exported by Glue")
+    return entry.password_hash
+
+
 # --- writing -----------------------------------------------------------------
 
 
 def _export_yaml(users: Iterable[User], groups: Iterable[Group]) -> str:
     document = {
-        "users": [
-            {
-                "account": user.account_number,
-                "name": user.name,
-                "pin_hash": user.pin_hash,
-                "phones": [phone.e164 for phone in user.phones],
-                "active": user.active,
-            }
-            for user in users
-        ],
+        "users": [_user_record(user) for user in users],
         "groups": [_group_record(group) for group in groups],
     }
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+
+
+def _user_record(user: User) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "account": user.account_number,
+        "name": user.name,
+        "pin_hash": user.pin_hash,
+    }
+    if user.password_hash is not None:
+        record["password_hash"] = user.password_hash
+    record["phones"] = [phone.e164 for phone in user.phones]
+    record["active"] = user.active
+    return record
 
 
 def _group_record(group: Group) -> dict[str, Any]:
@@ -420,7 +469,8 @@ def _export_csv(users: Iterable[User], groups: Iterable[Group]) -> str:
     for user in users:
         phones = ";".join(phone.e164 for phone in user.phones)
         active = _csv_bool(user.active)
-        writer.writerow(["user", user.account_number, user.name, user.pin_hash, phones, "", active])
+        row = ["user", user.account_number, user.name, user.pin_hash, phones, "", active]
+        writer.writerow([*row, user.password_hash or ""])
     for group in groups:
         writer.writerow(
             [
@@ -431,6 +481,7 @@ def _export_csv(users: Iterable[User], groups: Iterable[Group]) -> str:
                 ";".join(phone.e164 for phone in group.phones),
                 ";".join(_member_accounts(group)),
                 _csv_bool(group.active),
+                "",
             ]
         )
     return out.getvalue()

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.db import begin_write
 from app.flows.runner import delivery_key
-from app.models import Call, CallEvent, utcnow
+from app.models import Call, CallAction, CallEvent, utcnow
 
 # How far along a call is; statuses of equal rank do not replace each other.
 RANK: Mapping[str, int] = {
@@ -34,6 +34,22 @@ RANK: Mapping[str, int] = {
     "canceled": 4,
 }
 FINAL_RANK = 4
+# A call's status, as the status of the click-to-call action that placed it.
+ACTION_STATUS: Mapping[str, str] = {
+    "initiated": "calling",
+    "ringing": "ringing",
+    "answered": "connected",
+    "in-progress": "connected",
+    "completed": "completed",
+    "busy": "busy",
+    "no-answer": "no_answer",
+    "failed": "failed",
+    "canceled": "failed",
+}
+ACTION_RANK: Mapping[str, int] = {
+    "queued": 0, "retrying": 0, "calling": 1, "ringing": 2, "connected": 3,
+    "completed": 4, "busy": 4, "no_answer": 4, "failed": 4,
+}  # fmt: skip
 # VoipNow hang-up statuses, as the neutral ones above.
 VOIPNOW_STATUSES: Mapping[str, str] = {
     "ANSWER": "completed",
@@ -54,6 +70,7 @@ class StatusReport:
     duration_seconds: int | None = None
     recording_url: str | None = None
     caller: str | None = None
+    action_id: int | None = None  # the click-to-call action that placed the call
 
 
 def record_status(
@@ -110,7 +127,22 @@ def _store(
     if RANK.get(report.status) == FINAL_RANK and call.ended_at is None:
         call.status = "ended"
         call.ended_at = utcnow()
+    if report.action_id is not None:
+        _advance_action(session, call, report)
     session.commit()
+
+
+def _advance_action(session: Session, call: Call, report: StatusReport) -> None:
+    """Move the click-to-call action on (never back): its page shows the progress."""
+    action = session.get(CallAction, report.action_id, with_for_update=True)
+    if action is None:
+        return
+    call.action_id = action.id
+    if report.leg:
+        return  # the second leg's progress is not the caller's
+    status = ACTION_STATUS.get(report.status)
+    if status and ACTION_RANK[status] > ACTION_RANK.get(action.status, 0):
+        action.status = status
 
 
 def _lock_or_open_call(session: Session, report: StatusReport) -> Call:

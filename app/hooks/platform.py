@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
+from app import http_errors
 from app.db import get_session
 from app.dialects.base import Dialect
 from app.directory.pins import get_hasher
@@ -45,24 +46,16 @@ def platform_blueprint(dialect: Dialect, authenticate: Authenticator) -> Bluepri
 
 
 def register(app: Flask, bp: Blueprint, dialect: Dialect, authenticate: Authenticator) -> None:
-    """Mount a platform's blueprint; its errors answer in its XML."""
+    """Mount a platform's blueprint; its errors (404, 405, 413, ...) answer in
+    its XML, to an authenticated request only."""
     app.register_blueprint(bp)
-    platforms: dict[str, tuple[Dialect, Authenticator]] = app.extensions.setdefault(
-        "glue.platforms", {}
-    )
-    platforms[f"{bp.url_prefix}/"] = (dialect, authenticate)
-    if len(platforms) == 1:
-        app.register_error_handler(HTTPException, _platform_error)
 
+    def platform_error(exc: HTTPException) -> Response:
+        if exc.code == 403 or not authenticate():
+            return forbidden()
+        return xml(dialect, dialect.render_hangup(), status=exc.code or 500)
 
-def _platform_error(exc: HTTPException) -> Response | HTTPException:
-    """Errors on platform routes (404, 405, 413, ...) answer XML, once authenticated."""
-    for prefix, (dialect, authenticate) in current_app.extensions["glue.platforms"].items():
-        if request.path.startswith(prefix):
-            if exc.code == 403 or not authenticate():
-                return forbidden()
-            return xml(dialect, dialect.render_hangup(), status=exc.code or 500)
-    return exc
+    http_errors.register(app, f"{bp.url_prefix}/", platform_error)
 
 
 def public_url() -> str:

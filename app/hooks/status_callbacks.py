@@ -17,6 +17,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from app.db import get_session
+from app.dialects.base import MAX_CALL_ID
 from app.flows.runner import masked
 from app.flows.statuses import RANK, StatusReport, record_status
 from app.hooks.auth import forbidden, has_field_secret, has_secret
@@ -26,7 +27,6 @@ from app.logs import request_id
 log = logging.getLogger(__name__)
 
 # calls.platform_call_id is VARCHAR(128): a longer id is no id a platform sends.
-MAX_CALL_ID_LENGTH = 128
 _SECONDS = re.compile(r"[0-9]{1,9}")  # fits the INTEGER column everywhere
 
 
@@ -102,7 +102,7 @@ def read_report(fields: CallbackFields, values: Mapping[str, str]) -> StatusRepo
     call_id = _first(values, fields.call_id)
     if not call_id:
         raise NotAReport("missing call id")
-    if len(call_id) > MAX_CALL_ID_LENGTH:
+    if len(call_id) > MAX_CALL_ID:
         raise NotAReport("call id too long")
     status = values.get("CallStatus", "").strip().lower()
     if not status:
@@ -117,7 +117,9 @@ def read_report(fields: CallbackFields, values: Mapping[str, str]) -> StatusRepo
         leg=values.get("ParentCallSid", ""),
         duration_seconds=int(duration) if _SECONDS.fullmatch(duration) else None,
         recording_url=_first(values, fields.recording_url) or None,
-        caller=values.get("From") or values.get("Called") or None,
+        caller=values.get("From") or None,
+        # Glue's own status callback URLs name the click-to-call action.
+        action_id=int(action) if (action := values.get("action", "")).isdigit() else None,
     )
 
 

@@ -1,0 +1,16 @@
+"""Click-to-call: placing calls through providers, off the web request."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from app import http_errors
+    from app.calls import api, cli, voice, web
+
+    app.register_blueprint(api.bp)
+    http_errors.register(app, "/api/", api.http_error)
+    app.register_blueprint(voice.bp)
+    app.cli.add_command(cli.api_tokens_cli)
+    web.init_app(app)

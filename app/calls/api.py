@@ -1,0 +1,119 @@
+"""JSON API for host applications that embed a Call button.
+
+Authenticated by `Authorization: Bearer <token>` (`flask api-tokens create`).
+Every error is JSON: `{"error": "<code>", "message": "<what went wrong>"}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from app.calls import jobs, service, tokens
+from app.db import get_session
+from app.models import CallAction, User
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@bp.errorhandler(ApiError)
+def api_error(exc: ApiError) -> tuple[Response, int]:
+    return jsonify(error=exc.code, message=exc.message), exc.status
+
+
+def http_error(exc: HTTPException) -> Response:
+    """Every HTTP error under /api/ (405, 413, ...) as JSON (see app.http_errors)."""
+    code = (exc.name or "error").lower().replace(" ", "_")
+    response = jsonify(error=code, message=exc.description)
+    response.status_code = exc.code or 500
+    return response
+
+
+@bp.before_request
+def authenticate() -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    found = tokens.authenticate(get_session(), token.strip()) if scheme == "Bearer" else None
+    if found is None:
+        raise ApiError(401, "unauthorized", "a valid Bearer token is required")
+    g.api_token = found.name
+    get_session().commit()  # last_used_at
+
+
+@bp.post("/calls")
+def start_call() -> tuple[Response, int]:
+    """Start a call for a user: {"user": ACCOUNT, "target": {"kind", "value"}}."""
+    body = _json()
+    session = get_session()
+    user = _user(str(body.get("user", "")))
+    target = body.get("target")
+    if not isinstance(target, dict):
+        raise ApiError(400, "invalid_target", "target must be an object with kind and value")
+    config = current_app.config
+    try:
+        resolved = service.resolve_target(
+            session,
+            str(target.get("kind", "")),
+            None if target.get("value") is None else str(target.get("value")),
+            originator=config["ORIGINATOR_NUMBER"],
+            region=config["DEFAULT_REGION"],
+        )
+        action = service.record_call(session, user, resolved, config["CALL_PROVIDER"], via="api")
+    except service.NeedsPhone as exc:
+        raise ApiError(409, "needs_phone", f"user {user.account_number} has {exc}") from None
+    except service.CallError as exc:
+        raise ApiError(400, "invalid_target", str(exc)) from None
+    session.commit()
+    log.info("API token %s started call action %s", g.api_token, action.id)
+    jobs.enqueue(session, action)
+    return jsonify(service.action_view(action)), 202
+
+
+@bp.get("/calls/<int:action_id>")
+def call_status(action_id: int) -> Response:
+    """A call's status and the status callbacks received so far."""
+    action = get_session().get(CallAction, action_id)
+    if action is None:
+        raise ApiError(404, "not_found", f"no call {action_id}")
+    return jsonify(service.action_view(action))
+
+
+@bp.put("/users/<account>/phone")
+def set_phone(account: str) -> Response:
+    """Store the phone a host application collected for a user: {"number": ...}."""
+    number = _json().get("number")
+    if not isinstance(number, str):
+        raise ApiError(400, "invalid_number", "number must be a string")
+    session = get_session()
+    user = _user(account)
+    try:
+        e164 = service.add_phone(session, user, number, current_app.config["DEFAULT_REGION"])
+    except service.CallError as exc:
+        raise ApiError(400, "invalid_number", str(exc)) from None
+    session.commit()
+    return jsonify(user=user.account_number, phone=e164)
+
+
+def _json() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    return body
+
+
+def _user(account: str) -> User:
+    user = get_session().scalar(select(User).where(User.account_number == account))
+    if user is None or not user.active:
+        raise ApiError(404, "unknown_user", f"no active user {account[:32]}")
+    return user

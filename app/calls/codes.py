@@ -1,0 +1,108 @@
+"""One-time codes read to a user over the phone, to prove they hold that phone.
+
+A code is 6 digits, single use, valid 10 minutes, with 5 tries (NIST SP 800-63B
+out-of-band codes; Twilio Verify's limits). It is never stored: it is derived
+from the record's random token with the server's PIN key, so the database alone
+does not reveal it, yet the voice document can still read it out. That document
+is found only by the token, which only the call's provider is given, and reads
+the code once.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.db import begin_write
+from app.directory.pins import PinHasher
+from app.models import OneTimeCode, PhoneNumber, User, utcnow
+
+CODE_DIGITS = 6
+VALID_FOR = timedelta(minutes=10)
+TRIES = 5
+
+CheckOutcome = Literal["confirmed", "wrong", "expired", "used", "no_tries", "unknown"]
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    record: OneTimeCode
+    code: str  # in clear only here, to be read out on the call; never stored
+
+
+def issue(session: Session, hasher: PinHasher, user: User, phone: str) -> IssuedCode:
+    """A new code for `user` to confirm `phone` (E.164). Caller commits."""
+    record = OneTimeCode(
+        user_id=user.id,
+        phone=phone,
+        token=secrets.token_urlsafe(32),
+        expires_at=utcnow() + VALID_FOR,
+        tries_left=TRIES,
+    )
+    session.add(record)
+    return IssuedCode(record, code_of(hasher, record))
+
+
+def code_of(hasher: PinHasher, record: OneTimeCode) -> str:
+    return hasher.derive_digits(record.token, CODE_DIGITS)
+
+
+def check(
+    session: Session, hasher: PinHasher, user: User, code_id: int, typed: str
+) -> CheckOutcome:
+    """Check what the user typed; on success the phone is stored as theirs.
+
+    Each try is taken with a conditional UPDATE, so concurrent tries cannot use
+    more than the tries left, and a code confirms once.
+    """
+    begin_write(session)
+    now = utcnow()
+    record = session.scalar(
+        select(OneTimeCode).where(OneTimeCode.id == code_id, OneTimeCode.user_id == user.id)
+    )
+    if record is None:
+        return "unknown"
+    if record.used_at is not None:
+        return "used"
+    if record.expires_at <= now:
+        return "expired"
+    taken = session.execute(
+        update(OneTimeCode)
+        .where(
+            OneTimeCode.id == record.id,
+            OneTimeCode.tries_left > 0,
+            OneTimeCode.used_at.is_(None),
+        )
+        .values(tries_left=OneTimeCode.tries_left - 1)
+        .returning(OneTimeCode.tries_left)
+    ).one_or_none()
+    if taken is None:
+        return "no_tries"
+    if not hmac.compare_digest(typed.strip().encode(), code_of(hasher, record).encode()):
+        return "wrong"
+    session.execute(update(OneTimeCode).where(OneTimeCode.id == record.id).values(used_at=now))
+    if session.scalar(select(PhoneNumber).where(PhoneNumber.e164 == record.phone)) is None:
+        session.add(PhoneNumber(e164=record.phone, user_id=user.id))
+    return "confirmed"
+
+
+def read_once(session: Session, token: str) -> OneTimeCode | None:
+    """The code behind a voice document's token, if it may still be read.
+
+    Marks it read: a second fetch of the document (anyone replaying the URL)
+    gets nothing.
+    """
+    begin_write(session)
+    record = session.scalar(select(OneTimeCode).where(OneTimeCode.token == token))
+    if record is None or record.read_at is not None or record.used_at is not None:
+        return None
+    if record.expires_at <= utcnow():
+        return None
+    record.read_at = utcnow()
+    return record

@@ -1,0 +1,48 @@
+"""API tokens for host applications. A token is 32 random bytes shown once;
+only its SHA-256 is kept (a keyed hash is not needed for random secrets)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import ApiToken, utcnow
+
+PREFIX = "glue_"
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create(session: Session, name: str) -> str:
+    """A new token named `name`; returns it in clear, the only time it is seen."""
+    if not name or len(name) > 64:
+        raise ValueError("a token's name is 1-64 characters")
+    if session.scalar(select(ApiToken).where(ApiToken.name == name)) is not None:
+        raise ValueError(f"a token named {name} exists")
+    token = PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(name=name, token_hash=_digest(token)))
+    return token
+
+
+def authenticate(session: Session, token: str) -> ApiToken | None:
+    """The active token matching `token` (looked up by its digest), noting its use."""
+    if not token.startswith(PREFIX) or len(token) > 128:
+        return None
+    found = session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == _digest(token), ApiToken.active)
+    )
+    if found is not None:
+        found.last_used_at = utcnow()
+    return found
+
+
+def revoke(session: Session, name: str) -> None:
+    found = session.scalar(select(ApiToken).where(ApiToken.name == name))
+    if found is None:
+        raise ValueError(f"no token named {name}")
+    found.active = False

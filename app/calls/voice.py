@@ -1,0 +1,35 @@
+"""The voice document a verification call fetches: it reads the code, once.
+
+Served only at the one-time code's random token, which only the provider of
+that call is given; a second fetch, an expired or used code, or a wrong token
+all get the same bare hang-up, so the URL shows nothing to anyone else.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app
+from lxml import etree
+
+from app.calls import codes
+from app.db import get_session
+from app.directory.pins import get_hasher
+
+bp = Blueprint("voice", __name__, url_prefix="/calls/voice")
+
+
+@bp.route("/<token>", methods=["GET", "POST"])
+def code_document(token: str) -> Response:
+    """didML/TwiML reading a one-time code digit by digit (twice), then hanging up."""
+    session = get_session()
+    record = codes.read_once(session, token[:64])
+    response = etree.Element("Response")
+    if record is not None:
+        spaced = " ".join(codes.code_of(get_hasher(), record))
+        session.commit()
+        voice = current_app.config["VOICE_CODE_MESSAGE"]
+        for _ in range(2):
+            etree.SubElement(response, "Say").text = voice.format(code=spaced)
+            etree.SubElement(response, "Pause", length="1")
+    etree.SubElement(response, "Hangup")
+    body = etree.tostring(response, xml_declaration=True, encoding="utf-8")
+    return Response(body, content_type="text/xml; charset=utf-8")

@@ -1,0 +1,444 @@
+"""The click-to-call web page: sign in, the directory with Call buttons, live call status.
+
+Server-rendered; a few lines of inline JavaScript poll the call's status, and
+without JavaScript the status page refreshes itself. Every form is a FlaskForm,
+so each POST carries a CSRF token; CSRF is checked per form rather than by a
+global CSRFProtect, which would also demand tokens of the platforms' web hooks
+and the token-authenticated JSON API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask import session as cookie_session
+from flask.typing import ResponseReturnValue
+from flask_login import (
+    LoginManager,
+    UserMixin,
+    current_user,
+    login_required,
+    login_user,
+    logout_user,
+)
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+from werkzeug.exceptions import HTTPException
+from wtforms import HiddenField, PasswordField, StringField, SubmitField, TelField
+from wtforms.validators import AnyOf, DataRequired, Length
+
+from app.calls import jobs, passwords, service
+from app.db import begin_write, get_session
+from app.directory import service as directory
+from app.models import Call, CallAction, User
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("web", __name__)
+
+# What a person reads for each action status.
+STATUS_TEXT = {
+    "queued": "Queued",
+    "calling": "Calling you…",
+    "ringing": "Ringing…",
+    "connected": "Connected",
+    "completed": "Call ended",
+    "no_answer": "No answer",
+    "busy": "Busy",
+    "failed": "Failed",
+    "retrying": "Retrying…",
+}
+# The page calls people in the directory, never a number typed in.
+WEB_TARGET_KINDS = ("originator", "user", "group")
+HISTORY_LENGTH = 20
+
+
+# --- sign-in -------------------------------------------------------------------
+
+
+class WebUser(UserMixin):
+    """The signed-in user, as Flask-Login sees it.
+
+    Its id carries a fingerprint of the password hash: a new password (or
+    none) signs out every session that began with the old one.
+    """
+
+    def __init__(self, user: User) -> None:
+        self.user = user
+        self.id = user.id
+
+    def get_id(self) -> str:
+        return f"{self.user.id}.{_fingerprint(self.user.password_hash or '')}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.user.active
+
+
+def _fingerprint(password_hash: str) -> str:
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
+def _load_user(user_id: str) -> WebUser | None:
+    id_text, _, fingerprint = user_id.partition(".")
+    if not id_text.isdigit():
+        return None
+    user = get_session().get(User, int(id_text))
+    if user is None or not user.active or user.password_hash is None:
+        return None
+    if not hmac.compare_digest(fingerprint, _fingerprint(user.password_hash)):
+        return None
+    return WebUser(user)
+
+
+def _me() -> User:
+    return cast(WebUser, current_user).user
+
+
+def init_app(app: Flask) -> None:
+    # Flask ships SESSION_COOKIE_SAMESITE = None, so setdefault alone would not
+    # set it; a value given in the environment (GLUE_SESSION_COOKIE_SAMESITE) wins.
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    # Tokens are bound to the signed session cookie; a time limit would only
+    # turn the Call buttons of a page left open into errors.
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    login_manager = LoginManager()
+    login_manager.login_view = "web.login"
+    login_manager.login_message = "Please sign in first."
+    login_manager.user_loader(_load_user)
+    login_manager.init_app(app)
+    app.register_blueprint(bp)
+
+
+# --- forms ---------------------------------------------------------------------
+
+
+class LoginForm(FlaskForm):
+    account = StringField(
+        "Account number", validators=[DataRequired("Enter your account number."), Length(max=32)]
+    )
+    password = PasswordField(
+        "Password",
+        validators=[DataRequired("Enter your password."), Length(max=passwords.MAX_LENGTH)],
+    )
+    submit = SubmitField("Sign in")
+
+
+class LogoutForm(FlaskForm):
+    submit = SubmitField("Sign out")
+
+
+class CallForm(FlaskForm):
+    """One Call button: who to call."""
+
+    kind = HiddenField(validators=[AnyOf(WEB_TARGET_KINDS)])
+    value = HiddenField(validators=[Length(max=32)])
+
+
+class PhoneForm(FlaskForm):
+    """The number to ring first, and the call waiting for it (if any)."""
+
+    phone = TelField(
+        "Your phone number",
+        validators=[DataRequired("Enter your phone number."), Length(max=40)],
+    )
+    kind = HiddenField(validators=[AnyOf(("", *WEB_TARGET_KINDS))])
+    value = HiddenField(validators=[Length(max=32)])
+    submit = SubmitField("Save and call")
+
+
+def _submitted(form: FlaskForm) -> bool:
+    """validate_on_submit, but a missing or wrong CSRF token is a 400, not a form error."""
+    valid = bool(form.validate_on_submit())
+    csrf_errors = getattr(getattr(form, "csrf_token", None), "errors", None)
+    if form.is_submitted() and csrf_errors:
+        raise CSRFError(csrf_errors[0])
+    return valid
+
+
+@bp.errorhandler(CSRFError)
+@bp.errorhandler(400)
+@bp.errorhandler(404)
+def _error_page(exc: HTTPException) -> ResponseReturnValue:
+    """Errors of these pages, as a page."""
+    if isinstance(exc, CSRFError):
+        log.warning("web form refused: %s", exc.description)
+        message = (
+            "This form has expired or did not come from this site. Reload the page and try again."
+        )
+    elif exc.code == 404:
+        message = "There is nothing here."
+    else:
+        message = "That request could not be understood."
+    return render_template("error.html", message=message), exc.code or 500
+
+
+@bp.context_processor
+def _page_context() -> dict[str, Any]:
+    signed_in = current_user.is_authenticated
+    return {"status_texts": STATUS_TEXT, "logout_form": LogoutForm() if signed_in else None}
+
+
+# --- pages ---------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    """Sign in with an account number and web password."""
+    if current_user.is_authenticated:
+        return redirect(url_for(".dashboard"))
+    form = LoginForm()
+    error = None
+    if _submitted(form):
+        user = passwords.authenticate(get_session(), form.account.data, form.password.data)
+        if user is not None:
+            cookie_session.clear()  # nothing from before sign-in carries over
+            login_user(WebUser(user))
+            log.info("web sign-in: user %s", user.account_number)
+            return redirect(_safe_next(request.args.get("next")))
+        log.info("web sign-in refused for account %r", form.account.data[:32])
+        error = "That account number and password do not match."
+    return render_template("login.html", form=form, error=error)
+
+
+def _safe_next(target: str | None) -> str:
+    """Where to go after signing in: only a path on this site."""
+    parts = urlsplit(target or "")
+    if not target or parts.scheme or parts.netloc or not target.startswith("/") or "\\" in target:
+        return url_for(".dashboard")
+    return target
+
+
+@bp.post("/logout")
+@login_required
+def logout() -> ResponseReturnValue:
+    """Sign out."""
+    if _submitted(LogoutForm()):
+        logout_user()
+        cookie_session.clear()
+        flash("You are signed out.")
+    return redirect(url_for(".login"))
+
+
+@bp.get("/")
+@login_required
+def dashboard() -> ResponseReturnValue:
+    """The originator and the directory, each with a Call button, and your call history."""
+    me = _me()
+    session = get_session()
+    users = [u for u in directory.list_users(session) if u.active and u.id != me.id]
+    groups = [g for g in directory.list_groups(session) if g.active]
+    return render_template(
+        "dashboard.html",
+        me=me,
+        originator=_originator(),
+        users=users,
+        groups=groups,
+        history=[_view(action) for action in _history(session, me)],
+        call_form=CallForm(),
+    )
+
+
+@bp.post("/call")
+@login_required
+def call() -> ResponseReturnValue:
+    """Start a call to the chosen target (asking for your phone first if needed)."""
+    form = CallForm()
+    if not _submitted(form):
+        flash("That call cannot be placed.", "error")
+        return redirect(url_for(".dashboard"))
+    return _start_call(form.kind.data, form.value.data or "")
+
+
+@bp.route("/phone", methods=["GET", "POST"])
+@login_required
+def phone() -> ResponseReturnValue:
+    """Ask for the number to ring first, store it, then place the call waiting for it."""
+    me = _me()
+    if me.phones:
+        flash(f"Your phone on file is {me.phones[0].e164}.")
+        return redirect(url_for(".dashboard"))
+    kind, value = request.args.get("kind", ""), request.args.get("value", "")[:32]
+    if kind not in WEB_TARGET_KINDS:
+        kind, value = "", ""  # no call waiting: only store the number
+    form = PhoneForm(kind=kind, value=value)
+    if _submitted(form):
+        session = get_session()
+        try:
+            e164 = service.add_phone(session, me, form.phone.data, _region())
+            session.commit()
+        except service.CallError as exc:
+            session.rollback()
+            form.phone.errors.append(_sentence(str(exc)))
+        except IntegrityError:  # the same number, stored by someone else just now
+            session.rollback()
+            form.phone.errors.append("That number is registered to someone else.")
+        else:
+            flash(f"Your phone number {e164} is saved.")
+            if form.kind.data:
+                return _start_call(form.kind.data, form.value.data or "")
+            return redirect(url_for(".dashboard"))
+    kind, value = form.kind.data or "", form.value.data or ""
+    target = _target_label(kind, value) if kind in WEB_TARGET_KINDS else None
+    return render_template("phone.html", form=form, target=target)
+
+
+@bp.get("/calls/<int:action_id>")
+@login_required
+def call_status(action_id: int) -> ResponseReturnValue:
+    """One call's progress, updated live."""
+    action = _own_action(action_id)
+    response = current_app.make_response(render_template("call.html", call=_view(action)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/calls/<int:action_id>.json")
+def call_status_json(action_id: int) -> ResponseReturnValue:
+    """One call's progress as JSON, for the status page's script (its owner only)."""
+    if not current_user.is_authenticated:
+        return jsonify(error="sign in first"), 401
+    action = _find_own_action(action_id)
+    if action is None:
+        return jsonify(error="no such call"), 404
+    response = jsonify(service.action_view(action))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- helpers -------------------------------------------------------------------
+
+
+def _start_call(kind: str, value: str) -> ResponseReturnValue:
+    """Record the call, queue it, and show its progress."""
+    me = _me()
+    session = get_session()
+    config = current_app.config
+    try:
+        target = service.resolve_target(
+            session, kind, value, originator=_originator()["number"], region=_region()
+        )
+        action = service.record_call(
+            session, me, target, provider=config.get("CALL_PROVIDER", "didforsale"), via="web"
+        )
+    except service.NeedsPhone:
+        session.rollback()
+        return redirect(url_for(".phone", kind=kind, value=value or None))
+    except service.CallError as exc:
+        session.rollback()
+        flash(_sentence(str(exc)), "error")
+        return redirect(url_for(".dashboard"))
+    session.commit()
+    log.info("web call %s: user %s to %s %s", action.id, me.account_number, kind, value)
+    try:
+        jobs.place_call(action.id)
+    except Exception as exc:  # the queue is down: say so rather than leave it "queued"
+        log.exception("call %s could not be queued", action.id)
+        _fail_unqueued(session, action.id, f"the call could not be queued ({type(exc).__name__})")
+        flash("The call could not be started. Please try again later.", "error")
+    return redirect(url_for(".call_status", action_id=action.id))
+
+
+def _fail_unqueued(session: Session, action_id: int, detail: str) -> None:
+    session.rollback()
+    begin_write(session)
+    action = session.get(CallAction, action_id, with_for_update=True, populate_existing=True)
+    if action is not None and action.status == "queued":
+        action.status = "failed"
+        action.detail = detail
+    session.commit()
+
+
+def _own_action(action_id: int) -> CallAction:
+    """The signed-in user's action, or 404 (someone else's looks like none at all)."""
+    action = _find_own_action(action_id)
+    if action is None:
+        abort(404)
+    return action
+
+
+def _find_own_action(action_id: int) -> CallAction | None:
+    action = get_session().get(CallAction, action_id, populate_existing=True)
+    return action if action is not None and action.user_id == _me().id else None
+
+
+def _history(session: Session, user: User) -> list[CallAction]:
+    stmt = (
+        select(CallAction)
+        .where(CallAction.user_id == user.id)
+        .options(
+            selectinload(CallAction.calls).selectinload(Call.events),
+            selectinload(CallAction.target_user),
+            selectinload(CallAction.target_group),
+        )
+        .order_by(CallAction.created_at.desc(), CallAction.id.desc())
+        .limit(HISTORY_LENGTH)
+    )
+    return list(session.scalars(stmt))
+
+
+def _view(action: CallAction) -> dict[str, Any]:
+    """An action as the pages show it: the service's view, a label and readable texts."""
+    view = service.action_view(action)
+    view["label"] = _action_label(action)
+    view["status_text"] = STATUS_TEXT.get(action.status, action.status)
+    return view
+
+
+def _action_label(action: CallAction) -> str:
+    if action.target_kind == "originator":
+        return str(_originator()["name"])
+    if action.target_kind == "user" and action.target_user is not None:
+        return action.target_user.name
+    if action.target_kind == "group" and action.target_group is not None:
+        return action.target_group.name
+    return action.to_number or "?"
+
+
+def _target_label(kind: str, value: str) -> str | None:
+    """Who a pending call is for, if that target exists."""
+    if kind == "originator":
+        return str(_originator()["name"])
+    try:
+        target = service.resolve_target(get_session(), kind, value, originator="", region=_region())
+    except service.CallError:
+        return None
+    return target.label
+
+
+def _originator() -> dict[str, str]:
+    config = current_app.config
+    return {
+        "name": config.get("ORIGINATOR_NAME") or "Originator",
+        "number": config.get("ORIGINATOR_NUMBER") or "",
+    }
+
+
+def _region() -> str:
+    return str(current_app.config["DEFAULT_REGION"])
+
+
+def _sentence(message: str) -> str:
+    message = message.strip()
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")

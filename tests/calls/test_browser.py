@@ -1,0 +1,194 @@
+"""The click-to-call page in a real browser (headless Debian Chromium, Playwright).
+
+The app is served by a real WSGI server in a thread, over a migrated SQLite
+database holding the demo directory; a local HTTP server plays DIDforSale, and
+the test posts DIDforSale's status callbacks the way the platform would.
+
+Skipped when /usr/bin/chromium is missing, unless GLUE_TEST_REQUIRE_BROWSER=1.
+With GLUE_UPDATE_SCREENSHOTS=1 it also rewrites docs/screenshot-*.png.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from flask import Flask
+from pytest_httpserver import HTTPServer
+from werkzeug.serving import make_server
+
+from app import create_app
+from app.calls import jobs
+from tests.conftest import PROJECT_ROOT, TEST_SECRETS
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+ENDPOINT = "/didforsaleapi/index.php/api/V2/CallTermination/"
+SCREENSHOTS = PROJECT_ROOT / "docs"
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("GLUE_TEST_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"browser tests required but {CHROMIUM} is missing")
+        pytest.skip(f"{CHROMIUM} is missing")
+    return CHROMIUM
+
+
+@pytest.fixture
+def live_app(
+    sqlite_template: Path, tmp_path: Path, forms_dir: Path, httpserver: HTTPServer
+) -> Iterator[tuple[Flask, str]]:
+    """The app on a real server (threaded) at http://127.0.0.1:<free port>."""
+    database = tmp_path / "glue.db"
+    shutil.copy(sqlite_template, database)
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": f"sqlite:///{database}",
+            "FORMS_DIR": str(forms_dir),
+            **TEST_SECRETS,
+            "CALL_PROVIDER": "didforsale",
+            "DIDFORSALE_API_URL": httpserver.url_for(ENDPOINT),
+            "DIDFORSALE_API_KEY": "didforsale-test-key",
+            "ORIGINATOR_NAME": "Front desk",
+            "ORIGINATOR_NUMBER": "+13125550199",
+        },
+        instance_path=str(tmp_path / "instance"),
+    )
+    loaded = app.test_cli_runner().invoke(args=["demo", "load"])
+    assert loaded.exit_code == 0, loaded.output
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    base = f"http://127.0.0.1:{server.server_port}"
+    app.config["PUBLIC_URL"] = base  # the status callback URL sent to the provider
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    before = jobs.huey.immediate
+    jobs.huey.immediate = True  # the call is placed in the request's thread
+    try:
+        yield app, base
+    finally:
+        jobs.huey.immediate = before
+        server.shutdown()
+        thread.join(5)
+        app.extensions["glue.engine"].dispose()
+
+
+def post_status(base: str, action: int, status: str) -> None:
+    """A DIDforSale status callback for the caller's leg, as the platform posts it."""
+    response = requests.post(
+        f"{base}/didml/status",
+        params={"action": str(action), "key": TEST_SECRETS["DIDML_SECRET"]},
+        data={
+            "callSid": "CA-browser-1",
+            "CallStatus": status,
+            "ParentCallSid": "",
+            "Direction": "Outbound",
+            "CallbackSource": "call-progress-event",
+        },
+        timeout=10,
+    )
+    assert response.status_code == 204, response.text
+
+
+def screenshot_path(name: str, tmp_path: Path) -> Path:
+    if os.environ.get("GLUE_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(exist_ok=True)
+        return SCREENSHOTS / name
+    return tmp_path / name
+
+
+def test_a_user_without_a_phone_calls_a_group_and_watches_it_connect(
+    chromium_path: str, live_app: tuple[Flask, str], httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    httpserver.expect_request(ENDPOINT, method="POST").respond_with_json(
+        {"status": "success", "callSid": "CA-browser-1"}
+    )
+    _, base = live_app
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 800})
+
+            # Sign in as Linus, who has no phone on file.
+            page.goto(f"{base}/")
+            expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+            page.get_by_label("Account number").fill("1005")
+            page.get_by_label("Password").fill("linus-demo-1")
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_role("heading", name="Who do you want to call?")).to_be_visible()
+            expect(page.locator("#my-phone")).to_contain_text("No phone on file")
+
+            # Call the group: first asked for a number.
+            page.get_by_role("button", name="Call Night shift").click()
+            expect(page.get_by_role("heading", name="Your phone number")).to_be_visible()
+            expect(page.get_by_role("main")).to_contain_text("Night shift")
+            phone = page.get_by_label("Your phone number")
+            phone.fill("12345")
+            page.get_by_role("button", name="Save and call").click()
+            expect(phone).to_have_attribute("aria-invalid", "true")
+            expect(page.locator("#phone-error")).to_contain_text(
+                re.compile("invalid phone number", re.I)
+            )
+            assert not httpserver.log
+            phone.fill("(312) 555-0177")
+            page.get_by_role("button", name="Save and call").click()
+
+            # The status page: placed through the fake DIDforSale.
+            expect(page.get_by_role("heading", name="Calling Night shift")).to_be_visible()
+            match = re.search(r"/calls/([0-9]+)$", page.url)
+            assert match, page.url
+            action = int(match.group(1))
+            status = page.locator("#call-status")
+            expect(status).to_have_attribute("aria-live", "polite")
+            expect(status).to_have_text("Calling you…")
+            assert len(httpserver.log) == 1
+            sent = httpserver.log[0][0].form
+            assert sent["to"].endswith("3125550177") and sent["from"].endswith("3125550500")
+
+            # Status callbacks arrive; the page follows without being reloaded.
+            page.evaluate("window.notReloaded = true")
+            post_status(base, action, "ringing")
+            expect(status).to_have_text("Ringing…")
+            post_status(base, action, "answered")
+            expect(status).to_have_text("Connected")
+            expect(page.locator("#call-statuses li")).to_have_count(2)
+            expect(page.locator("#call-statuses")).to_contain_text("ringing")
+            expect(page.locator("#call-statuses")).to_contain_text("answered")
+            assert page.evaluate("window.notReloaded") is True
+            page.screenshot(path=screenshot_path("screenshot-call.png", tmp_path))
+
+            # The history on the dashboard has the action and its status reports.
+            page.get_by_role("link", name="Back to the directory").click()
+            entry = page.locator(f"#call-{action}")
+            expect(entry).to_contain_text("Night shift")
+            expect(entry).to_contain_text("Connected")
+            expect(entry.locator("ol.statuses li")).to_have_count(2)
+            expect(page.locator("#my-phone")).to_contain_text("+13125550177")
+            page.screenshot(
+                path=screenshot_path("screenshot-dashboard.png", tmp_path), full_page=True
+            )
+
+            # Readable on a phone: nothing wider than a small screen.
+            page.set_viewport_size({"width": 360, "height": 740})
+            assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        finally:
+            browser.close()
