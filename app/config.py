@@ -116,6 +116,10 @@ DEFAULTS: dict[str, Any] = {
     # all, waiting CALL_RETRY_SECONDS, then twice that, ...
     "CALL_MAX_ATTEMPTS": 3,
     "CALL_RETRY_SECONDS": 30,
+    # The flow an IfbyPhone click-to-SurVo verification call runs.
+    "VERIFY_FLOW": "verify_caller",
+    # Provider of calls that read a one-time code (it needs a voice document URL).
+    "VERIFY_PROVIDER": "didforsale",
     # What a phone-verification call says; {code} is read digit by digit.
     "VOICE_CODE_MESSAGE": "Your Glue code is {code}.",
 }

@@ -119,6 +119,8 @@ class PhoneNumber(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     e164: Mapped[str] = mapped_column(String(20), unique=True)
+    # When its owner proved to hold it (a code read out on a call to it).
+    confirmed_at: Mapped[datetime | None]
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )

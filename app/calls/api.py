@@ -13,8 +13,9 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from app.calls import jobs, service, tokens
+from app.calls import codes, jobs, service, tokens
 from app.db import get_session
+from app.directory.pins import get_hasher
 from app.models import CallAction, User
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -103,6 +104,51 @@ def set_phone(account: str) -> Response:
         raise ApiError(400, "invalid_number", str(exc)) from None
     session.commit()
     return jsonify(user=user.account_number, phone=e164)
+
+
+@bp.post("/users/<account>/verifications")
+def start_verification(account: str) -> tuple[Response, int]:
+    """Call the user to verify them: {"method": "code"} reads a one-time code to
+    their phone on file; {"method": "survo"} runs the verification SurVo."""
+    method = _json().get("method")
+    if method not in ("code", "survo"):
+        raise ApiError(400, "invalid_method", "method must be code or survo")
+    session = get_session()
+    user = _user(account)
+    if not user.phones:
+        raise ApiError(409, "needs_phone", f"user {user.account_number} has no phone on file")
+    config = current_app.config
+    phone = user.phones[0].e164
+    if method == "survo":
+        action = service.record_verification_call(
+            session, user, phone, "ifbyphone", "api", "verify_survo"
+        )
+        session.commit()
+        jobs.enqueue(session, action)
+        return jsonify(call=service.action_view(action)), 202
+    action = service.record_verification_call(
+        session, user, phone, config["VERIFY_PROVIDER"], "api", "verify_phone"
+    )
+    session.flush()
+    issued = codes.issue(session, get_hasher(), user, phone, action)
+    session.commit()
+    jobs.enqueue(session, action)
+    return jsonify(id=issued.record.id, call=service.action_view(action)), 202
+
+
+@bp.post("/users/<account>/verifications/<int:code_id>")
+def check_code(account: str, code_id: int) -> Response:
+    """The code the user typed into the host application: {"code": "482913"}."""
+    typed = _json().get("code")
+    if not isinstance(typed, str):
+        raise ApiError(400, "invalid_code", "code must be a string")
+    session = get_session()
+    outcome = codes.check(session, get_hasher(), _user(account), code_id, typed)
+    session.commit()
+    if outcome != "confirmed":
+        status = {"wrong": 422, "unknown": 404}.get(outcome, 410)
+        raise ApiError(status, outcome, f"the code is {outcome}")
+    return jsonify(outcome=outcome)
 
 
 def _json() -> dict[str, Any]:

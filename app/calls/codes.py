@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.db import begin_write
 from app.directory.pins import PinHasher
-from app.models import OneTimeCode, PhoneNumber, User, utcnow
+from app.models import CallAction, OneTimeCode, PhoneNumber, User, utcnow
 
 CODE_DIGITS = 6
 VALID_FOR = timedelta(minutes=10)
@@ -36,11 +36,15 @@ class IssuedCode:
     code: str  # in clear only here, to be read out on the call; never stored
 
 
-def issue(session: Session, hasher: PinHasher, user: User, phone: str) -> IssuedCode:
-    """A new code for `user` to confirm `phone` (E.164). Caller commits."""
+def issue(
+    session: Session, hasher: PinHasher, user: User, phone: str, action: CallAction | None = None
+) -> IssuedCode:
+    """A new code for `user` to confirm `phone` (E.164), read out by `action`'s
+    call. Caller commits."""
     record = OneTimeCode(
         user_id=user.id,
         phone=phone,
+        action_id=action.id if action else None,
         token=secrets.token_urlsafe(32),
         expires_at=utcnow() + VALID_FOR,
         tries_left=TRIES,
@@ -87,9 +91,18 @@ def check(
     if not hmac.compare_digest(typed.strip().encode(), code_of(hasher, record).encode()):
         return "wrong"
     session.execute(update(OneTimeCode).where(OneTimeCode.id == record.id).values(used_at=now))
-    if session.scalar(select(PhoneNumber).where(PhoneNumber.e164 == record.phone)) is None:
-        session.add(PhoneNumber(e164=record.phone, user_id=user.id))
+    phone = session.scalar(select(PhoneNumber).where(PhoneNumber.e164 == record.phone))
+    if phone is None:
+        session.add(PhoneNumber(e164=record.phone, user_id=user.id, confirmed_at=now))
+    elif phone.user_id == user.id:
+        phone.confirmed_at = now
+    else:
+        return "unknown"  # the number went to someone else meanwhile
     return "confirmed"
+
+
+def for_action(session: Session, action_id: int) -> OneTimeCode | None:
+    return session.scalar(select(OneTimeCode).where(OneTimeCode.action_id == action_id))
 
 
 def read_once(session: Session, token: str) -> OneTimeCode | None:

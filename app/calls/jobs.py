@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, has_app_context
 from huey import Huey, RedisHuey, SqliteHuey
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.calls import service
+from app.calls import codes, service
 from app.calls.providers import make_provider
-from app.calls.providers.base import CallRequest
+from app.calls.providers.base import CallRequest, InvalidCallRequest
 from app.config import queue_settings
 from app.db import get_session
+from app.flows.registry import get_flow
 from app.models import CallAction
 
 
@@ -43,14 +46,23 @@ def place_call(action_id: int) -> None:
     """Place one recorded call; a clear refusal is tried again later, with backoff."""
     with _app().app_context():
         config = current_app.config
-        provider = make_provider(config["CALL_PROVIDER"], config)
         session = get_session()
+        name = session.scalar(select(CallAction.provider).where(CallAction.id == action_id))
+        session.rollback()  # placing begins its own (writing) transaction
+        if name is None:
+            return
+        try:
+            provider = make_provider(name, config)
+        except ValueError as exc:  # a provider setting that cannot work
+            log.error("call action %s: provider %s is not usable: %s", action_id, name, exc)
+            service.fail_unplaced(session, action_id, f"the {name} provider is not usable: {exc}")
+            return
         try:
             retry = service.place(
                 session,
                 action_id,
                 provider,
-                lambda action: call_request(action, config),
+                lambda action: call_request(session, action, config),
                 config["CALL_MAX_ATTEMPTS"],
             )
         finally:
@@ -61,31 +73,45 @@ def place_call(action_id: int) -> None:
             place_call.schedule((action_id,), delay=delay)
 
 
-def enqueue(session: Session, action: CallAction) -> None:
-    """Queue the placing of a recorded action; if the queue is unreachable the
-    action says so, rather than waiting forever as `queued`."""
+def enqueue(session: Session, action: CallAction) -> bool:
+    """Queue the placing of a recorded action; False (and the action failed) if
+    the queue is unreachable."""
     try:
         place_call(action.id)
-    except Exception:
+    except Exception as exc:
         log.exception("could not queue call action %s", action.id)
-        session.rollback()
-        action.status = "failed"
-        action.detail = "the call could not be queued; please try again"
-        session.commit()
+        detail = f"the call could not be queued ({type(exc).__name__})"
+        service.fail_unplaced(session, action.id, detail)
+        return False
+    return True
 
 
-def call_request(action: CallAction, config: Mapping[str, Any]) -> CallRequest:
-    """What to ask the provider for: ring the user, then connect the target."""
+def call_request(session: Session, action: CallAction, config: Mapping[str, Any]) -> CallRequest:
+    """What to ask the provider for, by the action's purpose."""
     base = config["PUBLIC_URL"].rstrip("/") or "http://127.0.0.1:5000"
-    return CallRequest(
-        to_number=action.from_number,
-        connect_to=action.to_number or "",
+    request = CallRequest(
+        to_number=action.from_number,  # the user's phone rings first
         caller_id=config["ORIGINATOR_NUMBER"] or None,
         reference=str(action.id),
-        page="glue",
-        voice_url=None,
         status_callback=f"{base}/didml/status?action={action.id}",
     )
+    if action.purpose == "verify_phone":
+        code = codes.for_action(session, action.id)
+        if code is None:
+            raise InvalidCallRequest("no one-time code for this call")
+        return replace(request, voice_url=f"{base}/calls/voice/{code.token}")
+    if action.purpose == "verify_survo":
+        flow = get_flow(config["VERIFY_FLOW"])
+        survo = flow.platform("ifbyphone").get("survo") if flow else None
+        if not survo:
+            raise InvalidCallRequest(f"flow {config['VERIFY_FLOW']} has no ifbyphone survo")
+        return replace(
+            request,
+            survo_id=str(survo),
+            user_parameters={"name": action.user.name},
+            pass_through=f"action|{action.id}",
+        )
+    return replace(request, connect_to=action.to_number or "", page="glue")
 
 
 def _app() -> Flask:

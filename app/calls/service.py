@@ -34,7 +34,17 @@ STATUS_OF_OUTCOME: Mapping[str, str] = {
     "ambiguous": "failed",
 }
 # Statuses after which nothing more happens to an action.
-FINAL_STATUSES = frozenset({"connected", "no_answer", "busy", "failed", "completed"})
+FINAL_STATUSES = frozenset({"no_answer", "busy", "failed", "completed"})
+# Providers whose status callbacks follow a call past `connected` to `completed`;
+# for the others, the answer "connected" is the last word.
+REPORTING_PROVIDERS = frozenset({"didforsale"})
+
+
+def is_final(action: CallAction) -> bool:
+    """Whether nothing more will happen to the action (its page stops watching)."""
+    if action.status == "connected":
+        return action.provider not in REPORTING_PROVIDERS
+    return action.status in FINAL_STATUSES
 
 
 class CallError(ValueError):
@@ -130,6 +140,27 @@ def record_call(
     return action
 
 
+def record_verification_call(
+    session: Session, user: User, phone: str, provider: str, via: str, purpose: str
+) -> CallAction:
+    """A call to the user's own phone that verifies them: `verify_phone` reads a
+    one-time code (see app/calls/codes.py); `verify_survo` runs the verification
+    flow's SurVo (IfbyPhone click-to-SurVo). Recorded queued; caller commits."""
+    action = CallAction(
+        user=user,
+        via=via,
+        purpose=purpose,
+        target_kind="number",
+        from_number=phone,
+        to_number=None,
+        provider=provider,
+        status="queued",
+        provider_call_ids=[],
+    )
+    session.add(action)
+    return action
+
+
 def place(
     session: Session,
     action_id: int,
@@ -150,13 +181,12 @@ def place(
         return False
     action.status = "calling"
     action.attempts += 1
-    request = request_for(action)
-    session.commit()
-
     try:
+        request = request_for(action)
+        session.commit()
         result = provider.place_call(request)
     except InvalidCallRequest as exc:
-        # Refused by our own check of the provider's limits: nothing was sent.
+        # Refused by our own checks before sending: nothing was placed.
         action.status, action.detail = "failed", f"not sent: {exc}"[:500]
         session.commit()
         return False
@@ -164,6 +194,17 @@ def place(
     _apply(action, result, retry)
     session.commit()
     return retry
+
+
+def fail_unplaced(session: Session, action_id: int, detail: str) -> None:
+    """Mark failed an action that was never sent (the queue is down, the provider
+    is not usable), rather than leave it waiting as `queued` for ever."""
+    session.rollback()
+    begin_write(session)
+    action = session.get(CallAction, action_id, with_for_update=True, populate_existing=True)
+    if action is not None and action.status in ("queued", "retrying"):
+        action.status, action.detail = "failed", detail[:500]
+    session.commit()
 
 
 def _apply(action: CallAction, result: CallResult, retry: bool) -> None:
@@ -182,7 +223,7 @@ def action_view(action: CallAction) -> dict[str, Any]:
     return {
         "id": action.id,
         "status": action.status,
-        "final": action.status in FINAL_STATUSES,
+        "final": is_final(action),
         "target": {"kind": action.target_kind, "number": action.to_number},
         "from": action.from_number,
         "provider": action.provider,

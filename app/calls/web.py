@@ -46,10 +46,11 @@ from werkzeug.exceptions import HTTPException
 from wtforms import HiddenField, PasswordField, StringField, SubmitField, TelField
 from wtforms.validators import AnyOf, DataRequired, Length
 
-from app.calls import jobs, passwords, service
-from app.db import begin_write, get_session
+from app.calls import codes, jobs, passwords, service
+from app.db import get_session
 from app.directory import service as directory
-from app.models import Call, CallAction, User
+from app.directory.pins import get_hasher
+from app.models import Call, CallAction, OneTimeCode, User
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,29 @@ class PhoneForm(FlaskForm):
     submit = SubmitField("Save and call")
 
 
+class ConfirmForm(FlaskForm):
+    """Ask Glue to call your phone and read you a code."""
+
+    submit = SubmitField("Confirm by a phone call")
+
+
+class CodeForm(FlaskForm):
+    code = StringField(
+        "The code you heard",
+        validators=[DataRequired("Enter the code you heard."), Length(max=12)],
+    )
+    submit = SubmitField("Confirm")
+
+
+CODE_MESSAGES = {
+    "wrong": "That is not the code. Try again.",
+    "expired": "That code has expired: ask for a new call.",
+    "used": "That code was already used.",
+    "no_tries": "Too many wrong codes: ask for a new call.",
+    "unknown": "That code is not yours.",
+}
+
+
 def _submitted(form: FlaskForm) -> bool:
     """validate_on_submit, but a missing or wrong CSRF token is a 400, not a form error."""
     valid = bool(form.validate_on_submit())
@@ -257,6 +281,7 @@ def dashboard() -> ResponseReturnValue:
         groups=groups,
         history=[_view(action) for action in _history(session, me)],
         call_form=CallForm(),
+        confirm_form=ConfirmForm(),
     )
 
 
@@ -302,6 +327,46 @@ def phone() -> ResponseReturnValue:
     kind, value = form.kind.data or "", form.value.data or ""
     target = _target_label(kind, value) if kind in WEB_TARGET_KINDS else None
     return render_template("phone.html", form=form, target=target)
+
+
+@bp.post("/phone/confirm")
+@login_required
+def confirm_phone() -> ResponseReturnValue:
+    """Call your phone and read you a one-time code, to prove it is yours."""
+    me = _me()
+    if not _submitted(ConfirmForm()) or not me.phones:
+        return redirect(url_for(".dashboard"))
+    session = get_session()
+    config = current_app.config
+    action = service.record_verification_call(
+        session, me, me.phones[0].e164, config["VERIFY_PROVIDER"], "web", "verify_phone"
+    )
+    session.flush()
+    issued = codes.issue(session, get_hasher(), me, me.phones[0].e164, action)
+    session.commit()
+    if not jobs.enqueue(session, action):
+        flash("The call could not be started. Please try again later.", "error")
+    return redirect(url_for(".enter_code", code_id=issued.record.id))
+
+
+@bp.route("/phone/confirm/<int:code_id>", methods=["GET", "POST"])
+@login_required
+def enter_code(code_id: int) -> ResponseReturnValue:
+    """Type the code the call read out."""
+    me = _me()
+    form = CodeForm()
+    session = get_session()
+    code = session.get(OneTimeCode, code_id)
+    if code is None or code.user_id != me.id:
+        abort(404)
+    if _submitted(form):
+        outcome = codes.check(session, get_hasher(), me, code_id, form.code.data or "")
+        session.commit()
+        if outcome == "confirmed":
+            flash(f"Your phone {code.phone} is confirmed.")
+            return redirect(url_for(".dashboard"))
+        form.code.errors.append(CODE_MESSAGES[outcome])
+    return render_template("confirm.html", form=form, code=code)
 
 
 @bp.get("/calls/<int:action_id>")
@@ -351,23 +416,9 @@ def _start_call(kind: str, value: str) -> ResponseReturnValue:
         return redirect(url_for(".dashboard"))
     session.commit()
     log.info("web call %s: user %s to %s %s", action.id, me.account_number, kind, value)
-    try:
-        jobs.place_call(action.id)
-    except Exception as exc:  # the queue is down: say so rather than leave it "queued"
-        log.exception("call %s could not be queued", action.id)
-        _fail_unqueued(session, action.id, f"the call could not be queued ({type(exc).__name__})")
+    if not jobs.enqueue(session, action):
         flash("The call could not be started. Please try again later.", "error")
     return redirect(url_for(".call_status", action_id=action.id))
-
-
-def _fail_unqueued(session: Session, action_id: int, detail: str) -> None:
-    session.rollback()
-    begin_write(session)
-    action = session.get(CallAction, action_id, with_for_update=True, populate_existing=True)
-    if action is not None and action.status == "queued":
-        action.status = "failed"
-        action.detail = detail
-    session.commit()
 
 
 def _own_action(action_id: int) -> CallAction:

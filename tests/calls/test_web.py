@@ -5,7 +5,6 @@ real local HTTP server acting as DIDforSale, live status and history."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import lxml.html
@@ -20,72 +19,16 @@ from werkzeug.test import TestResponse
 from app.calls import jobs
 from app.calls.passwords import hash_password
 from app.models import CallAction, PhoneNumber, User
+from tests.calls.web_client import (
+    API_KEY,
+    ENDPOINT,
+    PASSWORDS,
+    SAME_ANSWER,
+    dashboard_token,
+    sign_in,
+    token,
+)
 from tests.conftest import TEST_SECRETS
-from tests.directory_helpers import add_group, add_user
-
-PASSWORDS = {"1001": "ada-demo-1", "1002": "grace-demo-1", "1005": "linus-demo-1"}
-API_KEY = "didforsale-test-key"
-ENDPOINT = "/didforsaleapi/index.php/api/V2/CallTermination/"
-SAME_ANSWER = "That account number and password do not match."
-
-
-@pytest.fixture(autouse=True)
-def immediate_queue() -> Iterator[None]:
-    """Jobs run in the request that queues them."""
-    before = jobs.huey.immediate
-    jobs.huey.immediate = True
-    yield
-    jobs.huey.immediate = before
-
-
-@pytest.fixture
-def provider(httpserver: HTTPServer, app: Flask) -> HTTPServer:
-    """A real local HTTP server standing in for DIDforSale's CallTermination endpoint."""
-    httpserver.expect_request(ENDPOINT, method="POST").respond_with_json(
-        {"status": "success", "callSid": "CA-web-1"}
-    )
-    app.config.update(
-        CALL_PROVIDER="didforsale",
-        DIDFORSALE_API_URL=httpserver.url_for(ENDPOINT),
-        DIDFORSALE_API_KEY=API_KEY,
-        ORIGINATOR_NAME="Front desk",
-        ORIGINATOR_NUMBER="+13125550199",
-        PUBLIC_URL="https://glue.example.com",
-    )
-    return httpserver
-
-
-@pytest.fixture
-def directory(session: Session) -> dict[str, int]:
-    """Ada and Grace (phones, passwords), Linus (password, no phone), Patrick (no
-    password), a disabled user, and the group Night shift."""
-    ada = add_user(session, "1001", "Ada Lovelace", "2468", "+13125550101")
-    grace = add_user(session, "1002", "Grace Hopper", "1357", "+13125550102")
-    add_user(session, "1003", "Patrick O'Brien & Sons <x>", "8642", "+13125550103")
-    disabled = add_user(session, "1004", "Disabled Demo", "9999", active=False)
-    linus = add_user(session, "1005", "Linus Nophone", "3579")
-    for user in (ada, grace, linus):
-        user.password_hash = hash_password(PASSWORDS[user.account_number])
-    disabled.password_hash = hash_password("disabled-1")
-    night = add_group(session, "500", "Night shift", "5050", "+13125550500", members=(ada, grace))
-    session.commit()
-    return {"1001": ada.id, "1002": grace.id, "1005": linus.id, "500": night.id}
-
-
-def token(response: TestResponse) -> str:
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', response.get_data(as_text=True))
-    assert match, "no CSRF token on the page"
-    return match.group(1)
-
-
-def sign_in(client: FlaskClient, account: str, password: str | None = None) -> TestResponse:
-    form = client.get("/login")
-    data = {"account": account, "password": password or PASSWORDS[account]}
-    return client.post("/login", data={**data, "csrf_token": token(form)})
-
-
-def dashboard_token(client: FlaskClient) -> str:
-    return token(client.get("/"))
 
 
 def place(client: FlaskClient, kind: str, value: str) -> TestResponse:
@@ -258,6 +201,7 @@ def test_the_dashboard_lists_the_originator_users_and_groups(
         "Call Grace Hopper",
         "Call Patrick O'Brien & Sons <x>",
         "Call Night shift",
+        "Confirm by a phone call",  # Ada's phone is on file, not yet confirmed
     ]
     # Every visible input has a label (the buttons' forms carry only hidden fields).
     for field in tree.xpath("//input[not(@type='hidden')]"):
@@ -439,12 +383,13 @@ def test_status_callbacks_move_the_call_on_and_show_in_the_history(
     assert client.get(f"/calls/{action}.json").get_json()["status"] == "ringing"
     status_callback(client, action, "answered")
     view = client.get(f"/calls/{action}.json").get_json()
-    assert (view["status"], view["final"]) == ("connected", True)
+    # DIDforSale reports the end of the call too: connected is not final yet.
+    assert (view["status"], view["final"]) == ("connected", False)
     assert [s["status"] for s in view["statuses"]] == ["ringing", "answered"]
 
     status_page = page(client.get(f"/calls/{action}"))
     assert text(status_page.xpath("//*[@id='call-status']")[0]) == "Connected"
-    assert not status_page.xpath("//noscript/meta")  # final: nothing more to wait for
+    assert status_page.xpath("//noscript/meta")  # still watching, without JavaScript too
 
     entry = page(client.get("/")).xpath(f"//li[@id='call-{action}']")[0]
     assert "Night shift: Connected" in text(entry)
@@ -452,6 +397,11 @@ def test_status_callbacks_move_the_call_on_and_show_in_the_history(
     reports = [text(li) for li in entry.xpath(".//ol[contains(@class, 'statuses')]/li")]
     assert [report.split()[0] for report in reports] == ["ringing", "answered"]
     assert all(report.endswith("UTC") for report in reports)
+
+    status_callback(client, action, "completed")
+    view = client.get(f"/calls/{action}.json").get_json()
+    assert (view["status"], view["final"]) == ("completed", True)
+    assert not page(client.get(f"/calls/{action}")).xpath("//noscript/meta")
 
 
 def test_the_history_is_newest_first_and_only_yours(
