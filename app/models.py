@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -58,6 +59,8 @@ class User(LockoutMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Web sign-in (argon2 hash); None: this user cannot sign in to the web page.
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    # May use the admin pages (/admin/): `flask users make-admin ACCOUNT`.
+    is_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     phones: Mapped[list[PhoneNumber]] = relationship(
         back_populates="user", order_by="PhoneNumber.id", cascade="all, delete-orphan"
@@ -238,6 +241,12 @@ class CallAction(Base):
     params_sent: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # secrets masked
     provider_answer: Mapped[str | None] = mapped_column(Text)
     provider_call_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The API token that asked for the call (None: the web page): only it may read it.
+    api_token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="SET NULL"), index=True
+    )
+    # For a click-to-SurVo verification call: how the flow's check ended.
+    verification: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -250,10 +259,10 @@ class CallAction(Base):
 class OneTimeCode(Base):
     """A code Glue reads to a user over the phone to prove they hold that phone.
 
-    The code itself is never stored: it is derived from the random `token` with
-    the server's PIN key (see app/calls/codes.py), so the database alone does
-    not reveal it. Single use, short-lived, few tries; the voice document that
-    reads it is served only at its token, once.
+    Neither the code nor the token of its voice document is stored: both are
+    derived from a random `seed` with the server's PIN key (see
+    app/calls/codes.py), so the database alone reveals neither. Single use,
+    short-lived, few tries; the voice document is served at its token, once.
     """
 
     __tablename__ = "one_time_codes"
@@ -261,7 +270,7 @@ class OneTimeCode(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     phone: Mapped[str] = mapped_column(String(20))
-    token: Mapped[str] = mapped_column(String(64), unique=True)
+    seed: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime]
     tries_left: Mapped[int] = mapped_column(default=5)
     used_at: Mapped[datetime | None]
@@ -284,3 +293,24 @@ class ApiToken(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
+
+
+class AdminAction(Base):
+    """Something an admin did on the admin pages (e.g. unlocked an account), kept
+    for the record; `detail` says what it changed."""
+
+    __tablename__ = "admin_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Who: kept (as None) if that user is ever deleted, so the record stays.
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(32))  # unlock
+    # user, group, or unknown_<claim type> (a claim that matches no record)
+    target_kind: Mapped[str] = mapped_column(String(32))
+    target_number: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    user: Mapped[User | None] = relationship()

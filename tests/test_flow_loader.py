@@ -736,3 +736,21 @@ def test_a_flow_may_not_be_named_after_a_route(tmp_path: Path) -> None:
     with pytest.raises(FlowFileError) as caught:
         load_flow(path)
     assert [p.line for p in caught.value.problems] == [1]
+
+
+def test_a_play_step_and_voipnow_caller_id(tmp_path: Path) -> None:
+    from app.dialects.steps import Play
+
+    flow_text = VOICE_XML_FLOW.split("twiml:")[0].replace(
+        "verified: [{transfer: verified}]",
+        'verified: [{play: "https://sounds.example.com/hi.wav"}, {transfer: verified}]',
+    )
+    voipnow_block = (
+        "voipnow: {ask_context: a, transfer_context: t, voicemail_context: v,"
+        ' caller_name: Desk, caller_number: "312 555 0199"}\n'
+    )
+    path = tmp_path / "play.yaml"
+    path.write_text(flow_text + voipnow_block)
+    flow = load_flow(path)
+    assert flow.outcomes["verified"][0] == Play("https://sounds.example.com/hi.wav")
+    assert flow.platform("voipnow")["caller_number"] == "+13125550199"

@@ -144,3 +144,11 @@ def test_pass_through_after_merged_messages_points_past_them() -> None:
     # No say_survo: the pause is skipped, the form runs, and resumes after itself.
     assert root.findtext("parameters/id") == "4200"
     assert "next|verified:4" in (root.findtext("parameters/p_t") or "")
+
+
+def test_a_sound_has_no_building_block_and_is_passed_over() -> None:
+    from app.dialects.steps import Play
+
+    rendered = ifbyphone.render([Say("Hello"), Play("welcome"), Hangup()], BLOCK, CURSOR)
+    assert rendered.consumed == 2
+    assert parse_action(rendered.body).findtext("parameters/user_parameters/message") == "Hello"

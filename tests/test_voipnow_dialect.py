@@ -246,3 +246,27 @@ def test_volatile_fields_are_none() -> None:
     """Nothing but glue_turn differs between turns, and it must count."""
     assert not voipnow.VOLATILE_FIELDS
     assert "glue_turn" in voipnow.PLATFORM_FIELDS
+
+
+def test_play_is_a_playsound_and_a_transfer_can_set_the_caller_id() -> None:
+    from app.dialects.base import Cursor
+    from app.dialects.steps import Play, Transfer
+
+    block = {
+        "transfer_context": "glue_transfer",
+        "caller_name": "Glue desk",
+        "caller_number": "+13125550199",
+        "sound_folder": "glue",
+    }
+    reply = etree.fromstring(
+        voipnow.render(
+            [Play("welcome"), Transfer("+13125550101")], block, Cursor("verified", 0, 0)
+        ).body
+    )
+    tags = [el.tag for el in reply]
+    assert tags == ["SetVar", "PlaySound", "SetVar", "SetCaller", "Jump"]
+    sound = reply.find("PlaySound")
+    assert sound is not None and (sound.text, sound.get("folder")) == ("welcome", "glue")
+    caller = reply.find("SetCaller")
+    assert caller is not None
+    assert (caller.get("name"), caller.get("number")) == ("Glue desk", "13125550199")

@@ -48,7 +48,7 @@ def authenticate() -> None:
     found = tokens.authenticate(get_session(), token.strip()) if scheme == "Bearer" else None
     if found is None:
         raise ApiError(401, "unauthorized", "a valid Bearer token is required")
-    g.api_token = found.name
+    g.api_token = found
     get_session().commit()  # last_used_at
 
 
@@ -71,35 +71,38 @@ def start_call() -> tuple[Response, int]:
             region=config["DEFAULT_REGION"],
         )
         action = service.record_call(session, user, resolved, config["CALL_PROVIDER"], via="api")
+        action.api_token_id = g.api_token.id
     except service.NeedsPhone as exc:
         raise ApiError(409, "needs_phone", f"user {user.account_number} has {exc}") from None
     except service.CallError as exc:
         raise ApiError(400, "invalid_target", str(exc)) from None
     session.commit()
-    log.info("API token %s started call action %s", g.api_token, action.id)
+    log.info("API token %s started call action %s", g.api_token.name, action.id)
     jobs.enqueue(session, action)
     return jsonify(service.action_view(action)), 202
 
 
 @bp.get("/calls/<int:action_id>")
 def call_status(action_id: int) -> Response:
-    """A call's status and the status callbacks received so far."""
+    """A call's status and the status callbacks received so far (calls this
+    token started only: any other looks like none at all)."""
     action = get_session().get(CallAction, action_id)
-    if action is None:
+    if action is None or action.api_token_id != g.api_token.id:
         raise ApiError(404, "not_found", f"no call {action_id}")
     return jsonify(service.action_view(action))
 
 
 @bp.put("/users/<account>/phone")
 def set_phone(account: str) -> Response:
-    """Store the phone a host application collected for a user: {"number": ...}."""
+    """Set the phone rung first for a user (the host application collected it):
+    {"number": ...}. It replaces the one on file, and is not confirmed."""
     number = _json().get("number")
     if not isinstance(number, str):
         raise ApiError(400, "invalid_number", "number must be a string")
     session = get_session()
     user = _user(account)
     try:
-        e164 = service.add_phone(session, user, number, current_app.config["DEFAULT_REGION"])
+        e164 = service.set_phone(session, user, number, current_app.config["DEFAULT_REGION"])
     except service.CallError as exc:
         raise ApiError(400, "invalid_number", str(exc)) from None
     session.commit()
@@ -123,12 +126,14 @@ def start_verification(account: str) -> tuple[Response, int]:
         action = service.record_verification_call(
             session, user, phone, "ifbyphone", "api", "verify_survo"
         )
+        action.api_token_id = g.api_token.id
         session.commit()
         jobs.enqueue(session, action)
         return jsonify(call=service.action_view(action)), 202
     action = service.record_verification_call(
         session, user, phone, config["VERIFY_PROVIDER"], "api", "verify_phone"
     )
+    action.api_token_id = g.api_token.id
     session.flush()
     issued = codes.issue(session, get_hasher(), user, phone, action)
     session.commit()

@@ -1,15 +1,16 @@
 """One-time codes read to a user over the phone, to prove they hold that phone.
 
 A code is 6 digits, single use, valid 10 minutes, with 5 tries (NIST SP 800-63B
-out-of-band codes; Twilio Verify's limits). It is never stored: it is derived
-from the record's random token with the server's PIN key, so the database alone
-does not reveal it, yet the voice document can still read it out. That document
-is found only by the token, which only the call's provider is given, and reads
-the code once.
+out-of-band codes; Twilio Verify's limits). Neither the code nor the token of
+the voice document that reads it is stored: both are derived from a random seed
+with the server's PIN key, so the database alone reveals neither. The voice
+document (`/calls/voice/<id>/<token>`) reads the code once: only the provider of
+the call is given its URL. A new code for a user ends the ones still open.
 """
 
 from __future__ import annotations
 
+import base64
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -40,13 +41,19 @@ def issue(
     session: Session, hasher: PinHasher, user: User, phone: str, action: CallAction | None = None
 ) -> IssuedCode:
     """A new code for `user` to confirm `phone` (E.164), read out by `action`'s
-    call. Caller commits."""
+    call; the user's codes still open are ended. Caller commits."""
+    now = utcnow()
+    session.execute(
+        update(OneTimeCode)
+        .where(OneTimeCode.user_id == user.id, OneTimeCode.used_at.is_(None))
+        .values(expires_at=now)
+    )
     record = OneTimeCode(
         user_id=user.id,
         phone=phone,
         action_id=action.id if action else None,
-        token=secrets.token_urlsafe(32),
-        expires_at=utcnow() + VALID_FOR,
+        seed=secrets.token_hex(32),
+        expires_at=now + VALID_FOR,
         tries_left=TRIES,
     )
     session.add(record)
@@ -54,13 +61,19 @@ def issue(
 
 
 def code_of(hasher: PinHasher, record: OneTimeCode) -> str:
-    return hasher.derive_digits(record.token, CODE_DIGITS)
+    number = int.from_bytes(hasher.derive("code", record.seed), "big")
+    return str(number % 10**CODE_DIGITS).zfill(CODE_DIGITS)
+
+
+def token_of(hasher: PinHasher, record: OneTimeCode) -> str:
+    """The secret part of the voice document's URL."""
+    return base64.urlsafe_b64encode(hasher.derive("voice", record.seed)).decode().rstrip("=")
 
 
 def check(
     session: Session, hasher: PinHasher, user: User, code_id: int, typed: str
 ) -> CheckOutcome:
-    """Check what the user typed; on success the phone is stored as theirs.
+    """Check what the user typed; on success the phone is stored as theirs, confirmed.
 
     Each try is taken with a conditional UPDATE, so concurrent tries cannot use
     more than the tries left, and a code confirms once.
@@ -105,17 +118,26 @@ def for_action(session: Session, action_id: int) -> OneTimeCode | None:
     return session.scalar(select(OneTimeCode).where(OneTimeCode.action_id == action_id))
 
 
-def read_once(session: Session, token: str) -> OneTimeCode | None:
-    """The code behind a voice document's token, if it may still be read.
+def read_once(session: Session, hasher: PinHasher, code_id: int, token: str) -> str | None:
+    """The code for a voice document's URL, if it may still be read.
 
-    Marks it read: a second fetch of the document (anyone replaying the URL)
-    gets nothing.
+    Marked read by one conditional UPDATE, so of two fetches at once (anyone
+    replaying the URL) only one gets the code.
     """
     begin_write(session)
-    record = session.scalar(select(OneTimeCode).where(OneTimeCode.token == token))
-    if record is None or record.read_at is not None or record.used_at is not None:
+    record = session.get(OneTimeCode, code_id)
+    if record is None or not hmac.compare_digest(token.encode(), token_of(hasher, record).encode()):
         return None
-    if record.expires_at <= utcnow():
-        return None
-    record.read_at = utcnow()
-    return record
+    now = utcnow()
+    read = session.execute(
+        update(OneTimeCode)
+        .where(
+            OneTimeCode.id == code_id,
+            OneTimeCode.read_at.is_(None),
+            OneTimeCode.used_at.is_(None),
+            OneTimeCode.expires_at > now,
+        )
+        .values(read_at=now)
+        .returning(OneTimeCode.id)
+    ).one_or_none()
+    return code_of(hasher, record) if read is not None else None

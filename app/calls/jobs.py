@@ -24,6 +24,7 @@ from app.calls.providers import make_provider
 from app.calls.providers.base import CallRequest, InvalidCallRequest
 from app.config import queue_settings
 from app.db import get_session
+from app.directory.pins import get_hasher
 from app.flows.registry import get_flow
 from app.models import CallAction
 
@@ -99,7 +100,8 @@ def call_request(session: Session, action: CallAction, config: Mapping[str, Any]
         code = codes.for_action(session, action.id)
         if code is None:
             raise InvalidCallRequest("no one-time code for this call")
-        return replace(request, voice_url=f"{base}/calls/voice/{code.token}")
+        token = codes.token_of(get_hasher(), code)
+        return replace(request, voice_url=f"{base}/calls/voice/{code.id}/{token}")
     if action.purpose == "verify_survo":
         flow = get_flow(config["VERIFY_FLOW"])
         survo = flow.platform("ifbyphone").get("survo") if flow else None

@@ -31,7 +31,8 @@ STATUS_OF_OUTCOME: Mapping[str, str] = {
     "busy": "busy",
     "accepted": "calling",  # placed: status callbacks tell the rest
     "refused": "failed",
-    "ambiguous": "failed",
+    # Maybe placed, maybe not: never retried; status callbacks may still tell.
+    "ambiguous": "unknown",
 }
 # Statuses after which nothing more happens to an action.
 FINAL_STATUSES = frozenset({"no_answer", "busy", "failed", "completed"})
@@ -42,7 +43,7 @@ REPORTING_PROVIDERS = frozenset({"didforsale"})
 
 def is_final(action: CallAction) -> bool:
     """Whether nothing more will happen to the action (its page stops watching)."""
-    if action.status == "connected":
+    if action.status in ("connected", "unknown"):
         return action.provider not in REPORTING_PROVIDERS
     return action.status in FINAL_STATUSES
 
@@ -109,6 +110,24 @@ def add_phone(session: Session, user: User, raw: str, region: str) -> str:
         raise CallError("that number is registered to someone else")
     if owner is None:
         user.phones.append(PhoneNumber(e164=e164))
+    return e164
+
+
+def set_phone(session: Session, user: User, raw: str, region: str) -> str:
+    """Make `raw` the user's phone rung first, replacing any on file (unconfirmed)."""
+    try:
+        e164 = to_e164(raw, region)
+    except PhoneError as exc:
+        raise CallError(str(exc)) from None
+    owner = session.scalar(select(PhoneNumber).where(PhoneNumber.e164 == e164))
+    if owner is not None and owner.user_id != user.id:
+        raise CallError("that number is registered to someone else")
+    if owner is not None:  # already theirs: it stays, the others go
+        user.phones[:] = [owner]
+        return e164
+    user.phones.clear()
+    session.flush()  # the old numbers go before the new one is added
+    user.phones.append(PhoneNumber(e164=e164))
     return e164
 
 
@@ -190,7 +209,15 @@ def place(
         action.status, action.detail = "failed", f"not sent: {exc}"[:500]
         session.commit()
         return False
-    retry = result.outcome == "refused" and action.attempts < max_attempts
+    except Exception as exc:
+        # Anything else on the way may have happened after sending: never retried.
+        session.rollback()
+        action = session.get(CallAction, action_id, populate_existing=True)
+        assert action is not None
+        action.status, action.detail = "unknown", f"error while placing: {type(exc).__name__}"
+        session.commit()
+        raise
+    retry = result.may_retry and action.attempts < max_attempts
     _apply(action, result, retry)
     session.commit()
     return retry
@@ -228,6 +255,7 @@ def action_view(action: CallAction) -> dict[str, Any]:
         "from": action.from_number,
         "provider": action.provider,
         "detail": action.detail,
+        "verification": action.verification,
         "created_at": action.created_at.isoformat() + "Z",
         "updated_at": action.updated_at.isoformat() + "Z",
         "statuses": [

@@ -1,6 +1,6 @@
 """The voice document a verification call fetches: it reads the code, once.
 
-Served only at the one-time code's random token, which only the provider of
+Served only at the one-time code's secret token, which only the provider of
 that call is given; a second fetch, an expired or used code, or a wrong token
 all get the same bare hang-up, so the URL shows nothing to anyone else.
 """
@@ -17,15 +17,15 @@ from app.directory.pins import get_hasher
 bp = Blueprint("voice", __name__, url_prefix="/calls/voice")
 
 
-@bp.route("/<token>", methods=["GET", "POST"])
-def code_document(token: str) -> Response:
+@bp.route("/<int:code_id>/<token>", methods=["GET", "POST"])
+def code_document(code_id: int, token: str) -> Response:
     """didML/TwiML reading a one-time code digit by digit (twice), then hanging up."""
     session = get_session()
-    record = codes.read_once(session, token[:64])
+    code = codes.read_once(session, get_hasher(), code_id, token[:64])
+    session.commit()
     response = etree.Element("Response")
-    if record is not None:
-        spaced = " ".join(codes.code_of(get_hasher(), record))
-        session.commit()
+    if code is not None:
+        spaced = " ".join(code)
         voice = current_app.config["VOICE_CODE_MESSAGE"]
         for _ in range(2):
             etree.SubElement(response, "Say").text = voice.format(code=spaced)

@@ -67,6 +67,7 @@ STATUS_TEXT = {
     "busy": "Busy",
     "failed": "Failed",
     "retrying": "Retrying…",
+    "unknown": "No clear answer from the provider (not retried)",
 }
 # The page calls people in the directory, never a number typed in.
 WEB_TARGET_KINDS = ("originator", "user", "group")

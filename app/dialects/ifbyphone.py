@@ -20,6 +20,7 @@ from app.dialects.steps import (
     FindMe,
     Hangup,
     Pause,
+    Play,
     RunForm,
     Say,
     SayDigits,
@@ -113,7 +114,9 @@ def _leading_message(steps: Sequence[Step]) -> tuple[str, int]:
         elif isinstance(step, SayDigits):
             # Spaced with commas, so text-to-speech reads digit by digit.
             parts.append(", ".join(step.digits))
-        elif not isinstance(step, Pause):  # no pause block: the gap between sentences
+        elif not isinstance(step, Pause | Play):
+            # No pause block (the gap between sentences is enough), and no
+            # building block plays a sound: record it in the read-aloud SurVo.
             break
         count += 1
     return " ".join(p for p in parts if p), count

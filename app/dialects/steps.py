@@ -26,6 +26,13 @@ class SayDigits:
 
 
 @dataclass(frozen=True)
+class Play:
+    """Play a recorded sound: a URL, or a sound's name on platforms that store them."""
+
+    sound: str
+
+
+@dataclass(frozen=True)
 class Pause:
     seconds: int = 1
 
@@ -95,6 +102,7 @@ class Hangup:
 Step = (
     Say
     | SayDigits
+    | Play
     | Pause
     | Ask
     | RunForm

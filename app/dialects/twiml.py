@@ -21,6 +21,7 @@ from app.dialects.steps import (
     FindMe,
     Hangup,
     Pause,
+    Play,
     Prompt,
     RunForm,
     Say,
@@ -92,10 +93,12 @@ class VoiceXml:
         return {"turn": turn} if turn.isdigit() else {}
 
     def render(self, steps: Sequence[Step], block: Mapping[str, Any], cursor: Cursor) -> Rendered:
-        """All the steps in one `<Response>`."""
+        """The steps in one `<Response>`, up to a `<Redirect>` to another document:
+        nothing after it would run, so the rest waits for the next request."""
         response = etree.Element("Response")
-        for step in steps:
-            self._verb(response, step, block, cursor)
+        for consumed, step in enumerate(steps, start=1):
+            if self._verb(response, step, block, cursor):
+                return Rendered(_serialise(response), consumed)
         return Rendered(_serialise(response), len(steps))
 
     def render_hangup(self) -> bytes:
@@ -113,6 +116,8 @@ class VoiceXml:
             _say(response, " ".join(step.digits), block)  # spaced: read one by one
         elif isinstance(step, Pause):
             etree.SubElement(response, "Pause", length=str(step.seconds))
+        elif isinstance(step, Play):
+            etree.SubElement(response, "Play").text = step.sound
         elif isinstance(step, Ask):
             assert step.prompt is not None, "the engine fills in the question to ask"
             self._gather(response, step.prompt, block, cursor)

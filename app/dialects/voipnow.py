@@ -27,6 +27,7 @@ from app.dialects.steps import (
     FindMe,
     Hangup,
     Pause,
+    Play,
     RunForm,
     Say,
     SayDigits,
@@ -177,10 +178,14 @@ def _verb(response: etree._Element, step: Step, block: Mapping[str, Any]) -> Non
         for name, value in step.params.items():
             _set_var(response, name, value)
         _jump(response, step.form, block)
+    elif isinstance(step, Play):
+        attributes = {"folder": _option(block, "sound_folder")} if block.get("sound_folder") else {}
+        etree.SubElement(response, "PlaySound", attributes).text = step.sound
     elif isinstance(step, Transfer):
         number = format_number(step.to, _number_format(block))
         context = _setting(block, "transfer_context")
         _set_var(response, _option(block, "transfer_variable", DEFAULT_TRANSFER_VARIABLE), number)
+        _set_caller(response, block)
         _jump(response, context, block)
     elif isinstance(step, FindMe):
         _findme(response, step, block)
@@ -210,7 +215,16 @@ def _findme(response: etree._Element, step: FindMe, block: Mapping[str, Any]) ->
         # No context of its own: the transfer context dials its own variable.
         context = _setting(block, "transfer_context")
         _set_var(response, _option(block, "transfer_variable", DEFAULT_TRANSFER_VARIABLE), numbers)
+    _set_caller(response, block)
     _jump(response, context, block)
+
+
+def _set_caller(response: etree._Element, block: Mapping[str, Any]) -> None:
+    """The caller ID the person called sees, when the flow's block names one."""
+    name, number = _option(block, "caller_name"), _option(block, "caller_number")
+    if name and number:
+        digits = format_number(number, _number_format(block))
+        etree.SubElement(response, "SetCaller", name=name, number=digits)
 
 
 def _say(response: etree._Element, text: str, block: Mapping[str, Any]) -> None:

@@ -53,10 +53,9 @@ class PinHasher:
             return False
         return hmac.compare_digest(self._mac(salt, pin), mac)
 
-    def derive_digits(self, token: str, count: int) -> str:
-        """`count` digits that only the holder of the key can derive from `token`."""
-        mac = hmac.new(self._key, f"code:{token}".encode(), hashlib.sha256).digest()
-        return str(int.from_bytes(mac, "big") % 10**count).zfill(count)
+    def derive(self, purpose: str, seed: str) -> bytes:
+        """A value only the holder of the key can derive from `seed`, one per purpose."""
+        return hmac.new(self._key, f"{purpose}:{seed}".encode(), hashlib.sha256).digest()
 
     def _mac(self, salt: str, pin: str) -> str:
         return hmac.new(self._key, f"{salt}:{pin}".encode(), hashlib.sha256).hexdigest()

@@ -26,12 +26,14 @@ from app.directory.phones import try_e164
 from app.flows import engine
 from app.flows.engine import CallState
 from app.flows.model import OUTCOMES, Flow
-from app.models import Call, CallEvent, utcnow
+from app.models import Call, CallAction, CallEvent, utcnow
 from app.verification.service import Verifier
 
 log = logging.getLogger(__name__)
 
 MASK = "***"
+# Outcomes that end a verification (a retry is still under way).
+VERIFICATION_ENDS = frozenset({"verified", "failed", "locked", "no_input"})
 # Request fields that are credentials, never stored.
 CREDENTIAL_FIELDS = frozenset({"key", "apikey"})
 
@@ -181,6 +183,8 @@ class TurnRunner:
         call.state = new_state.to_json()
         if decision.outcome in OUTCOMES:
             call.outcome = decision.outcome
+        if decision.outcome in VERIFICATION_ENDS:
+            self._report_verification(call, turn, decision.outcome)
         if new_state.ended and call.ended_at is None:
             call.status = "ended"
             call.ended_at = utcnow()
@@ -264,6 +268,19 @@ class TurnRunner:
         except Exception:
             log.exception("flow %s has no usable fallback; hanging up", flow.name)
             return dialect.render_hangup()
+
+    def _report_verification(self, call: Call, turn: Turn, outcome: str) -> None:
+        """A verification call Glue placed (click-to-SurVo names it in `p_t`):
+        its action learns how the check ended."""
+        named = turn.pass_through.get("action", "")
+        if call.action_id is None and named.isdigit():
+            action = self.session.get(CallAction, int(named))
+            if action is not None and action.purpose == "verify_survo":
+                call.action_id = action.id
+        if call.action_id is not None:
+            action = self.session.get(CallAction, call.action_id)
+            if action is not None:
+                action.verification = outcome
 
     def _last_reply(self, call_id: int) -> str | None:
         return self.session.scalar(

@@ -29,6 +29,7 @@ from app.dialects.steps import (
     FindMe,
     Hangup,
     Pause,
+    Play,
     RunForm,
     Say,
     SayDigits,
@@ -222,11 +223,13 @@ def _hangup(value: Any) -> Hangup:
 
 
 _PAUSE = fields.Integer(strict=True, validate=Range(1, 60))
+_SOUND = fields.String(validate=Length(1, 500))
 
 STEP_PARSERS: Mapping[str, Callable[[Any], Step]] = {
     "say": lambda value: Say(_template(value)),
     "say_digits": lambda value: SayDigits(_template(value)),
     "pause": lambda value: Pause(_PAUSE.deserialize(value)),
+    "play": lambda value: Play(_SOUND.deserialize(value)),
     "ask": _ask,
     "survo": _survo,
     "transfer": _transfer,
@@ -397,6 +400,13 @@ class Context(fields.Field[str]):
         return value
 
 
+class Phone(fields.Field[str]):
+    """A phone number, written as a person would; kept in E.164."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return _phone(value)
+
+
 class VoipNowSchema(_Schema):
     # IVR contexts Glue jumps to; which are required depends on the flow's
     # steps (see _check_voipnow).
@@ -404,6 +414,10 @@ class VoipNowSchema(_Schema):
     transfer_context = Context()  # dials the transfer variable
     findme_context = Context()  # rings findme_to (default: transfer_context)
     voicemail_context = Context()  # takes a message for voicemail_box
+    # <SetCaller>: the caller ID shown to the person a transfer rings (both needed)
+    caller_name = fields.String(validate=Length(1, 64))
+    caller_number = Phone()
+    sound_folder = fields.String(validate=Length(1, 128))  # <PlaySound folder=...>
     voice = fields.String(validate=Length(1, 64))  # PlayTTS voice, e.g. Alice-8KHz
     transfer_variable = fields.String(
         load_default=voipnow.DEFAULT_TRANSFER_VARIABLE,
@@ -417,13 +431,6 @@ class VoipNowSchema(_Schema):
     )
     # The option a Jump lands on in a context.
     jump_option = fields.String(load_default=voipnow.DEFAULT_JUMP_OPTION, validate=Length(1, 16))
-
-
-class Phone(fields.Field[str]):
-    """A phone number, written as a person would; kept in E.164."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return _phone(value)
 
 
 class VoiceXmlSchema(_Schema):

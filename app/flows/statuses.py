@@ -46,9 +46,16 @@ ACTION_STATUS: Mapping[str, str] = {
     "failed": "failed",
     "canceled": "failed",
 }
+# The second party's leg: only its failures matter to the caller.
+LEG_FAILURES: Mapping[str, str] = {
+    "busy": "busy",
+    "no-answer": "no_answer",
+    "failed": "failed",
+    "canceled": "failed",
+}
 ACTION_RANK: Mapping[str, int] = {
-    "queued": 0, "retrying": 0, "calling": 1, "ringing": 2, "connected": 3,
-    "completed": 4, "busy": 4, "no_answer": 4, "failed": 4,
+    "queued": 0, "retrying": 0, "unknown": 0, "calling": 1, "ringing": 2,
+    "connected": 3, "completed": 4, "busy": 4, "no_answer": 4, "failed": 4,
 }  # fmt: skip
 # VoipNow hang-up statuses, as the neutral ones above.
 VOIPNOW_STATUSES: Mapping[str, str] = {
@@ -139,8 +146,11 @@ def _advance_action(session: Session, call: Call, report: StatusReport) -> None:
         return
     call.action_id = action.id
     if report.leg:
-        return  # the second leg's progress is not the caller's
-    status = ACTION_STATUS.get(report.status)
+        status = LEG_FAILURES.get(report.status)  # the person called did not answer
+    else:
+        status = ACTION_STATUS.get(report.status)
+        if status == "completed" and action.status != "connected" and not report.duration_seconds:
+            status = "no_answer"  # it ended without ever being answered
     if status and ACTION_RANK[status] > ACTION_RANK.get(action.status, 0):
         action.status = status
 

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from flask import Flask
 from pytest_httpserver import HTTPServer
 from sqlalchemy.orm import Session
 
-from app.calls import jobs
 from app.calls.passwords import hash_password
 from tests.calls.web_client import API_KEY, ENDPOINT, PASSWORDS
 from tests.directory_helpers import add_group, add_user
-
-
-@pytest.fixture(autouse=True)
-def immediate_queue() -> Iterator[None]:
-    """Jobs run in the request that queues them."""
-    before = jobs.huey.immediate
-    jobs.huey.immediate = True
-    yield
-    jobs.huey.immediate = before
 
 
 @pytest.fixture

@@ -95,3 +95,29 @@ def test_api_tokens_cli(app: Flask, session: Session) -> None:
     assert created.output.strip() not in listed.output
     assert runner.invoke(args=["api-tokens", "revoke", "crm"]).exit_code == 0
     assert "revoked" in runner.invoke(args=["api-tokens", "list"]).output
+
+
+def test_a_token_reads_only_the_calls_it_started(
+    client: FlaskClient, session: Session, provider: object
+) -> None:
+    first, second = token(session, "crm"), token(session, "erp")
+    add_user(session, "1001", "Ada", "2468", "+13125550101")
+    add_group(session, "500", "Night shift", None, "+13125550500")
+    body = {"user": "1001", "target": {"kind": "group", "value": "500"}}
+    started = client.post("/api/v1/calls", json=body, headers=auth(first))
+    assert started.status_code == 202
+    call = started.get_json()["id"]
+    assert client.get(f"/api/v1/calls/{call}", headers=auth(first)).status_code == 200
+    other = client.get(f"/api/v1/calls/{call}", headers=auth(second))
+    assert (other.status_code, other.get_json()["error"]) == (404, "not_found")
+
+
+def test_setting_a_phone_replaces_the_one_rung_first(client: FlaskClient, session: Session) -> None:
+    value = token(session)
+    add_user(session, "1001", "Ada", "2468", "+13125550101")
+    changed = client.put(
+        "/api/v1/users/1001/phone", json={"number": "3125550177"}, headers=auth(value)
+    )
+    assert changed.get_json() == {"user": "1001", "phone": "+13125550177"}
+    session.commit()
+    assert session.scalars(select(PhoneNumber.e164)).all() == ["+13125550177"]

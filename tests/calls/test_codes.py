@@ -22,13 +22,11 @@ def issue(session: Session, user: User, phone: str = "+13125550177") -> codes.Is
     return issued
 
 
-def test_a_code_is_six_digits_and_never_stored(session: Session) -> None:
+def test_a_code_is_six_digits_valid_ten_minutes_with_five_tries(session: Session) -> None:
     user = add_user(session, "1005", "Linus", "3579")
     issued = issue(session, user)
     assert len(issued.code) == 6 and issued.code.isdigit()
     row = session.scalars(select(OneTimeCode)).one()
-    stored = {c.name: getattr(row, c.name) for c in OneTimeCode.__table__.columns}
-    assert issued.code not in str(stored)
     assert row.expires_at - utcnow() <= timedelta(minutes=10)
     assert row.tries_left == 5
 
@@ -102,10 +100,52 @@ def test_the_voice_document_reads_the_code_once_and_only_at_its_token(
 ) -> None:
     user = add_user(session, "1005", "Linus", "3579")
     issued = issue(session, user)
-    first = etree.fromstring(client.post(f"/calls/voice/{issued.record.token}").data)
+    url = f"/calls/voice/{issued.record.id}/{codes.token_of(HASHER, issued.record)}"
+    first = etree.fromstring(client.post(url).data)
     spoken = [el.text for el in first.iter("Say")]
     assert spoken == [f"Your Glue code is {' '.join(issued.code)}."] * 2
     assert first[-1].tag == "Hangup"
-    for url in (f"/calls/voice/{issued.record.token}", "/calls/voice/not-a-token"):
-        again = etree.fromstring(client.get(url).data)
-        assert [el.tag for el in again] == ["Hangup"]
+    wrong_token = f"/calls/voice/{issued.record.id}/{'A' * 43}"
+    for again in (url, wrong_token, "/calls/voice/999/x"):
+        assert [el.tag for el in etree.fromstring(client.get(again).data)] == ["Hangup"]
+
+
+def test_neither_the_code_nor_the_voice_token_is_stored(session: Session) -> None:
+    user = add_user(session, "1005", "Linus", "3579")
+    issued = issue(session, user)
+    row = session.scalars(select(OneTimeCode)).one()
+    stored = str({c.name: getattr(row, c.name) for c in OneTimeCode.__table__.columns})
+    assert issued.code not in stored
+    assert codes.token_of(HASHER, row) not in stored
+
+
+def test_a_new_code_ends_the_users_open_ones(session: Session) -> None:
+    user = add_user(session, "1005", "Linus", "3579")
+    first = issue(session, user)
+    second = issue(session, user)
+    assert codes.check(session, HASHER, user, first.record.id, first.code) == "expired"
+    assert codes.check(session, HASHER, user, second.record.id, second.code) == "confirmed"
+
+
+def test_two_fetches_at_once_read_the_code_once(app: Flask, session: Session) -> None:
+    user = add_user(session, "1005", "Linus", "3579")
+    issued = issue(session, user)
+    code_id, token = issued.record.id, codes.token_of(HASHER, issued.record)
+    barrier = threading.Barrier(8, timeout=30)
+    read: list[str | None] = []
+
+    def fetch() -> None:
+        own = Session(app.extensions["glue.engine"])
+        try:
+            barrier.wait()
+            read.append(codes.read_once(own, HASHER, code_id, token))
+            own.commit()
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=fetch) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(read, key=str) == [issued.code] + [None] * 7

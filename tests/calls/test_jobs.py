@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 from werkzeug import Request, Response
 
 from app.calls import jobs, service
+from app.calls.providers.base import CallRequest, CallResult
+from app.db import get_session
 from app.models import CallAction, User
 from tests.conftest import TEST_SECRETS
 from tests.directory_helpers import add_user
@@ -298,7 +300,7 @@ def test_a_plain_text_answer_is_the_actions_final_status(
 
 
 @pytest.mark.parametrize("provider", ["didforsale", "dialogtech"])
-def test_a_5xx_is_failed_and_never_retried(
+def test_a_5xx_is_unknown_and_never_retried(
     app: Flask, session: Session, httpserver: HTTPServer, ada: User, provider: str
 ) -> None:
     use_provider(app, httpserver, provider)
@@ -308,7 +310,9 @@ def test_a_5xx_is_failed_and_never_retried(
     run(app, session, action_id)
 
     action = action_of(session, action_id)
-    assert (action.status, action.attempts) == ("failed", 1)
+    # Maybe placed, maybe not: "unknown", which only DIDforSale's callbacks may still settle.
+    assert (action.status, action.attempts) == ("unknown", 1)
+    assert service.action_view(action)["final"] is (provider != "didforsale")
     assert action.detail is not None
     assert "not retried" in action.detail and "HTTP 502" in action.detail
     assert action.provider_answer == "upstream exploded"
@@ -409,7 +413,7 @@ def test_an_invalid_request_fails_without_anything_sent(
     assert scheduled_delays() == []
 
 
-def test_a_provider_without_credentials_is_retried_without_sending(
+def test_a_provider_without_credentials_fails_without_sending_or_retrying(
     app: Flask, session: Session, httpserver: HTTPServer, ada: User
 ) -> None:
     use_provider(app, httpserver, "didforsale")
@@ -419,10 +423,10 @@ def test_a_provider_without_credentials_is_retried_without_sending(
     run(app, session, action_id)
 
     action = action_of(session, action_id)
-    assert (action.status, action.attempts) == ("retrying", 1)
+    assert (action.status, action.attempts) == ("failed", 1)
     assert action.detail is not None and "GLUE_DIDFORSALE_API_KEY" in action.detail
     assert httpserver.log == []
-    assert len(scheduled_delays()) == 1
+    assert scheduled_delays() == []  # retrying cannot fix a missing setting
 
 
 def test_a_misconfigured_provider_fails_the_action_rather_than_leaving_it_queued(
@@ -512,3 +516,86 @@ def test_a_didforsale_call_that_is_connected_is_not_yet_final(
     action = action_of(session, action_id)
     assert action.status == "connected"
     assert service.action_view(action)["final"] is False  # `completed` is still to come
+
+
+def _didforsale_call(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    httpserver: HTTPServer,
+    ada: User,
+    status: int = 200,
+) -> tuple[int, Any]:
+    """A DIDforSale call placed (or not: `status`), and a way to post its callbacks."""
+    spec = use_provider(app, httpserver, "didforsale")
+    if status == 200:
+        httpserver.expect_request(spec["path"], method="POST").respond_with_json(
+            {"status": "success", "callSid": "CA-map"}
+        )
+    else:
+        answer(httpserver, "didforsale", text("upstream exploded", status=status))
+    action_id = record(session, app, ada)
+    run(app, session, action_id)
+
+    def callback(status: str, leg: str = "", **extra: str) -> None:
+        fields = {
+            "callSid": "CA-map" if not leg else "CA-leg",
+            "CallStatus": status,
+            "ParentCallSid": leg,
+            **extra,
+        }
+        query = {"action": str(action_id), "key": TEST_SECRETS["DIDML_SECRET"]}
+        assert client.post("/didml/status", query_string=query, data=fields).status_code == 204
+
+    return action_id, callback
+
+
+def test_a_call_that_ends_without_being_answered_is_no_answer(
+    app: Flask, client: FlaskClient, session: Session, httpserver: HTTPServer, ada: User
+) -> None:
+    action_id, callback = _didforsale_call(app, client, session, httpserver, ada)
+    callback("ringing")
+    callback("completed", CallDuration="0")
+    action = action_of(session, action_id)
+    assert action.status == "no_answer" and service.action_view(action)["final"]
+
+
+def test_the_person_called_being_busy_is_busy(
+    app: Flask, client: FlaskClient, session: Session, httpserver: HTTPServer, ada: User
+) -> None:
+    action_id, callback = _didforsale_call(app, client, session, httpserver, ada)
+    callback("answered")
+    callback("ringing", leg="CA-map")  # the second leg's progress does not matter
+    assert action_of(session, action_id).status == "connected"
+    callback("busy", leg="CA-map")
+    assert action_of(session, action_id).status == "busy"
+
+
+def test_an_ambiguous_answer_can_still_be_settled_by_callbacks(
+    app: Flask, client: FlaskClient, session: Session, httpserver: HTTPServer, ada: User
+) -> None:
+    action_id, callback = _didforsale_call(app, client, session, httpserver, ada, status=504)
+    assert action_of(session, action_id).status == "unknown"
+    callback("answered")
+    assert action_of(session, action_id).status == "connected"
+
+
+def test_an_unexpected_error_while_placing_is_unknown_never_queued(
+    app: Flask, session: Session, ada: User
+) -> None:
+    class Exploding:
+        name = "exploding"
+
+        def place_call(self, request: CallRequest) -> CallResult:
+            raise RuntimeError("boom")
+
+        def close(self) -> None:
+            pass
+
+    action_id = record(session, app, ada)
+    with app.app_context(), pytest.raises(RuntimeError):
+        service.place(
+            get_session(), action_id, Exploding(), lambda a: CallRequest(to_number=a.from_number), 3
+        )
+    action = action_of(session, action_id)
+    assert (action.status, action.detail) == ("unknown", "error while placing: RuntimeError")

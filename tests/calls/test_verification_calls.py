@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from app.calls import tokens
 from app.models import CallAction, OneTimeCode, PhoneNumber, utcnow
 from tests.calls.web_client import API_KEY, dashboard_token, sign_in
+from tests.conftest import TEST_SECRETS
 
 IFBYPHONE_ENDPOINT = "/click_to_xyz.php"
 
@@ -155,3 +156,28 @@ def test_a_survo_verification_call_runs_the_verification_flows_survo(
         "ifbyphone",
         "connected",
     )
+
+
+def test_the_survo_verification_result_comes_back_to_the_call(
+    client: FlaskClient, session: Session, ifbyphone: HTTPServer, directory: dict[str, int]
+) -> None:
+    token = tokens.create(session, "crm")
+    session.commit()
+    auth = {"Authorization": f"Bearer {token}"}
+    started = client.post(
+        "/api/v1/users/1001/verifications", json={"method": "survo"}, headers=auth
+    )
+    action_id = started.get_json()["call"]["id"]
+    # The SurVo runs on the user's phone and posts its answers, with the p_t Glue gave it.
+    client.post(
+        f"/ifbyphone/verify_caller?key={TEST_SECRETS['IFBYPHONE_SECRET']}",
+        data={
+            "session_id": "s-v",
+            "caller_id": "3125550101",
+            "account": "1001",
+            "pin": "2468",
+            "p_t": f"action|{action_id}",
+        },
+    )
+    view = client.get(f"/api/v1/calls/{action_id}", headers=auth).get_json()
+    assert view["verification"] == "verified"

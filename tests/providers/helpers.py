@@ -1,8 +1,12 @@
-"""What the provider tests share: the numbers and a complete request."""
+"""What the provider tests share: the numbers, a complete request, and a wait
+for a slow handler to finish."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+from pytest_httpserver import HTTPServer
 
 from app.calls.providers.base import CallRequest
 
@@ -22,3 +26,18 @@ def call(**changes: Any) -> CallRequest:
     }
     fields.update(changes)
     return CallRequest(**fields)
+
+
+def wait_for_log(httpserver: HTTPServer, count: int = 1, timeout: float = 5.0) -> None:
+    """Wait until the server has logged `count` requests.
+
+    A client that gave up (read timeout) leaves the server's handler running;
+    pytest-httpserver logs the request only once the handler has returned. The
+    server is shared by every test, so a test with a slow handler waits here
+    before ending: otherwise its request lands in the next test's log.
+    """
+    deadline = time.monotonic() + timeout
+    while len(httpserver.log) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(httpserver.log)} of {count} requests logged in {timeout}s")
+        time.sleep(0.01)

@@ -14,7 +14,7 @@ from werkzeug import Request, Response
 from app.calls.providers.base import InvalidCallRequest, Outcome
 from app.calls.providers.dialogtech import DialogTech, DialogTechSettings
 from tests.providers.conftest import DroppingServer
-from tests.providers.helpers import call
+from tests.providers.helpers import call, wait_for_log
 
 PATH = "/ibp_api.php"
 SECRET = "s3cret/key+value"  # URL-encodes differently from itself
@@ -112,14 +112,19 @@ def test_4xx_is_refused(httpserver: HTTPServer, status: int) -> None:
     result = client(httpserver.url_for(PATH)).place_call(call())
     assert result.outcome is Outcome.REFUSED
     assert str(status) in result.detail
+    assert not result.final and result.may_retry
 
 
-def test_a_redirect_is_not_followed(httpserver: HTTPServer) -> None:
+@pytest.mark.parametrize("status", [300, 301, 302, 303, 307, 308])
+def test_a_redirect_is_not_followed_and_is_ambiguous(httpserver: HTTPServer, status: int) -> None:
+    # The provider's server had the request: it may have placed the call before
+    # redirecting, so this is never retried.
     httpserver.expect_request(PATH).respond_with_data(
-        "", status=302, headers={"Location": httpserver.url_for("/elsewhere")}
+        "", status=status, headers={"Location": httpserver.url_for("/elsewhere")}
     )
     result = client(httpserver.url_for(PATH)).place_call(call())
-    assert result.outcome is Outcome.REFUSED
+    assert result.outcome is Outcome.AMBIGUOUS and not result.may_retry
+    assert f"HTTP {status}" in result.detail and "redirect not followed" in result.detail
     assert [request.path for request, _ in httpserver.log] == [PATH]
 
 
@@ -135,7 +140,8 @@ def test_an_answer_slower_than_the_read_timeout_is_ambiguous(httpserver: HTTPSer
     assert result.outcome is Outcome.AMBIGUOUS
     assert "read timeout" in result.detail
     assert SECRET not in result.detail and "s3cret%2Fkey%2Bvalue" not in result.detail
-    assert len(httpserver.log) <= 1  # sent once, never again
+    wait_for_log(httpserver)  # the handler still runs: its request is this test's
+    assert len(httpserver.log) == 1  # sent once, never again
 
 
 def test_a_connection_dropped_without_an_answer_is_ambiguous(
@@ -189,6 +195,7 @@ def test_a_broken_limit_is_refused_before_anything_is_sent(
 def test_without_credentials_nothing_is_sent(httpserver: HTTPServer) -> None:
     result = client(httpserver.url_for(PATH), secret_access_key="").place_call(call())
     assert result.outcome is Outcome.REFUSED
+    assert result.final and not result.may_retry  # no retry helps until it is configured
     assert "GLUE_DIALOGTECH_SECRET_ACCESS_KEY" in result.detail
     assert "GLUE_DIALOGTECH_ACCESS_KEY" not in result.detail
     assert httpserver.log == []

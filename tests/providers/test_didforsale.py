@@ -13,7 +13,7 @@ from werkzeug import Request, Response
 
 from app.calls.providers.base import InvalidCallRequest, Outcome
 from app.calls.providers.didforsale import DIDforSale, DIDforSaleSettings
-from tests.providers.helpers import call
+from tests.providers.helpers import call, wait_for_log
 
 PATH = "/didforsaleapi/index.php/api/V2/CallTermination/"
 CALLBACK = "https://glue.example.com/didml/status?action=42"
@@ -70,6 +70,25 @@ def test_a_voice_url_call_sends_the_caller_id_and_digits(httpserver: HTTPServer)
         "senddigits": "WWWW101",
     }
     assert result.outcome is Outcome.ACCEPTED and result.detail == "OK"
+
+
+def test_the_voice_url_is_masked_like_a_secret(httpserver: HTTPServer) -> None:
+    # Glue's voice document URL carries a one-time token in its path.
+    voice = "https://glue.example.com/didml/voice/one-time-token-7f3a/start"
+
+    def echo(request: Request) -> Response:
+        return Response(f"Invalid url {request.form['url']}", status=200)
+
+    httpserver.expect_request(PATH).respond_with_handler(echo)
+    request_ = call(connect_to=None, voice_url=voice, status_callback=CALLBACK)
+    result = client(httpserver).place_call(request_)
+    [(request, _)] = httpserver.log
+    assert request.form["url"] == voice  # the server got the real URL
+    assert result.sent["url"] == "***"
+    assert result.sent["statusCallback"] == CALLBACK  # not a secret
+    assert result.outcome is Outcome.REFUSED
+    assert result.raw == result.detail == "Invalid url ***"
+    assert "one-time-token" not in repr(result)
 
 
 def test_a_voice_url_call_falls_back_to_the_default_caller_id(httpserver: HTTPServer) -> None:
@@ -152,6 +171,8 @@ def test_a_slow_answer_is_ambiguous(httpserver: HTTPServer) -> None:
     httpserver.expect_request(PATH).respond_with_handler(slow)
     result = client(httpserver, read_timeout=0.15).place_call(call())
     assert result.outcome is Outcome.AMBIGUOUS and result.provider_call_ids == ()
+    wait_for_log(httpserver)  # the handler still runs: its request is this test's
+    assert len(httpserver.log) == 1
 
 
 @pytest.mark.parametrize(
@@ -184,8 +205,10 @@ def test_every_documented_digit_is_accepted(httpserver: HTTPServer) -> None:
 
 
 def test_without_an_api_key_nothing_is_sent(httpserver: HTTPServer) -> None:
-    result = client(httpserver, api_key="").place_call(call())
+    result = client(httpserver, api_key="").place_call(call(voice_url=VOICE))
     assert result.outcome is Outcome.REFUSED
+    assert result.final and not result.may_retry  # no retry helps until it is configured
+    assert result.sent["url"] == "***" and "apikey" not in result.sent
     assert "GLUE_DIDFORSALE_API_KEY" in result.detail
     assert httpserver.log == []
 

@@ -135,6 +135,7 @@ def test_unset_credentials_refuse_without_sending(
     }
     result = make_provider(name, config).place_call(call())
     assert result.outcome is Outcome.REFUSED
+    assert result.final and not result.may_retry  # retrying cannot set the credentials
     for setting in names:
         assert setting in result.detail
     assert httpserver.log == []

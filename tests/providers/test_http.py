@@ -82,6 +82,19 @@ def test_only_a_refusal_may_be_retried() -> None:
     assert CallResult(Outcome.REFUSED, "").may_retry
     for outcome in set(Outcome) - {Outcome.REFUSED}:
         assert not CallResult(outcome, "").may_retry
+        assert not CallResult(outcome, "", final=True).may_retry
+
+
+def test_a_final_refusal_may_not_be_retried() -> None:
+    result = CallResult(Outcome.REFUSED, "not configured", final=True)
+    assert result.outcome is Outcome.REFUSED and not result.may_retry
+    assert CallResult(Outcome.REFUSED, "").final is False  # a refusal is retryable by default
+
+
+def test_a_transport_refusal_is_not_final(closed_port_url: str) -> None:
+    settings = DIDforSaleSettings(base_url=closed_port_url, api_key="k-1", connect_timeout=2.0)
+    result = DIDforSale(settings).place_call(call())
+    assert result.outcome is Outcome.REFUSED and not result.final and result.may_retry
 
 
 def test_outcomes_compare_as_their_names() -> None:

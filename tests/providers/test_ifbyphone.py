@@ -234,6 +234,7 @@ def test_limits_themselves_are_accepted(httpserver: HTTPServer) -> None:
 def test_without_credentials_nothing_is_sent(httpserver: HTTPServer) -> None:
     result = client(httpserver, key="").place_call(call())
     assert result.outcome is Outcome.REFUSED
+    assert result.final and not result.may_retry
     assert "GLUE_IFBYPHONE_API_KEY" in result.detail
     assert httpserver.log == []
 

@@ -13,7 +13,7 @@ from werkzeug import Request, Response
 
 from app.calls.providers.base import InvalidCallRequest, Outcome
 from app.calls.providers.voiptech import VoIPtech, VoIPtechSettings
-from tests.providers.helpers import call
+from tests.providers.helpers import call, wait_for_log
 
 PATH = "/API/dialup.php"
 UID1, UID2 = "1700000000.101", "1700000000.102"
@@ -134,6 +134,8 @@ def test_the_answer_is_awaited_past_the_first_legs_ring_time(httpserver: HTTPSer
     # Timeout seconds before it answers, so the client waits longer.
     result = client(httpserver, read_timeout=0.1).place_call(call(timeout_seconds=1))
     assert result.outcome is Outcome.CONNECTED
+    wait_for_log(httpserver)  # logged once the handler returned: never in the next test
+    assert len(httpserver.log) == 1
 
 
 def test_a_future_call(httpserver: HTTPServer) -> None:
@@ -194,6 +196,7 @@ def test_the_timeout_limits_themselves_are_accepted(httpserver: HTTPServer, seco
 def test_without_an_account_nothing_is_sent(httpserver: HTTPServer) -> None:
     result = client(httpserver, password="", org="").place_call(call())
     assert result.outcome is Outcome.REFUSED
+    assert result.final and not result.may_retry
     assert "GLUE_VOIPTECH_PASSWORD" in result.detail and "GLUE_VOIPTECH_ORG" in result.detail
     assert httpserver.log == []
 

@@ -7,7 +7,9 @@ person twice), with no redirects followed. How it failed decides the outcome:
   certificate that fails verification → refused (no call can have been placed);
 - sent, no clear answer: read timeout, connection dropped before or during the
   answer, any other transport error, HTTP 5xx → ambiguous (it may have rung);
-- HTTP 4xx, or a 3xx (the documented APIs answer in place) → refused;
+- HTTP 3xx → ambiguous: the redirect is not followed, but the request reached
+  the provider's server, which may have acted on it before redirecting;
+- HTTP 4xx → refused;
 - HTTP 2xx → what the client's parser reads in the body; a parser that fails
   on an odd body gives ambiguous, never an exception.
 """
@@ -123,10 +125,13 @@ class HttpProvider:
         return text
 
     def not_configured(self, missing: list[str], params: Mapping[str, str]) -> CallResult:
-        """Refused without sending: the provider cannot be used without these settings."""
+        """Refused without sending, finally: no retry helps until these settings are set."""
         names = ", ".join(missing)
         return CallResult(
-            Outcome.REFUSED, f"{self.name} is not configured: set {names}", sent=self.masked(params)
+            Outcome.REFUSED,
+            f"{self.name} is not configured: set {names}",
+            sent=self.masked(params),
+            final=True,
         )
 
     def exchange(
@@ -192,8 +197,11 @@ class HttpProvider:
         if status >= 400:
             return Reading(Outcome.REFUSED, f"HTTP {status} from {self.name}: {first_line}")
         if status >= 300:
+            # The server had the request: it may have placed the call first.
             return Reading(
-                Outcome.REFUSED, f"HTTP {status} from {self.name}: redirect not followed"
+                Outcome.AMBIGUOUS,
+                f"HTTP {status} from {self.name}: redirect not followed; "
+                "the request reached the provider and may have been acted on",
             )
         if status < 200:
             return Reading(Outcome.AMBIGUOUS, f"HTTP {status} from {self.name}")

@@ -41,7 +41,8 @@ class Outcome(StrEnum):
     # outcome comes later (status callbacks), or it is scheduled for later.
     ACCEPTED = "accepted"
     # A clear refusal before any call was placed (credentials, validation, a
-    # missing parameter, nothing listening): safe to try again later.
+    # missing parameter, nothing listening): safe to try again later, unless
+    # the result says it is final (CallResult.final).
     REFUSED = "refused"
     # No clear answer after the request went out (timeout, 5xx, dropped
     # connection, an answer nobody knows): it may have rung someone. Never retry.
@@ -82,11 +83,15 @@ class CallResult:
     provider_call_ids: tuple[str, ...] = ()
     raw: str = ""  # the answer's body, secrets masked, cut to RAW_LIMIT characters
     sent: dict[str, str] = field(default_factory=dict)  # parameters sent, secrets "***"
+    # A refusal that trying again cannot cure: the provider is not configured
+    # (its credentials are unset). Meaningful only with outcome REFUSED.
+    final: bool = False
 
     @property
     def may_retry(self) -> bool:
-        """Only a clear refusal before placing the call may be tried again."""
-        return self.outcome is Outcome.REFUSED
+        """Only a clear refusal before placing the call, and not a final one, may be
+        tried again; every other outcome may have rung someone, or is an answer."""
+        return self.outcome is Outcome.REFUSED and not self.final
 
 
 @runtime_checkable

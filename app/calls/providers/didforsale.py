@@ -29,6 +29,9 @@ Assumed (the seed is garbled where its examples were):
   connects to), so the request's caller_id cannot be honoured and is ignored.
 - `optional` carries the request's `reference` as is.
 
+`url` is masked like the credentials in everything kept (`sent`, `detail`,
+`raw`): Glue's voice document URL holds a one-time token in its path.
+
 `timeout_seconds` is not part of the call API and is ignored.
 """
 
@@ -186,7 +189,8 @@ class DIDforSale(HttpProvider):
     """Ring `to_number`; on answer, run `voice_url`, or connect to `connect_to`."""
 
     name = "didforsale"
-    secret_params = frozenset({"apikey", "secretKey"})
+    # `url`: Glue's voice document URL carries a one-time token in its path.
+    secret_params = frozenset({"apikey", "secretKey", "url"})
     settings: DIDforSaleSettings
 
     def __init__(self, settings: DIDforSaleSettings) -> None:

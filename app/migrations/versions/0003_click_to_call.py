@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-21 13:17:23.732305
+Create Date: 2026-11-21 13:35:20.687915
 """
 
 from collections.abc import Sequence
@@ -48,8 +48,16 @@ def upgrade() -> None:
         sa.Column("params_sent", sa.JSON(), nullable=True),
         sa.Column("provider_answer", sa.Text(), nullable=True),
         sa.Column("provider_call_ids", sa.JSON(), nullable=False),
+        sa.Column("api_token_id", sa.Integer(), nullable=True),
+        sa.Column("verification", sa.String(length=16), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["api_token_id"],
+            ["api_tokens.id"],
+            name=op.f("fk_call_actions_api_token_id_api_tokens"),
+            ondelete="SET NULL",
+        ),
         sa.ForeignKeyConstraint(
             ["target_group_id"],
             ["groups.id"],
@@ -72,6 +80,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("call_actions", schema=None) as batch_op:
         batch_op.create_index(
+            batch_op.f("ix_call_actions_api_token_id"), ["api_token_id"], unique=False
+        )
+        batch_op.create_index(
             batch_op.f("ix_call_actions_created_at"), ["created_at"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_call_actions_user_id"), ["user_id"], unique=False)
@@ -81,7 +92,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("phone", sa.String(length=20), nullable=False),
-        sa.Column("token", sa.String(length=64), nullable=False),
+        sa.Column("seed", sa.String(length=64), nullable=False),
         sa.Column("expires_at", sa.DateTime(), nullable=False),
         sa.Column("tries_left", sa.Integer(), nullable=False),
         sa.Column("used_at", sa.DateTime(), nullable=True),
@@ -101,7 +112,6 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_one_time_codes")),
-        sa.UniqueConstraint("token", name=op.f("uq_one_time_codes_token")),
     )
     with op.batch_alter_table("one_time_codes", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_one_time_codes_user_id"), ["user_id"], unique=False)
@@ -146,6 +156,7 @@ def downgrade() -> None:
     with op.batch_alter_table("call_actions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_call_actions_user_id"))
         batch_op.drop_index(batch_op.f("ix_call_actions_created_at"))
+        batch_op.drop_index(batch_op.f("ix_call_actions_api_token_id"))
 
     op.drop_table("call_actions")
     op.drop_table("api_tokens")
