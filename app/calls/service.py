@@ -101,13 +101,7 @@ def _first_phone(phones: list[PhoneNumber], name: str) -> str:
 
 def add_phone(session: Session, user: User, raw: str, region: str) -> str:
     """Store a phone the user typed (validated, E.164, not anyone else's)."""
-    try:
-        e164 = to_e164(raw, region)
-    except PhoneError as exc:
-        raise CallError(str(exc)) from None
-    owner = session.scalar(select(PhoneNumber).where(PhoneNumber.e164 == e164))
-    if owner is not None and owner.user_id != user.id:
-        raise CallError("that number is registered to someone else")
+    e164, owner = _usable_number(session, user, raw, region)
     if owner is None:
         user.phones.append(PhoneNumber(e164=e164))
     return e164
@@ -115,13 +109,7 @@ def add_phone(session: Session, user: User, raw: str, region: str) -> str:
 
 def set_phone(session: Session, user: User, raw: str, region: str) -> str:
     """Make `raw` the user's phone rung first, replacing any on file (unconfirmed)."""
-    try:
-        e164 = to_e164(raw, region)
-    except PhoneError as exc:
-        raise CallError(str(exc)) from None
-    owner = session.scalar(select(PhoneNumber).where(PhoneNumber.e164 == e164))
-    if owner is not None and owner.user_id != user.id:
-        raise CallError("that number is registered to someone else")
+    e164, owner = _usable_number(session, user, raw, region)
     if owner is not None:  # already theirs: it stays, the others go
         user.phones[:] = [owner]
         return e164
@@ -129,6 +117,21 @@ def set_phone(session: Session, user: User, raw: str, region: str) -> str:
     session.flush()  # the old numbers go before the new one is added
     user.phones.append(PhoneNumber(e164=e164))
     return e164
+
+
+def _usable_number(
+    session: Session, user: User, raw: str, region: str
+) -> tuple[str, PhoneNumber | None]:
+    """`raw` in E.164, and its row if it is already the user's own; refused if
+    it is not a valid number or is someone else's."""
+    try:
+        e164 = to_e164(raw, region)
+    except PhoneError as exc:
+        raise CallError(str(exc)) from None
+    owner = session.scalar(select(PhoneNumber).where(PhoneNumber.e164 == e164))
+    if owner is not None and owner.user_id != user.id:
+        raise CallError("that number is registered to someone else")
+    return e164, owner
 
 
 def record_call(
