@@ -13,5 +13,4 @@ def init_app(app: Flask) -> None:
     http_errors.register(app, "/api/", api.http_error)
     app.register_blueprint(voice.bp)
     app.cli.add_command(cli.api_tokens_cli)
-    app.cli.add_command(cli.calls_cli)
     web.init_app(app)

@@ -7,7 +7,6 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.calls import tokens
-from app.calls.fake_provider import fake_provider_command
 from app.db import get_session
 from app.models import ApiToken
 
@@ -47,7 +46,3 @@ def revoke_command(name: str) -> None:
         raise click.ClickException(str(exc)) from None
     session.commit()
     click.echo(f"token {name} revoked")
-
-
-calls_cli = AppGroup("calls", help="Click-to-call tools.")
-calls_cli.add_command(fake_provider_command)
