@@ -43,6 +43,16 @@ TEST_SECRETS = {
 }
 
 
+@pytest.fixture
+def graphviz_dot() -> None:
+    """Tests that draw need Debian's `dot`: skipped without it, unless
+    GLUE_TEST_REQUIRE_GRAPHVIZ=1 (as in .ci/run, which installs it)."""
+    if shutil.which("dot") is None:
+        if os.environ.get("GLUE_TEST_REQUIRE_GRAPHVIZ") == "1":
+            pytest.fail("Graphviz's dot is required but not installed")
+        pytest.skip("Graphviz's dot is not installed (apt-get install graphviz)")
+
+
 @pytest.fixture(autouse=True)
 def immediate_jobs() -> Iterator[None]:
     """Jobs run at once, in the test's thread (huey's immediate mode)."""

@@ -422,7 +422,7 @@ CASES = [
         {7: '  verified: [{say: "Hi {group}."}, {transfer: verified}]'},
         7,
         "on.verified[0].say",
-        "unknown field {group}; usable: name, number, account",
+        "unknown field {group} (hint: fields here: name, number, account)",
     ),
     (
         {8: '  failed: [{say: "Sorry {name}."}, hangup]'},
@@ -451,7 +451,7 @@ CASES = [
         },
         7,
         "on.verified[0].say",
-        "usable: name, number, group, member",
+        "fields here: name, number, group, member",
     ),
     # verified targets outside verified
     (
@@ -556,7 +556,7 @@ def test_rule_reported_at_line(
 ) -> None:
     problem = find(problems_of(write(tmp_path, edits)), line, field)
 
-    assert fragment in problem.message
+    assert fragment in str(problem)  # message or hint
     assert problem.file == str(tmp_path / "flow.yaml")
 
 
@@ -624,7 +624,8 @@ def test_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.yaml"
     path.write_text("# nothing yet\n")
 
-    assert problems_of(path) == [Problem(str(path), 1, "", "the file is empty")]
+    hint = "start from a copy of survo_forms/verify_caller.yaml, the commented example"
+    assert problems_of(path) == [Problem(str(path), 1, "", "the file is empty", hint)]
 
 
 def test_file_name_must_be_a_flow_name(tmp_path: Path) -> None:

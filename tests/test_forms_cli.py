@@ -1,4 +1,4 @@
-"""`flask forms check` and `flask forms list`."""
+"""`flask forms check` (every problem with a fix hint) and `flask forms list`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from app import create_app
+from app.flows.loader import FlowFileError, Problem, load_flow
 from tests.conftest import PROJECT_ROOT, TEST_SECRETS
+from tests.test_flow_loader import CASES
+from tests.test_flow_loader import write as write_flow
 
 
 @pytest.fixture
@@ -103,3 +106,242 @@ def test_list_shows_names_descriptions_questions(cli: FlaskCliRunner) -> None:
         "verify_caller: Verify a caller by account number and PIN.",
         "  questions: account, pin",
     ]
+
+
+# --- fix hints ----------------------------------------------------------------
+
+# A flow with one line per thing the cases below break (line numbers matter).
+HINTED = """\
+questions:
+  - {name: account, type: digits}
+  - {name: pin, type: digits}
+verify: {by: account, claim: account, pin: pin}
+on:
+  verified: [{say: "Thank you, {name}."}, {transfer: verified}]
+  retry: [{ask: [account, pin]}]
+  failed: [{say: "Sorry."}, hangup]
+ifbyphone: {survo: 4101, say_survo: 4102}
+voipnow: {ask_context: a, transfer_context: t}
+"""
+
+STEP_KINDS = "say, say_digits, pause, play, ask, survo, transfer, findme, vr, voicemail, hangup"
+
+# (line replaced, its new text, problem line, field, message, hint)
+HINT_CASES = [
+    (
+        8,
+        "  failed: [{dial: 5}]",
+        8,
+        "on.failed[0].dial",
+        "unknown step",
+        f"steps are: {STEP_KINDS}",
+    ),
+    (
+        8,
+        "  failed: [{sya: Hi}, hangup]",
+        8,
+        "on.failed[0].sya",
+        "unknown step",
+        f"did you mean say? steps are: {STEP_KINDS}",
+    ),
+    (
+        7,
+        "  retry: [{ask: [account, code]}]",
+        7,
+        "on.retry[0].ask[1]",
+        "no question named code",
+        "questions are: account, pin",
+    ),
+    (
+        4,
+        "verify: {by: account, claim: acount, pin: pin}",
+        4,
+        "verify.claim",
+        "no question named acount",
+        "did you mean account? questions are: account, pin",
+    ),
+    (
+        4,
+        "verify: {by: account, claim: account, pin: secret}",
+        4,
+        "verify.pin",
+        "no question named secret",
+        "questions are: account, pin",
+    ),
+    (
+        6,
+        '  verified: [{transfer: verified}, {say: "Bye."}]',
+        6,
+        "on.verified[1]",
+        "unreachable: step after transfer",
+        "move it before the transfer, or delete it",
+    ),
+    (
+        8,
+        '  failed: [{say: "Sorry."}]',
+        8,
+        "on.failed[0]",
+        "must end with hangup, transfer, findme, vr, voicemail, ask or survo",
+        "add - hangup (or another step that hands the call on) after it",
+    ),
+    (
+        9,
+        "ifbyphone: {survo: 4101}",
+        9,
+        "ifbyphone.say_survo",
+        "required: the flow says text in verified, failed, locked (default), error (default)",
+        "add ifbyphone.say_survo: <SurVo id>",
+    ),
+    (
+        10,
+        "voipnow: {ask_context: a}",
+        10,
+        "voipnow.transfer_context",
+        "required: the flow has transfer in verified",
+        "add voipnow.transfer_context: <IVR context name>",
+    ),
+    (
+        6,
+        '  verified: [{say: "Hi {acount}."}, {transfer: verified}]',
+        6,
+        "on.verified[0].say",
+        "unknown field {acount}",
+        "did you mean account? fields here: name, number, account",
+    ),
+    (
+        6,
+        '  verified: [{say: "Hi {group}."}, {transfer: verified}]',
+        6,
+        "on.verified[0].say",
+        "unknown field {group}",
+        "fields here: name, number, account",
+    ),
+    (
+        8,
+        '  failed: [{say: "Sorry, {name}."}, hangup]',
+        8,
+        "on.failed[0].say",
+        "unknown field {name}",
+        "only on.verified has fields: take {name} out",
+    ),
+    (
+        10,
+        "voipnow: {ask_context: a, transfer_context: t, ask_contxt: b}",
+        10,
+        "voipnow.ask_contxt",
+        "unknown key",
+        "did you mean ask_context? keys here: ask_context, transfer_context, findme_context,"
+        " voicemail_context, caller_name, caller_number, sound_folder, voice,"
+        " transfer_variable, number_format, jump_option",
+    ),
+    (
+        4,
+        "verify: {by: account, claim: account}",
+        4,
+        "verify.pin",
+        "Missing data for required field.",
+        "add pin: <the question holding the PIN>",
+    ),
+    (
+        4,
+        "verify: {by: account, pin: pin}",
+        4,
+        "verify.claim",
+        "required with by: account",
+        "add claim: <the question holding the account number>",
+    ),
+    (
+        8,
+        "  failed: [hangup]\n  failed: [hangup]",
+        9,
+        "on.failed",
+        "duplicate key: only the last one counts",
+        "delete one of them, or merge them into one",
+    ),
+]
+
+
+@pytest.mark.parametrize(("number", "text", "line", "field", "message", "hint"), HINT_CASES)
+def test_check_prints_each_kind_with_its_hint(
+    cli: FlaskCliRunner,
+    forms: Path,
+    number: int,
+    text: str,
+    line: int,
+    field: str,
+    message: str,
+    hint: str,
+) -> None:
+    lines = HINTED.splitlines()
+    lines[number - 1] = text
+    broken = forms / "broken.yaml"
+    broken.write_text("\n".join(lines) + "\n")
+
+    result = cli.invoke(args=["forms", "check"])
+
+    assert result.exit_code == 1
+    printed = result.output.splitlines()
+    assert f"{broken}:{line}: {field}: {message} (hint: {hint})" in printed, result.output
+
+
+def test_hinted_base_flow_is_valid(tmp_path: Path) -> None:
+    # So each case above reports the one problem it makes, not one of the base.
+    path = tmp_path / "hinted.yaml"
+    path.write_text(HINTED)
+
+    assert load_flow(path).name == "hinted"
+
+
+def test_yaml_syntax_problem_has_a_hint(cli: FlaskCliRunner, forms: Path) -> None:
+    broken = forms / "broken.yaml"
+    broken.write_text(HINTED.replace("verify: {", "verify: by: {"))
+
+    result = cli.invoke(args=["forms", "check", str(broken)])
+
+    assert result.exit_code == 1
+    assert f"{broken}:4: YAML syntax: " in result.output
+    assert '(hint: indent with spaces, not tabs; put text with a colon, # or braces in "double' in (
+        result.output
+    )
+
+
+@pytest.mark.parametrize(("edits", "line", "field", "fragment"), CASES)
+def test_every_rule_has_a_hint(
+    tmp_path: Path, edits: dict[int, str], line: int, field: str, fragment: str
+) -> None:
+    with pytest.raises(FlowFileError) as caught:
+        load_flow(write_flow(tmp_path, edits))
+
+    for problem in caught.value.problems:
+        if (problem.line, problem.field) == (line, field):
+            # "Must be one of: a, b, c." names the fix itself.
+            assert problem.hint or problem.message.startswith("Must be one of"), problem
+
+
+def test_check_reports_every_problem_in_every_flow(cli: FlaskCliRunner, forms: Path) -> None:
+    first, second = forms / "a_broken.yaml", forms / "b_broken.yaml"
+    first.write_text(HINTED.replace("claim: account", "claim: acount"))
+    second.write_text(
+        HINTED.replace('{say: "Sorry."}, hangup', "{dial: 5}").replace("{name}", "{nam}")
+    )
+
+    result = cli.invoke(args=["forms", "check"])
+
+    assert result.exit_code == 1
+    assert [line.split(" (hint: ")[0] for line in result.output.splitlines()] == [
+        f"{first}:4: verify.claim: no question named acount",
+        f"{second}:6: on.verified[0].say: unknown field {{nam}}",
+        f"{second}:8: on.failed[0].dial: unknown step",
+        "3 problem(s) in 2 file(s); 2 flow(s) OK",
+    ]
+
+
+def test_problem_str_puts_the_hint_in_brackets() -> None:
+    problem = Problem("x.yaml", 7, "verify.pin", "no question named code", "questions are: pin")
+
+    assert str(problem) == "x.yaml:7: verify.pin: no question named code (hint: questions are: pin)"
+    assert str(Problem("x.yaml", 1, "", "the file is empty", "start from a copy")) == (
+        "x.yaml:1: the file is empty (hint: start from a copy)"
+    )
+    # One line each, so a logged problem stays one log line.
+    assert "\n" not in str(problem)

@@ -1,4 +1,4 @@
-"""`flask forms ...`: check and list the flow files in FORMS_DIR."""
+"""`flask forms ...`: check, list and draw the flow files in FORMS_DIR."""
 
 from __future__ import annotations
 
@@ -8,16 +8,20 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app.flows.loader import FlowFileError, Problem, load_dir, load_flow
+from app.flows.graph import FORMATS, GraphError, render
+from app.flows.loader import FLOW_NAME, FlowFileError, Problem, load_dir, load_flow
 from app.flows.model import Flow
 
-forms_cli = AppGroup("forms", help="Check and list the flows in FORMS_DIR.")
+forms_cli = AppGroup("forms", help="Check, list and draw the flows in FORMS_DIR.")
 
 
 @forms_cli.command("check")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def check(files: tuple[Path, ...]) -> None:
-    """Validate flow files (default: every flow in FORMS_DIR); exit 1 on any problem."""
+    """Validate flow files (default: every flow in FORMS_DIR); exit 1 on any problem.
+
+    Each problem is one line: file:line: field: message (hint: how to fix it).
+    """
     # Reads the files afresh: the running registry may hold an older good version.
     if files:
         flows, problems = _load_files(files)
@@ -41,6 +45,50 @@ def list_flows() -> None:
         click.echo(f"  questions: {', '.join(q.name for q in flow.questions)}")
     if problems:
         click.echo(f"{len(problems)} problem(s): run `flask forms check`", err=True)
+
+
+@forms_cli.command("graph")
+@click.argument("flow")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="svg", show_default=True)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="File to write (default: FLOW.svg or FLOW.png in the current folder).",
+)
+def graph(flow: str, fmt: str, output: Path | None) -> None:
+    """Draw FLOW (a flow name in FORMS_DIR, or a .yaml file) and print the file written."""
+    loaded = _flow_to_draw(flow)
+    try:
+        data = render(loaded, fmt)
+    except GraphError as exc:
+        raise click.ClickException(str(exc)) from None
+    path = output or Path(f"{loaded.name}.{fmt}")
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise click.ClickException(f"{path}: {exc.strerror}") from None
+    click.echo(str(path))
+
+
+def _flow_to_draw(flow: str) -> Flow:
+    """The flow named (read afresh, like check), or a ClickException saying why not."""
+    directory = Path(current_app.config["FORMS_DIR"])
+    if FLOW_NAME.fullmatch(flow) and (directory / f"{flow}.yaml").is_file():
+        path = directory / f"{flow}.yaml"
+    elif flow.endswith(".yaml") and Path(flow).is_file():
+        path = Path(flow)
+    else:
+        names = sorted(p.stem for p in directory.glob("*.yaml")) if directory.is_dir() else []
+        known = f"flows: {', '.join(names)}" if names else "it has no flows"
+        raise click.ClickException(f"no flow {flow!r} in {directory} ({known})")
+    try:
+        return load_flow(path)
+    except FlowFileError as exc:
+        count = len(exc.problems)
+        raise click.ClickException(
+            f"{path} has {count} problem{'s' if count != 1 else ''}: run `flask forms check {path}`"
+        ) from None
 
 
 def _load_files(files: tuple[Path, ...]) -> tuple[dict[str, Flow], list[Problem]]:

@@ -12,7 +12,7 @@ import yaml
 from marshmallow import ValidationError
 
 from app.flows.model import Flow
-from app.flows.schema import DataPath, FlowSchema
+from app.flows.schema import DataPath, FlowSchema, default_hint
 
 # A flow's name is its file stem and appears in platform URLs.
 FLOW_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -26,12 +26,12 @@ class Problem:
     line: int
     field: str  # dotted path, e.g. on.verified[1].transfer; "" for the whole file
     message: str
+    hint: str = ""  # how to fix it, e.g. "questions are: account, pin"
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}"
-        return (
-            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-        )
+        """One line, so a log record stays one line: file:line: field: message (hint: ...)."""
+        text = f"{self.file}:{self.line}: " + (f"{self.field}: " if self.field else "")
+        return text + self.message + (f" (hint: {self.hint})" if self.hint else "")
 
 
 class FlowFileError(Exception):
@@ -66,30 +66,59 @@ def load_flow(path: Path) -> Flow:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise FlowFileError([Problem(file, 1, "", f"cannot read: {exc}")]) from None
+        hint = "check the file exists and is saved as UTF-8 text"
+        raise FlowFileError([Problem(file, 1, "", f"cannot read: {exc}", hint)]) from None
     try:
         node, data = _parse(text)
     except yaml.YAMLError as exc:
         raise FlowFileError([_yaml_problem(file, exc)]) from None
     if node is None:
-        raise FlowFileError([Problem(file, 1, "", "the file is empty")])
+        hint = "start from a copy of survo_forms/verify_caller.yaml, the commented example"
+        raise FlowFileError([Problem(file, 1, "", "the file is empty", hint)])
 
     lines: dict[DataPath, int] = {(): node.start_mark.line + 1}
     problems = [
-        Problem(file, line, _dotted(at), "duplicate key: only the last one counts")
+        Problem(
+            file,
+            line,
+            _dotted(at),
+            "duplicate key: only the last one counts",
+            "delete one of them, or merge them into one",
+        )
         for at, line in _map_lines(node, (), lines)
     ]
     if not FLOW_NAME.fullmatch(path.stem):
-        problems.append(Problem(file, 1, "", "file name must be letters, digits, _ or - .yaml"))
+        suggestion = re.sub(r"[^A-Za-z0-9_-]+", "_", path.stem).strip("_")[:64] or "my_flow"
+        problems.append(
+            Problem(
+                file,
+                1,
+                "",
+                "file name must be letters, digits, _ or - .yaml",
+                f"rename it, e.g. {suggestion}.yaml",
+            )
+        )
     elif path.stem in RESERVED_FLOW_NAMES:
         problems.append(
-            Problem(file, 1, "", f"{path.stem!r} is a route of Glue's: rename the file")
+            Problem(
+                file,
+                1,
+                "",
+                f"{path.stem!r} is a route of Glue's: rename the file",
+                f"e.g. {path.stem}_line.yaml",
+            )
         )
     try:
         flow: Flow = FlowSchema().load(data)
     except ValidationError as exc:
         problems += [
-            Problem(file, _line(lines, at), _dotted(at), message)
+            Problem(
+                file,
+                _line(lines, at),
+                _dotted(at),
+                str(message),
+                getattr(message, "hint", "") or default_hint(at, str(message)),
+            )
             for at, message in _flatten(exc.messages, ())
         ]
     if problems:
@@ -129,7 +158,8 @@ def _yaml_problem(file: str, exc: yaml.YAMLError) -> Problem:
         context = f"{context} (from line {started.line + 1})"
     parts = [context, getattr(exc, "problem", None)]
     message = ": ".join(str(part) for part in parts if part) or str(exc)
-    return Problem(file, mark.line + 1 if mark else 1, "", f"YAML syntax: {message}")
+    hint = 'indent with spaces, not tabs; put text with a colon, # or braces in "double quotes"'
+    return Problem(file, mark.line + 1 if mark else 1, "", f"YAML syntax: {message}", hint)
 
 
 def _map_lines(
@@ -160,8 +190,9 @@ def _line(lines: dict[DataPath, int], at: DataPath) -> int:
     return lines[at]
 
 
-def _flatten(messages: Any, at: DataPath) -> Iterator[tuple[DataPath, str]]:
-    """marshmallow's nested messages -> (path, message); `_schema` belongs to its parent."""
+def _flatten(messages: Any, at: DataPath) -> Iterator[tuple[DataPath, Any]]:
+    """marshmallow's nested messages -> (path, message); `_schema` belongs to its parent.
+    A message is kept as given: a schema `Message` carries its hint."""
     if isinstance(messages, dict):
         for key, value in messages.items():
             yield from _flatten(value, at if key == "_schema" else (*at, key))
@@ -169,7 +200,7 @@ def _flatten(messages: Any, at: DataPath) -> Iterator[tuple[DataPath, str]]:
         for message in messages:
             yield from _flatten(message, at)
     else:
-        yield at, str(messages)
+        yield at, messages
 
 
 def _dotted(at: DataPath) -> str:

@@ -3,11 +3,13 @@
 Errors keep marshmallow's nested shape (keys and list indexes) so the loader can
 point each one at its line in the YAML file. Checks that span the file (a step
 naming a question, a template naming a field) run in `FlowSchema` even when other
-fields failed, so an admin sees every problem at once.
+fields failed, so an admin sees every problem at once. Each of our messages is a
+`Message` carrying a fix hint; `default_hint` gives one for marshmallow's own.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import string
 from collections.abc import Callable, Mapping, Sequence
@@ -85,6 +87,25 @@ def template_fields(text: str) -> list[str]:
     return names
 
 
+class Message(str):
+    """An error message with a fix hint for the admin. marshmallow keeps the message
+    objects it is given, so the hint reaches the loader, which puts it in Problem.hint."""
+
+    hint: str
+
+    def __new__(cls, text: str, hint: str = "") -> Message:
+        self = super().__new__(cls, text)
+        self.hint = hint
+        return self
+
+
+def _listing(label: str, names: Sequence[str], given: str | None = None) -> str:
+    """A hint naming what may be written here, with a guess at a misspelt given."""
+    close = difflib.get_close_matches(given, names, n=1) if given else []
+    guess = f"did you mean {close[0]}? " if close else ""
+    return f"{guess}{label}: {', '.join(names)}" if names else f"{guess}{label}: none"
+
+
 def _add(errors: Errors, path: DataPath, message: str) -> None:
     node = errors
     for key in path[:-1]:
@@ -103,6 +124,11 @@ class Id(fields.Field[str]):
         "numeric": "must be a numeric id",
     }
 
+    hints = {
+        "invalid": "write it as the platform shows it, e.g. 4200 or sales_menu",
+        "numeric": "write the number the platform shows, e.g. 4200",
+    }
+
     def __init__(self, *, numeric: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.numeric = numeric
@@ -111,24 +137,28 @@ class Id(fields.Field[str]):
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return str(value)
         if not isinstance(value, str):
-            raise self.make_error("numeric" if self.numeric else "invalid")
+            raise self._error("numeric" if self.numeric else "invalid")
         if self.numeric and not (_NUMERIC_ID.fullmatch(value) and int(value) > 0):
-            raise self.make_error("numeric")
+            raise self._error("numeric")
         if not _ID.fullmatch(value):
-            raise self.make_error("invalid")
+            raise self._error("invalid")
         return value
+
+    def _error(self, key: str) -> ValidationError:
+        return ValidationError(Message(str(self.error_messages[key]), self.hints[key]))
 
 
 def _template(value: Any) -> str:
     """Text for a message or a parameter: may hold `{field}` placeholders."""
     if not isinstance(value, str):
-        raise ValidationError("Not a valid string.")
+        raise ValidationError(Message("Not a valid string.", 'put the text in "double quotes"'))
     if not value:
-        raise ValidationError("must not be empty")
+        raise ValidationError(Message("must not be empty", "write the text, or delete the step"))
     try:
         template_fields(value)
     except ValueError as exc:
-        raise ValidationError(str(exc)) from None
+        hint = "write a field as {name}; for a literal brace write {{ or }}"
+        raise ValidationError(Message(str(exc), hint)) from None
     return value
 
 
@@ -141,12 +171,13 @@ class Params(fields.Field[dict[str, str]]):
         self, value: Any, attr: str | None, data: Any, **kwargs: Any
     ) -> dict[str, str]:
         if not isinstance(value, dict):
-            raise self.make_error("invalid")
+            hint = 'e.g. user_parameters: {who: "{name}"}'
+            raise ValidationError(Message(str(self.error_messages["invalid"]), hint))
         params: dict[str, str] = {}
         errors: Errors = {}
         for key, text in value.items():
             if not (isinstance(key, str) and PARAMETER_NAME.fullmatch(key)):
-                errors[str(key)] = ["must be a name: letters, digits and _"]
+                errors[str(key)] = [Message("must be a name: letters, digits and _", "e.g. who")]
                 continue
             try:
                 params[key] = _template(text)
@@ -169,20 +200,28 @@ class RunFormSchema(_Schema):
     user_parameters = Params(load_default=dict)
 
 
+_PHONE_HINT = 'write it with its area code, in quotes: "+13125551212" or "(312) 555-1212"'
+
+
 def _phone(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValidationError("must be a phone number")
+        raise ValidationError(Message("must be a phone number", _PHONE_HINT))
     try:
         return to_e164(str(value), "US")
     except PhoneError as exc:
-        raise ValidationError(str(exc)) from None
+        raise ValidationError(Message(str(exc), _PHONE_HINT)) from None
 
 
 def _ask(value: Any) -> Ask:
     if value is None or value == "all":
         return Ask()  # every question: FlowSchema fills in the names
     if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
-        raise ValidationError("must be a list of question names, or all")
+        raise ValidationError(
+            Message(
+                "must be a list of question names, or all",
+                "write ask: [pin], or ask: all for every question",
+            )
+        )
     return Ask(tuple(value))
 
 
@@ -203,7 +242,8 @@ def _findme(value: Any) -> FindMe:
     if not isinstance(value, list):
         return FindMe(list_id=Id().deserialize(value))
     if not value:
-        raise ValidationError("must list at least one number")
+        hint = 'e.g. findme: ["+13125551212", "+13125551313"], or findme: verified'
+        raise ValidationError(Message("must list at least one number", hint))
     numbers: list[str] = []
     errors: Errors = {}
     for index, raw in enumerate(value):
@@ -218,7 +258,9 @@ def _findme(value: Any) -> FindMe:
 
 def _hangup(value: Any) -> Hangup:
     if value is not None:
-        raise ValidationError("takes no value: write hangup")
+        raise ValidationError(
+            Message("takes no value: write hangup", "write - hangup, with nothing after it")
+        )
     return Hangup()
 
 
@@ -245,11 +287,17 @@ def parse_step(raw: Any) -> Step:
     if raw == "hangup":
         return Hangup()
     if not (isinstance(raw, dict) and len(raw) == 1):
-        raise ValidationError("a step is hangup or one key: value, like {say: Hello.}")
+        raise ValidationError(
+            Message(
+                "a step is hangup or one key: value, like {say: Hello.}",
+                _listing("steps are", list(STEP_PARSERS)),
+            )
+        )
     ((kind, value),) = raw.items()
     parser = STEP_PARSERS.get(kind)
     if parser is None:
-        raise ValidationError({str(kind): [f"unknown step; known: {', '.join(STEP_PARSERS)}"]})
+        hint = _listing("steps are", list(STEP_PARSERS), str(kind))
+        raise ValidationError({str(kind): [Message("unknown step", hint)]})
     try:
         return parser(value)
     except ValidationError as exc:
@@ -273,9 +321,11 @@ class Steps(fields.Field[tuple[Step, ...]]):
         self, value: Any, attr: str | None, data: Any, **kwargs: Any
     ) -> tuple[Step, ...]:
         if not isinstance(value, list):
-            raise self.make_error("invalid")
+            hint = 'one step a line: - say: "Hello." then - hangup'
+            raise ValidationError(Message(str(self.error_messages["invalid"]), hint))
         if not value:
-            raise self.make_error("empty")
+            hint = "add a step, e.g. [hangup]"
+            raise ValidationError(Message(str(self.error_messages["empty"]), hint))
         steps: list[Step | None] = []
         errors: Errors = {}
         for index, raw in enumerate(value):
@@ -287,12 +337,21 @@ class Steps(fields.Field[tuple[Step, ...]]):
         final = next((i for i, s in enumerate(steps) if s is not None and is_final(s)), None)
         last = len(steps) - 1
         if final is not None and final < last:
-            errors.setdefault(final + 1, [f"unreachable: step after {_kind(value[final])}"])
+            kind = _kind(value[final])
+            errors.setdefault(
+                final + 1,
+                [
+                    Message(
+                        f"unreachable: step after {kind}",
+                        f"move it before the {kind}, or delete it",
+                    )
+                ],
+            )
         elif final is None and steps[last] is not None and not isinstance(steps[last], RunForm):
             # A survo posts back to Glue; anything else would leave the call hanging.
-            errors.setdefault(
-                last, ["must end with hangup, transfer, findme, vr, voicemail, ask or survo"]
-            )
+            message = "must end with hangup, transfer, findme, vr, voicemail, ask or survo"
+            hint = "add - hangup (or another step that hands the call on) after it"
+            errors.setdefault(last, [Message(message, hint)])
         if errors:
             raise ValidationError(errors, valid_data=steps)
         return tuple(step for step in steps if step is not None)  # all are, here
@@ -339,15 +398,22 @@ class QuestionSchema(_Schema):
             return
         errors: Errors = {}
         if kind == "multiple_choice" and "choices" not in original:
-            _add(errors, ("choices",), "required for multiple_choice")
+            _add(
+                errors,
+                ("choices",),
+                Message("required for multiple_choice", "add choices: [yes, no]"),
+            )
         if kind != "multiple_choice" and "choices" in original:
-            _add(errors, ("choices",), "only for multiple_choice questions")
+            hint = "delete choices, or make it type: multiple_choice"
+            _add(errors, ("choices",), Message("only for multiple_choice questions", hint))
         for key in ("min_digits", "max_digits"):
             if kind != "digits" and key in original:
-                _add(errors, (key,), "only for digits questions")
+                hint = f"delete {key}, or make it type: digits"
+                _add(errors, (key,), Message("only for digits questions", hint))
         low, high = data.get("min_digits"), data.get("max_digits")
         if low is not None and high is not None and low > high:
-            _add(errors, ("max_digits",), "must not be less than min_digits")
+            hint = f"make max_digits {low} or more, or min_digits {high} or less"
+            _add(errors, ("max_digits",), Message("must not be less than min_digits", hint))
         if errors:
             raise ValidationError(errors)
 
@@ -366,9 +432,11 @@ class VerifySchema(_Schema):
     def check_claim(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
         by = data.get("by")
         if by == "caller_id" and "claim" in original:
-            raise ValidationError("not used with by: caller_id", "claim")
+            hint = "delete claim: the calling phone itself says who it is"
+            raise ValidationError(Message("not used with by: caller_id", hint), "claim")
         if by in ("account", "group") and "claim" not in original:
-            raise ValidationError(f"required with by: {by}", "claim")
+            hint = f"add claim: <the question holding the {by} number>"
+            raise ValidationError(Message(f"required with by: {by}", hint), "claim")
 
     @post_load
     def make_verify(self, data: dict[str, Any], **kwargs: Any) -> Verify:
@@ -396,7 +464,8 @@ class Context(fields.Field[str]):
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return str(value)
         if not (isinstance(value, str) and _CONTEXT.fullmatch(value) and value.strip()):
-            raise self.make_error("invalid")
+            hint = "write the context's name or number as VoipNow shows it, e.g. glue_ask"
+            raise ValidationError(Message(str(self.error_messages["invalid"]), hint))
         return value
 
 
@@ -518,7 +587,8 @@ def _declared_questions(raw: Any, errors: Errors) -> dict[str, Any]:
         if not isinstance(name, str):
             continue
         if name in declared:
-            _add(errors, ("questions", index, "name"), f"duplicate question name {name}")
+            message = Message(f"duplicate question name {name}", "rename one of them, or delete it")
+            _add(errors, ("questions", index, "name"), message)
         else:
             declared[name] = question.get("type")
     return declared
@@ -528,7 +598,8 @@ def _check_verify(raw: dict[str, Any], questions: dict[str, Any], errors: Errors
     for key in ("claim", "pin"):
         name = raw.get(key)
         if isinstance(name, str) and name not in questions:
-            _add(errors, ("verify", key), f"no question named {name}")
+            hint = _listing("questions are", list(questions), name)
+            _add(errors, ("verify", key), Message(f"no question named {name}", hint))
     claim, pin, order = raw.get("claim"), raw.get("pin"), list(questions)
     # Where Glue asks the questions itself it verifies as soon as the PIN is in,
     # and never keeps a PIN waiting for the claim: the claim comes first.
@@ -538,9 +609,11 @@ def _check_verify(raw: dict[str, Any], questions: dict[str, Any], errors: Errors
         and {claim, pin} <= set(order)
         and order.index(pin) < order.index(claim)
     ):
-        _add(errors, ("verify", "pin"), f"question {pin} must come after {claim}")
+        hint = f"move question {claim} above {pin} under questions:"
+        _add(errors, ("verify", "pin"), Message(f"question {pin} must come after {claim}", hint))
     if isinstance(pin, str) and pin in questions and questions[pin] != "digits":
-        _add(errors, ("verify", "pin"), f"question {pin} must be of type digits")
+        hint = f"make question {pin} type: digits"
+        _add(errors, ("verify", "pin"), Message(f"question {pin} must be of type digits", hint))
 
 
 def _check_outcomes(
@@ -556,21 +629,33 @@ def _check_outcomes(
             if isinstance(step, Ask):
                 for position, name in enumerate(step.questions):
                     if name not in questions:
-                        _add(errors, (*at, "ask", position), f"no question named {name}")
+                        hint = _listing("questions are", list(questions), name)
+                        message = Message(f"no question named {name}", hint)
+                        _add(errors, (*at, "ask", position), message)
             if outcome != "verified" and (
                 (isinstance(step, Transfer) and step.to == VERIFIED)
                 or (isinstance(step, FindMe) and step.to_verified)
             ):
                 kind = "transfer" if isinstance(step, Transfer) else "findme"
-                _add(errors, (*at, kind), "verified can only be used in on.verified")
+                hint = (
+                    'use a number here, e.g. transfer: "+13125551212"'
+                    if kind == "transfer"
+                    else 'use numbers or a list here, e.g. findme: ["+13125551212"] or findme: 77'
+                )
+                message = Message("verified can only be used in on.verified", hint)
+                _add(errors, (*at, kind), message)
             # by: with an unknown value is reported on verify.by already.
             if outcome == "verified" and verified_fields is None:
                 continue
             for where, text in _templates(step):
                 for name in template_fields(text):
                     if name not in allowed:
-                        usable = ", ".join(allowed) if allowed else "none (only in verified)"
-                        _add(errors, (*at, *where), f"unknown field {{{name}}}; usable: {usable}")
+                        hint = (
+                            _listing("fields here", allowed, name)
+                            if allowed
+                            else f"only on.verified has fields: take {{{name}}} out"
+                        )
+                        _add(errors, (*at, *where), Message(f"unknown field {{{name}}}", hint))
 
 
 def _templates(step: Step | None) -> list[tuple[DataPath, str]]:
@@ -603,7 +688,10 @@ def _check_ifbyphone(
         _add(
             errors,
             ("ifbyphone", "say_survo"),
-            f"required: the flow says text in {', '.join(speaking)}",
+            Message(
+                f"required: the flow says text in {', '.join(speaking)}",
+                "add ifbyphone.say_survo: <SurVo id>",
+            ),
         )
 
 
@@ -642,4 +730,88 @@ def _check_voipnow(
                         needed[key].append(where)
     for key, uses in needed.items():
         if block.get(key) is None:
-            _add(errors, ("voipnow", key), f"required: the flow has {', '.join(uses)}")
+            message = Message(
+                f"required: the flow has {', '.join(uses)}",
+                f"add voipnow.{key}: <IVR context name>",
+            )
+            _add(errors, ("voipnow", key), message)
+
+
+# --- hints for marshmallow's own messages -------------------------------------
+
+# An example of each key, for "add ..." and "e.g. ..." hints.
+_EXAMPLES: Mapping[str, str] = {
+    "questions": "questions: [{name: account, type: digits}, {name: pin, type: digits}]",
+    "name": "name: account_number",
+    "type": "type: digits",
+    "prompt": 'prompt: "Please enter your PIN, then press pound."',
+    "min_digits": "min_digits: 4",
+    "max_digits": "max_digits: 8",
+    "choices": "choices: [yes, no]",
+    "secret": "secret: true",
+    "timeout": "timeout: 5",
+    "finish_on_key": 'finish_on_key: "#"',
+    "verify": "verify: {by: account, claim: account, pin: pin}",
+    "by": "by: account",
+    "claim": "claim: <the question holding the number>",
+    "pin": "pin: <the question holding the PIN>",
+    "tries": "tries: 3",
+    "on": "on: {verified: [{transfer: verified}], failed: [hangup]}",
+    "verified": "verified: [{transfer: verified}]",
+    "failed": "failed: [hangup]",
+    "survo": "survo: <SurVo id>",
+    "say_survo": "say_survo: <SurVo id>",
+    "say_parameter": "say_parameter: message",
+    "id": "id: 4200",
+    "pause": "pause: 2",
+    "play": 'play: "https://sounds.example.com/hello.wav"',
+    "voice": "voice: alice",
+    "voicemail_seconds": "voicemail_seconds: 120",
+    "jump_option": "jump_option: s",
+    "transfer_variable": "transfer_variable: transfer_to",
+}
+
+# The schema whose keys may be written at a path (list indexes left out).
+_SCHEMAS: Mapping[tuple[str, ...], type[Schema]] = {
+    (): FlowSchema,
+    ("questions",): QuestionSchema,
+    ("verify",): VerifySchema,
+    ("on",): OutcomesSchema,
+    ("ifbyphone",): IfbyPhoneSchema,
+    ("voipnow",): VoipNowSchema,
+    ("didml",): VoiceXmlSchema,
+    ("twiml",): VoiceXmlSchema,
+}
+
+_TYPE_HINTS = {
+    "Not a valid integer.": "write a whole number",
+    "Not a valid boolean.": "write true or false",
+    "Not a valid string.": 'put the text in "double quotes"',
+    "Not a valid list.": "write a list: [a, b], or one - item a line",
+    "Not a valid URL.": "e.g. https://ivr.example.com/menu",
+}
+
+
+def default_hint(at: DataPath, message: str) -> str:
+    """A fix hint for a message marshmallow wrote itself (ours are `Message`s)."""
+    keys = tuple(key for key in at if isinstance(key, str))
+    key = keys[-1] if keys else ""
+    example = _EXAMPLES.get(key)
+    if message == "unknown key":
+        parent = keys[:-1]
+        if parent[:1] == ("on",) and parent[-1:] == ("survo",):
+            schema: type[Schema] | None = RunFormSchema
+        else:
+            schema = _SCHEMAS.get(parent)
+        return _listing("keys here", list(schema._declared_fields), key) if schema else ""
+    if message.startswith("Missing data"):
+        return f"add {example or key + ': ...'}"
+    if message == "must be a mapping of key: value" and not keys:
+        return "a flow is key: value lines: questions, verify, on (see verify_caller.yaml)"
+    if message.startswith("must be a mapping"):
+        return f"e.g. {example}" if example else "write key: value lines under it"
+    if message in _TYPE_HINTS:
+        return _TYPE_HINTS[message] + (f", e.g. {example}" if example else "")
+    if message.startswith("Must be one of"):
+        return ""  # the message lists them already
+    return f"e.g. {example}" if example else ""

@@ -1,0 +1,266 @@
+"""Draw a flow: its questions, the check, each outcome's steps and where the call ends.
+
+`render(flow, "svg")` is what the admin page inlines and `flask forms graph` saves.
+Every label comes from a flow file an admin wrote, so it is only ever text: escaped
+for DOT (never read as an HTML-like label or a `\\N`-style escape), and Graphviz
+escapes it again for the SVG. The SVG returned is the bare `<svg>` element (no XML
+declaration, DOCTYPE or comments) with nothing that loads from elsewhere.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import graphviz
+from lxml import etree
+
+from app.dialects.steps import (
+    VERIFIED,
+    Ask,
+    FindMe,
+    Hangup,
+    Pause,
+    Play,
+    RunForm,
+    Say,
+    SayDigits,
+    Step,
+    Transfer,
+    VirtualReceptionist,
+    Voicemail,
+)
+from app.flows.loader import FLOW_NAME
+from app.flows.model import OUTCOMES, Flow, Question
+
+FORMATS = ("svg", "png")
+
+# What each outcome means, under its name.
+_MEANING = {
+    "verified": "the PIN matched",
+    "retry": "no match, tries left",
+    "failed": "no match, no tries left",
+    "locked": "locked out",
+    "no_input": "caller said nothing",
+    "error": "bad answer or a fault",
+}
+_OUTCOME_COLOURS = {
+    "verified": "#d9f2d9",
+    "retry": "#fff2cc",
+    "failed": "#f8d7d4",
+    "locked": "#f8d7d4",
+    "no_input": "#e8e8e8",
+    "error": "#e8e8e8",
+}
+# Rows top to bottom: retry last, so its edge back to the questions runs below
+# every other row instead of across them.
+_ROWS = (*(outcome for outcome in OUTCOMES if outcome != "retry"), "retry")
+_FONT = "Helvetica,Arial,sans-serif"
+_WRAP = 34  # characters a label line
+
+
+class GraphError(Exception):
+    """Graphviz could not draw the flow: `dot` is not installed, or it failed."""
+
+
+def render(flow: Flow, fmt: str = "svg") -> bytes:
+    """The flow drawn as SVG (a bare, self-contained `<svg>` element, UTF-8) or PNG.
+
+    Raises ValueError for another format and GraphError when Graphviz fails.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    try:
+        data = build(flow).pipe(format=fmt, quiet=True)
+    except graphviz.ExecutableNotFound:
+        raise GraphError(
+            "Graphviz's dot program is not installed (Debian: apt-get install graphviz)"
+        ) from None
+    except graphviz.CalledProcessError as exc:
+        detail = (exc.stderr or b"").decode("utf-8", "replace").strip()
+        raise GraphError(f"Graphviz failed: {detail or exc}") from None
+    return _bare_svg(data) if fmt == "svg" else data
+
+
+def build(flow: Flow) -> graphviz.Digraph:
+    """The flow as a Graphviz graph, left to right: questions, check, outcomes, steps."""
+    name = flow.name if FLOW_NAME.fullmatch(flow.name) else "flow"
+    title = f"{flow.name}: {flow.description}" if flow.description else flow.name
+    dot = graphviz.Digraph(
+        name=name,
+        graph_attr={
+            "rankdir": "LR",
+            "label": _label(title, width=100),
+            "labelloc": "t",
+            "fontname": _FONT,
+            "fontsize": "16",
+            "nodesep": "0.25",
+            "ranksep": "0.35",
+            "bgcolor": "white",
+        },
+        node_attr={"fontname": _FONT, "fontsize": "11", "shape": "box", "style": "filled"},
+        edge_attr={"fontname": _FONT, "fontsize": "9", "color": "#555555"},
+    )
+    dot.node("start", "Call", shape="circle", fillcolor="#dde7f5")
+
+    question_ids = {q.name: f"question {i}" for i, q in enumerate(flow.questions, 1)}
+    with dot.subgraph(name="cluster_questions") as cluster:
+        cluster.attr(label="Questions", style="rounded,dashed", color="#7a8fb0")
+        for index, question in enumerate(flow.questions, 1):
+            cluster.node(
+                question_ids[question.name],
+                _label(f"{index}. {question.name}", _question_details(question)),
+                shape="box",
+                style="rounded,filled",
+                fillcolor="#dde7f5",
+            )
+    first = question_ids[flow.questions[0].name] if flow.questions else "verify"
+    dot.edge("start", first)
+    for before, after in zip(flow.questions, flow.questions[1:], strict=False):
+        dot.edge(question_ids[before.name], question_ids[after.name])
+    last = question_ids[flow.questions[-1].name] if flow.questions else "start"
+
+    dot.node(
+        "verify",
+        _label("Verify", *_verify_lines(flow)),
+        shape="hexagon",
+        margin="0,0.05",
+        fillcolor="#ffffff",
+    )
+    dot.edge(last, "verify")
+
+    for outcome in _ROWS:
+        outcome_id = f"outcome {outcome}"
+        dot.node(
+            outcome_id,
+            _label(outcome, _MEANING[outcome]),
+            shape="ellipse",
+            fillcolor=_OUTCOME_COLOURS[outcome],
+        )
+        dot.edge("verify", outcome_id)
+        previous = outcome_id
+        for index, step in enumerate(flow.outcomes.get(outcome, ()), 1):
+            step_id = f"{outcome} step {index}"
+            _step_node(dot, step_id, step, flow)
+            dot.edge(previous, step_id)
+            previous = step_id
+            if isinstance(step, Ask):
+                asked = [name for name in step.questions if name in question_ids]
+                target = question_ids[asked[0]] if asked else first
+                # Back to the questions: drawn, but not allowed to pull the layout.
+                dot.edge(
+                    step_id,
+                    target,
+                    label="ask again",
+                    tailport="s",
+                    headport="s",
+                    style="dashed",
+                    color="#b08a00",
+                    fontcolor="#b08a00",
+                    constraint="false",
+                )
+    return dot
+
+
+def _step_node(dot: graphviz.Digraph, node_id: str, step: Step, flow: Flow) -> None:
+    """One step: a plain box while the flow goes on; where the call ends up, a bold
+    double-bordered shape (an octagon for hanging up)."""
+    if isinstance(step, Say):
+        dot.node(node_id, _label("Say", _quoted(step.text)), fillcolor="#ffffff")
+    elif isinstance(step, SayDigits):
+        dot.node(node_id, _label("Say digits", _quoted(step.digits)), fillcolor="#ffffff")
+    elif isinstance(step, Pause):
+        dot.node(node_id, _label(f"Pause {step.seconds} s"), fillcolor="#ffffff")
+    elif isinstance(step, Play):
+        dot.node(node_id, _label("Play", step.sound), fillcolor="#ffffff")
+    elif isinstance(step, Hangup):
+        _end(dot, node_id, "Hang up", shape="octagon", fill="#f4b6b0")
+    elif isinstance(step, Ask):
+        _end(dot, node_id, _label("Ask again", ", ".join(step.questions)), fill="#fff2cc")
+    elif isinstance(step, Transfer):
+        to = f"the verified {_record(flow)}'s phone" if step.to == VERIFIED else step.to
+        _end(dot, node_id, _label("Transfer", f"to {to}"), fill="#b9e4b9")
+    elif isinstance(step, FindMe):
+        _end(dot, node_id, _label("Find Me", _findme_target(step, flow)), fill="#b9e4b9")
+    elif isinstance(step, VirtualReceptionist):
+        _end(dot, node_id, _label("Virtual Receptionist", f"menu {step.menu}"), fill="#cfe0f7")
+    elif isinstance(step, Voicemail):
+        _end(dot, node_id, _label("Voicemail", f"box {step.box}"), fill="#cfe0f7")
+    elif isinstance(step, RunForm):
+        params = [f"{key} = {value}" for key, value in step.params.items()]
+        _end(dot, node_id, _label(f"Run SurVo {step.form}", *params, "then back to Glue"))
+    else:  # a step kind added later: still drawn, never dropped
+        dot.node(node_id, _label(type(step).__name__), fillcolor="#ffffff")
+
+
+def _end(
+    dot: graphviz.Digraph, node_id: str, label: str, shape: str = "box", fill: str = "#e8e8e8"
+) -> None:
+    style = "rounded,filled,bold" if shape == "box" else "filled,bold"
+    dot.node(node_id, label, shape=shape, style=style, peripheries="2", fillcolor=fill)
+
+
+def _question_details(question: Question) -> str:
+    details: list[str] = [question.type]
+    low, high = question.min_digits, question.max_digits
+    if low is not None and high is not None:
+        details.append(f"{low} digit" if low == high == 1 else f"{low}-{high} digits")
+    elif low is not None:
+        details.append(f"{low} or more digits")
+    elif high is not None:
+        details.append(f"up to {high} digits")
+    if question.choices:
+        details.append(" / ".join(question.choices))
+    if question.secret:
+        details.append("secret")
+    return ", ".join(details)
+
+
+def _verify_lines(flow: Flow) -> list[str]:
+    verify = flow.verify
+    if verify.by == "caller_id":
+        claim = "claim by caller_id: the calling phone"
+    else:
+        claim = f"claim by {verify.by}: {verify.claim}"
+    tries = f"{verify.tries} wrong PIN{'s' if verify.tries != 1 else ''} allowed"
+    return [claim, f"PIN: {verify.pin}", tries]
+
+
+def _record(flow: Flow) -> str:
+    return "group" if flow.verify.by == "group" else "user"
+
+
+def _findme_target(step: FindMe, flow: Flow) -> str:
+    if step.to_verified:
+        return f"the verified {_record(flow)}'s phones"
+    if step.list_id is not None:
+        return f"list {step.list_id}"
+    return ", ".join(step.numbers)
+
+
+def _quoted(text: str) -> str:
+    return f"\u201c{text}\u201d"
+
+
+def _label(*parts: str, width: int = _WRAP) -> str:
+    """A multi-line DOT label from plain text: each part wrapped on its own lines.
+
+    Backslashes are doubled so that admin text such as `\\N` or `\\l` is shown, not
+    read as a DOT escape, and & is written &amp; so that `&lt;` is shown, not decoded;
+    graphviz.quoting escapes the double quotes; nohtml keeps a label that looks like
+    `<...>` from being taken as an HTML-like label.
+    """
+    lines: list[str] = []
+    for part in parts:
+        for paragraph in part.splitlines() or [""]:
+            lines += textwrap.wrap(paragraph, width) or [""]
+    escaped = (line.replace("\\", "\\\\").replace("&", "&amp;") for line in lines)
+    return graphviz.nohtml("\\n".join(escaped))
+
+
+def _bare_svg(data: bytes) -> bytes:
+    """Graphviz's SVG as a lone `<svg>` element, for inlining in a page or saving."""
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True
+    )
+    root = etree.fromstring(data, parser)
+    return etree.tostring(root, encoding="utf-8", xml_declaration=False)
