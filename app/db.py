@@ -8,7 +8,7 @@ from typing import Any
 import click
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from flask.cli import AppGroup
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -60,8 +60,14 @@ def _sqlite_begin(connection: Any) -> None:
     # SAVEPOINTs and DDL behave. A writer takes the write lock at once: upgrading
     # a read transaction under WAL fails immediately ("database is locked")
     # instead of waiting for the other worker.
-    writer = connection.get_execution_options().get(WRITER)
+    writer = connection.get_execution_options().get(WRITER) or _in_unsafe_request()
     connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+
+def _in_unsafe_request() -> bool:
+    """A POST, PUT or DELETE is there to write: its transactions begin as writers,
+    so a handler that reads before it writes never meets a failed lock upgrade."""
+    return has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")
 
 
 def begin_write(session: Session) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.models import ApiToken, utcnow
@@ -30,15 +30,20 @@ def create(session: Session, name: str) -> str:
 
 
 def authenticate(session: Session, token: str) -> ApiToken | None:
-    """The active token matching `token` (looked up by its digest), noting its use."""
+    """The active token matching `token` (looked up by its digest), noting its use.
+
+    One UPDATE finds and stamps it: a write from the start, so on SQLite it
+    waits for a busy writer instead of failing to upgrade a read.
+    """
     if not token.startswith(PREFIX) or len(token) > 128:
         return None
-    found = session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == _digest(token), ApiToken.active)
-    )
-    if found is not None:
-        found.last_used_at = utcnow()
-    return found
+    found = session.execute(
+        update(ApiToken)
+        .where(ApiToken.token_hash == _digest(token), ApiToken.active)
+        .values(last_used_at=utcnow())
+        .returning(ApiToken.id)
+    ).scalar_one_or_none()
+    return session.get(ApiToken, found) if found is not None else None
 
 
 def revoke(session: Session, name: str) -> None:
