@@ -30,9 +30,10 @@ def create_app(
     pins.init_app(app)
     cli.init_app(app)
 
-    from app import calls, hooks, http_errors
+    from app import admin, calls, hooks, http_errors
 
     http_errors.init_app(app)
     hooks.init_app(app)
     calls.init_app(app)
+    admin.init_app(app)  # after calls: it shares the web page's sign-in
     return app

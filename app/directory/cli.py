@@ -117,6 +117,24 @@ def set_password_command(account: str, password: str) -> None:
     click.echo(f"web password set for user {account}")
 
 
+@users_cli.command("make-admin")
+@click.argument("account")
+def make_admin_command(account: str) -> None:
+    """Let user ACCOUNT use the admin pages (/admin/; they sign in with their web password)."""
+    with _transaction() as session:
+        service.get_user(session, account).is_admin = True
+    click.echo(f"user {account} is an admin")
+
+
+@users_cli.command("revoke-admin")
+@click.argument("account")
+def revoke_admin_command(account: str) -> None:
+    """Take the admin pages away from user ACCOUNT."""
+    with _transaction() as session:
+        service.get_user(session, account).is_admin = False
+    click.echo(f"user {account} is no longer an admin")
+
+
 @users_cli.command("disable")
 @click.argument("account")
 def disable_user_command(account: str) -> None:

@@ -1,0 +1,14 @@
+"""Admin pages: flow files and their checks, calls, verification attempts, locks."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the pages (after app.calls, whose sign-in they share)."""
+    from app import http_errors
+    from app.admin import views
+
+    app.register_blueprint(views.bp)
+    http_errors.register(app, "/admin/", views.http_error)

@@ -1,0 +1,267 @@
+"""What the admin pages read and do: plain functions over a session and the flow registry.
+
+They never commit (the views do, once per request), and they read lockout
+counters as stored, never from the session's cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from math import ceil
+from pathlib import Path
+from typing import Generic, Literal, TypeVar
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from app.db import begin_write
+from app.directory import service as directory
+from app.directory.service import DirectoryError
+from app.flows import graph
+from app.flows.loader import Problem
+from app.flows.model import Flow
+from app.flows.registry import FlowRegistry
+from app.models import (
+    AdminAction,
+    Call,
+    Group,
+    UnknownClaim,
+    User,
+    VerificationAttempt,
+    utcnow,
+)
+
+PER_PAGE = 50
+ACTIONS_SHOWN = 50
+# Lockout state must be read as stored: a caller may have just changed it.
+FRESH = {"populate_existing": True}
+
+T = TypeVar("T")
+UnlockKind = Literal["user", "group", "unknown"]
+CLAIM_TYPES = ("account", "group", "caller_id")
+
+
+class AdminError(ValueError):
+    """An admin action that cannot be done; the message is one sentence for the page."""
+
+
+# --- flows ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlowStatus:
+    name: str
+    file: str  # the file's name in the flow directory
+    problems: tuple[str, ...]  # "file:line: field: message"; empty: OK
+    serving: bool  # a good version is loaded (the last one, if the file is now broken)
+    description: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def flow_statuses(registry: FlowRegistry) -> list[FlowStatus]:
+    """Every flow file with its check status, each file re-checked now if it changed."""
+    registry.load_all()  # the registry's reload check, file by file
+    statuses = []
+    for path in sorted(registry.directory.glob("*.yaml")):
+        name = path.stem
+        flow = registry.get(name)
+        problems = tuple(_problem_text(p) for p in registry.problems.get(name, []))
+        statuses.append(
+            FlowStatus(
+                name=name,
+                file=path.name,
+                problems=problems,
+                serving=flow is not None,
+                description=flow.description if flow else "",
+            )
+        )
+    return statuses
+
+
+def flow_status(registry: FlowRegistry, name: str) -> tuple[FlowStatus, Flow | None] | None:
+    """One flow's status and its loaded flow, or None if there is no such flow file."""
+    for status in flow_statuses(registry):
+        if status.name == name:
+            return status, registry.get(name) if status.serving else None
+    return None
+
+
+def _problem_text(problem: Problem) -> str:
+    """As `flask forms check` prints it (with its fix hint), but with the file's
+    name only: the server's directory layout is not the admin's business."""
+    return str(replace(problem, file=Path(problem.file).name))
+
+
+def flow_graph_svg(flow: Flow) -> bytes:
+    """The flow drawn as an SVG document; raises GraphError when Graphviz cannot draw."""
+    return graph.render(flow, fmt="svg")
+
+
+# --- calls and attempts ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    number: int  # 1-based
+    total: int
+    per_page: int = PER_PAGE
+
+    @property
+    def pages(self) -> int:
+        return max(1, ceil(self.total / self.per_page))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+
+def _page(session: Session, stmt: Select[T], number: int, total_of: type) -> Page[T]:
+    number = max(1, number)
+    total = session.scalar(select(func.count()).select_from(total_of)) or 0
+    items = list(session.scalars(stmt.limit(PER_PAGE).offset((number - 1) * PER_PAGE)))
+    return Page(items, number, total)
+
+
+def recent_calls(session: Session, number: int = 1) -> Page[Call]:
+    """Calls, newest first, PER_PAGE to a page."""
+    stmt = select(Call).order_by(Call.started_at.desc(), Call.id.desc())
+    return _page(session, stmt, number, Call)
+
+
+def call_detail(session: Session, call_id: int) -> tuple[Call, list[VerificationAttempt]] | None:
+    """A call with its events (in the order received) and its verification attempts."""
+    call = session.scalar(select(Call).where(Call.id == call_id).options(selectinload(Call.events)))
+    if call is None:
+        return None
+    attempts = session.scalars(
+        select(VerificationAttempt)
+        .where(VerificationAttempt.call_id == call_id)
+        .order_by(VerificationAttempt.id)
+    )
+    return call, list(attempts)
+
+
+def recent_attempts(session: Session, number: int = 1) -> Page[VerificationAttempt]:
+    """Verification attempts, newest first, PER_PAGE to a page."""
+    stmt = select(VerificationAttempt).order_by(
+        VerificationAttempt.created_at.desc(), VerificationAttempt.id.desc()
+    )
+    return _page(session, stmt, number, VerificationAttempt)
+
+
+# --- locks -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Locks:
+    users: list[User] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+    unknown: list[UnknownClaim] = field(default_factory=list)
+    now: datetime = field(default_factory=utcnow)
+
+    def locked(self, record: User | Group | UnknownClaim) -> bool:
+        return record.locked_until is not None and record.locked_until > self.now
+
+
+def locks(session: Session) -> Locks:
+    """Users and groups locked or with failed attempts, and unknown claims locked now."""
+    now = utcnow()
+    users = session.scalars(
+        select(User)
+        .where(or_(User.locked_until > now, User.failed_attempts > 0))
+        .order_by(User.account_number)
+        .execution_options(**FRESH)
+    )
+    groups = session.scalars(
+        select(Group)
+        .where(or_(Group.locked_until > now, Group.failed_attempts > 0))
+        .order_by(Group.group_number)
+        .execution_options(**FRESH)
+    )
+    unknown = session.scalars(
+        select(UnknownClaim)
+        .where(UnknownClaim.locked_until > now)
+        .order_by(UnknownClaim.claim_type, UnknownClaim.claimed)
+        .execution_options(**FRESH)
+    )
+    return Locks(list(users), list(groups), list(unknown), now)
+
+
+def admin_actions(session: Session, limit: int = ACTIONS_SHOWN) -> list[AdminAction]:
+    """The admin actions recorded, newest first."""
+    stmt = (
+        select(AdminAction)
+        .options(selectinload(AdminAction.user))
+        .order_by(AdminAction.created_at.desc(), AdminAction.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def unlock(
+    session: Session, admin: User, kind: UnlockKind, number: str, claim_type: str = ""
+) -> AdminAction:
+    """Reset the failure counters of a user, group or unknown claim, and record who did it.
+
+    Raises AdminError when there is no such record.
+    """
+    begin_write(session)  # reads the counters, then writes them
+    record: User | Group | UnknownClaim
+    if kind == "unknown":
+        if claim_type not in CLAIM_TYPES:
+            raise AdminError(f"Unknown claim type {claim_type!r}.")
+        found = session.scalar(
+            select(UnknownClaim)
+            .where(UnknownClaim.claim_type == claim_type, UnknownClaim.claimed == number)
+            .execution_options(**FRESH)
+        )
+        if found is None:
+            raise AdminError(f"There is no unknown {claim_type} {number} on record.")
+        record, target_kind = found, f"unknown_{claim_type}"
+        before = _counters(record)
+        record.failed_attempts = 0
+        record.lockouts = 0
+        record.locked_until = None
+    else:
+        try:
+            before_record = (
+                directory.get_user(session, number)
+                if kind == "user"
+                else directory.get_group(session, number)
+            )
+            session.refresh(before_record)  # as stored now, not as cached
+            before = _counters(before_record)
+            record = directory.unlock(session, kind, number)
+        except DirectoryError as exc:
+            raise AdminError(_sentence(str(exc))) from None
+        target_kind = kind
+    action = AdminAction(
+        user_id=admin.id,
+        action="unlock",
+        target_kind=target_kind,
+        target_number=number,
+        detail=f"was: {before}",
+        created_at=utcnow(),
+    )
+    session.add(action)
+    return action
+
+
+def _counters(record: User | Group | UnknownClaim) -> str:
+    until = record.locked_until
+    locked = f"locked until {until:%Y-%m-%d %H:%M:%S} UTC" if until else "not locked"
+    return f"{record.failed_attempts} failed attempts, {record.lockouts} lockouts, {locked}"
+
+
+def _sentence(message: str) -> str:
+    message = message.strip()
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")

@@ -1,0 +1,238 @@
+"""The admin pages, for signed-in users with is_admin; views only orchestrate.
+
+Signed-out visitors are sent to the sign-in page, signed-in non-admins get 403.
+Every form is a FlaskForm (a CSRF token in each POST), as on the web page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, cast
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+from wtforms import HiddenField
+from wtforms.validators import AnyOf, DataRequired, Length
+
+from app.admin import service
+from app.calls.web import LogoutForm, WebUser
+from app.db import get_session
+from app.flows.graph import GraphError
+from app.flows.loader import FLOW_NAME
+from app.flows.registry import EXTENSION as FLOWS
+from app.flows.registry import FlowRegistry
+from app.models import User
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+# The pages show callers' numbers and the platforms' requests: not for caches,
+# and no script runs on them, whatever a stored payload holds.
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+# A flow's graph is drawn from YAML an admin wrote: served as an image of its
+# own, under a policy that lets no script or fetch in it run even if opened
+# directly.
+SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
+
+
+class UnlockForm(FlaskForm):
+    """One Unlock button: which record's counters to reset."""
+
+    kind = HiddenField(validators=[AnyOf(("user", "group", "unknown"))])
+    number = HiddenField(validators=[DataRequired(), Length(max=64)])
+    claim_type = HiddenField(validators=[AnyOf(("", *service.CLAIM_TYPES))])
+
+
+def _submitted(form: FlaskForm) -> bool:
+    """validate_on_submit, but a missing or wrong CSRF token is a 400, not a form error."""
+    valid = bool(form.validate_on_submit())
+    csrf_errors = getattr(getattr(form, "csrf_token", None), "errors", None)
+    if form.is_submitted() and csrf_errors:
+        raise CSRFError(csrf_errors[0])
+    return valid
+
+
+def _me() -> User:
+    return cast(WebUser, current_user).user
+
+
+@bp.before_request
+def _admins_only() -> ResponseReturnValue | None:
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined,no-any-return]
+    if not _me().is_admin:
+        abort(403)
+    return None
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+    return response
+
+
+@bp.context_processor
+def _page_context() -> dict[str, Any]:
+    return {"logout_form": LogoutForm() if current_user.is_authenticated else None}
+
+
+@bp.app_template_filter("admin_json")
+def _admin_json(value: Any) -> str:
+    """A stored payload as indented JSON (escaped by the template, like all text)."""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+def http_error(exc: HTTPException) -> Response:
+    """Errors under /admin/, as a page."""
+    if isinstance(exc, CSRFError):
+        log.warning("admin form refused: %s", exc.description)
+        message = (
+            "This form has expired or did not come from this site. Reload the page and try again."
+        )
+    elif exc.code == 403:
+        message = "These pages are for admins only."
+    elif exc.code == 404:
+        message = "There is nothing here."
+    elif exc.code == 405:
+        message = "That is not how this page is used."
+    elif exc.code == 503:
+        message = "That cannot be shown just now: see the server's log."
+    else:
+        message = "That request could not be understood."
+    signed_in = current_user.is_authenticated
+    body = render_template(
+        "admin/error.html", message=message, logout_form=LogoutForm() if signed_in else None
+    )
+    response = current_app.make_response((body, exc.code or 500))
+    response.headers["Content-Security-Policy"] = PAGE_POLICY
+    return response
+
+
+def _registry() -> FlowRegistry:
+    registry: FlowRegistry = current_app.extensions[FLOWS]
+    return registry
+
+
+def _page_number() -> int:
+    return max(1, request.args.get("page", 1, type=int) or 1)
+
+
+# --- pages ---------------------------------------------------------------------
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    """Links to the admin pages."""
+    return render_template("admin/index.html")
+
+
+@bp.get("/flows")
+def flows() -> ResponseReturnValue:
+    """Every flow file with its check status, checked now."""
+    return render_template("admin/flows.html", flows=service.flow_statuses(_registry()))
+
+
+@bp.get("/flows/<name>")
+def flow(name: str) -> ResponseReturnValue:
+    """One flow: its status and its graph."""
+    found = service.flow_status(_registry(), name) if FLOW_NAME.fullmatch(name) else None
+    if found is None:
+        abort(404)
+    status, loaded = found
+    return render_template("admin/flow.html", flow=status, has_graph=loaded is not None)
+
+
+@bp.get("/flows/<name>.svg")
+def flow_svg(name: str) -> ResponseReturnValue:
+    """One flow's graph, as an SVG image (never inlined in a page)."""
+    loaded = _registry().get(name) if FLOW_NAME.fullmatch(name) else None
+    if loaded is None:
+        abort(404)
+    try:
+        svg = service.flow_graph_svg(loaded)
+    except GraphError as exc:
+        log.error("flow %s not drawn: %s", name, exc)
+        abort(503)
+    response = Response(svg, mimetype="image/svg+xml")
+    response.headers["Content-Security-Policy"] = SVG_POLICY
+    return response
+
+
+@bp.get("/calls")
+def calls() -> ResponseReturnValue:
+    """Recent calls, newest first."""
+    return render_template(
+        "admin/calls.html", page=service.recent_calls(get_session(), _page_number())
+    )
+
+
+@bp.get("/calls/<int:call_id>")
+def call(call_id: int) -> ResponseReturnValue:
+    """One call: every event in order, with its stored payload and reply."""
+    found = service.call_detail(get_session(), call_id)
+    if found is None:
+        abort(404)
+    record, attempts = found
+    return render_template("admin/call.html", call=record, attempts=attempts)
+
+
+@bp.get("/attempts")
+def attempts() -> ResponseReturnValue:
+    """Recent verification attempts, newest first."""
+    page = service.recent_attempts(get_session(), _page_number())
+    return render_template("admin/attempts.html", page=page)
+
+
+@bp.get("/locks")
+def locks() -> ResponseReturnValue:
+    """Locked records and ones with failed attempts, each with an Unlock button."""
+    session = get_session()
+    return render_template(
+        "admin/locks.html",
+        locks=service.locks(session),
+        actions=service.admin_actions(session),
+        form=UnlockForm(),
+    )
+
+
+@bp.post("/locks/unlock")
+def unlock() -> ResponseReturnValue:
+    """Reset a record's failure counters and record who did it."""
+    form = UnlockForm()
+    if not _submitted(form):
+        abort(400)
+    session = get_session()
+    kind = cast(service.UnlockKind, form.kind.data)
+    number = form.number.data or ""
+    try:
+        service.unlock(session, _me(), kind, number, form.claim_type.data or "")
+    except service.AdminError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".locks"))
+    session.commit()
+    log.info("admin %s unlocked %s %s", _me().account_number, kind, number)
+    label = f"unknown {form.claim_type.data}" if kind == "unknown" else kind
+    flash(f"Unlocked {label} {number}.")
+    return redirect(url_for(".locks"))

@@ -1,0 +1,119 @@
+"""The admin pages in a real browser (headless Debian Chromium, Playwright): an admin
+signs in, unlocks a user locked out through the IfbyPhone hook, and sees it recorded.
+
+The app is served by a real WSGI server in a thread, over a migrated SQLite
+database holding the demo directory. Skipped when /usr/bin/chromium is missing,
+unless GLUE_TEST_REQUIRE_BROWSER=1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from app import create_app
+from tests.calls.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import TEST_SECRETS
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("GLUE_TEST_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"browser tests required but {CHROMIUM} is missing")
+        pytest.skip(f"{CHROMIUM} is missing")
+    return CHROMIUM
+
+
+@pytest.fixture
+def live_base(sqlite_template: Path, tmp_path: Path, forms_dir: Path) -> Iterator[str]:
+    """The app on a real server (threaded) at http://127.0.0.1:<free port>, Ada an admin."""
+    database = tmp_path / "glue.db"
+    shutil.copy(sqlite_template, database)
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": f"sqlite:///{database}",
+            "FORMS_DIR": str(forms_dir),
+            **TEST_SECRETS,
+        },
+        instance_path=str(tmp_path / "instance"),
+    )
+    runner = app.test_cli_runner()
+    for args in (["demo", "load"], ["users", "make-admin", "1001"]):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 0, result.output
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+        app.extensions["glue.engine"].dispose()
+
+
+def lock_out(base: str, account: str) -> None:
+    """Five wrong PINs, one call each, posted as IfbyPhone posts them."""
+    for n in range(5):
+        response = requests.post(
+            f"{base}/ifbyphone/verify_caller",
+            params={"key": TEST_SECRETS["IFBYPHONE_SECRET"]},
+            data={"session_id": f"s-browser-{n}", "caller_id": "3125550199", "p_t": ""}
+            | {"account": account, "pin": "0000"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+    assert "This account is locked" in response.text
+
+
+def test_an_admin_unlocks_a_locked_user(chromium_path: str, live_base: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    lock_out(live_base, "1002")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 800})
+            page.goto(f"{live_base}/admin/locks")
+            expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+            page.get_by_label("Account number").fill("1001")
+            page.get_by_label("Password").fill("ada-demo-1")
+            page.get_by_role("button", name="Sign in").click()
+
+            # Back where she was going: Grace is locked.
+            expect(page.get_by_role("heading", name="Locks")).to_be_visible()
+            row = page.locator("#user-1002")
+            expect(row).to_contain_text("Grace Hopper")
+            expect(row).to_contain_text("Locked until")
+            expect(page.locator("#admin-actions")).to_have_count(0)
+
+            page.get_by_role("button", name="Unlock user 1002").click()
+            expect(page.get_by_role("status")).to_have_text("Unlocked user 1002.")
+            expect(page.locator("#user-1002")).to_have_count(0)
+            action = page.locator("#admin-actions tbody tr")
+            expect(action).to_have_count(1)
+            expect(action).to_contain_text("Ada Lovelace (1001)")
+            expect(action).to_contain_text("unlock")
+            expect(action).to_contain_text("user 1002")
+
+            if shutil.which("dot") is None:
+                return  # Graphviz missing: no graph to see (tests/admin/test_flows.py)
+            # The flow's graph is an image, and it loads under the pages' policy.
+            page.goto(f"{live_base}/admin/flows/verify_caller")
+            graph = page.get_by_role("img", name="Graph of the flow verify_caller")
+            expect(graph).to_be_visible()
+            page.wait_for_function("document.querySelector('img.graph').complete")
+            assert graph.evaluate("img => img.naturalWidth") > 0
+        finally:
+            browser.close()
