@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import create_app
 from app.db import make_engine
-from app.flows.statuses import VOIPNOW_STATUSES
+from app.dialects.voipnow import HANGUP_STATUSES
 from app.models import Call, CallEvent, User, VerificationAttempt
 from tests.conftest import PROJECT_ROOT, TEST_SECRETS
 from tests.directory_helpers import add_group, add_user
@@ -293,7 +293,7 @@ def test_group_line_verifies_a_member_and_rings_the_group(
 
 @pytest.mark.parametrize(
     ("call_status", "platform_status"),
-    [*VOIPNOW_STATUSES.items(), ("SOMETHINGNEW", "completed"), ("", "completed")],
+    [*HANGUP_STATUSES.items(), ("SOMETHINGNEW", "completed"), ("", "completed")],
 )
 def test_hangup_closes_the_call_with_its_status(
     client: FlaskClient,

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from marshmallow import Schema
+
 from app.dialects.steps import Step
 
 # Longest platform call id kept (the column's size); a longer one is malformed.
@@ -73,6 +75,19 @@ class Dialect(Protocol):
     @property
     def NEEDS_SETTINGS(self) -> bool:
         """A flow must have this platform's block to run on it."""
+
+    @property
+    def SETTINGS(self) -> type[Schema]:
+        """The marshmallow schema of the flow's block for this platform."""
+
+    def check_flow(
+        self,
+        block: Any,
+        raw_on: Mapping[str, Any],
+        outcomes: Mapping[str, Sequence[Step | None]],
+        errors: dict[Any, Any],
+    ) -> None:
+        """Add to `errors` what the flow's steps need from the block and it lacks."""
 
     def parse(self, values: Mapping[str, str], max_length: int) -> Turn: ...
 

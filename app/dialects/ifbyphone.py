@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lxml import etree
+from marshmallow import fields
+from marshmallow.validate import Regexp
 
 from app.dialects.base import MAX_CALL_ID, Cursor, MalformedRequest, Rendered, Turn
 from app.dialects.steps import (
@@ -30,6 +32,8 @@ from app.dialects.steps import (
     Voicemail,
 )
 from app.directory.phones import unformatted
+from app.flows.fields import PARAMETER_NAME, Errors, Id, Message, StrictSchema, add_error
+from app.flows.model import DEFAULT_OUTCOMES, OUTCOMES
 
 NAME = "ifbyphone"
 CONTENT_TYPE = "text/xml; charset=utf-8"
@@ -176,3 +180,45 @@ def _reply(action: etree._Element, consumed: int) -> Rendered:
 
 def _serialise(action: etree._Element) -> bytes:
     return etree.tostring(action, xml_declaration=True, encoding="utf-8")
+
+
+# --- the flow's `ifbyphone:` block ----------------------------------------------
+
+
+class Settings(StrictSchema):
+    """The flow's `ifbyphone:` block."""
+
+    survo = Id(numeric=True, required=True)  # the SurVo that asks the questions
+    say_survo = Id(numeric=True)  # a SurVo that reads one parameter aloud
+    say_parameter = fields.String(
+        load_default="message", validate=Regexp(PARAMETER_NAME, error="must be a name")
+    )
+
+
+SETTINGS = Settings
+
+
+def check_flow(
+    block: Any,
+    raw_on: Mapping[str, Any],
+    outcomes: Mapping[str, Sequence[Step | None]],
+    errors: Errors,
+) -> None:
+    """IfbyPhone has no say app: text is read by running the say_survo form."""
+    if not isinstance(block, dict) or block.get("say_survo") is not None:
+        return
+    speaking = []
+    for outcome in OUTCOMES:
+        written = outcome in raw_on
+        steps = outcomes.get(outcome, ()) if written else DEFAULT_OUTCOMES.get(outcome, ())
+        if any(isinstance(step, Say | SayDigits | Pause) for step in steps):
+            speaking.append(outcome if written else f"{outcome} (default)")
+    if speaking:
+        add_error(
+            errors,
+            ("ifbyphone", "say_survo"),
+            Message(
+                f"required: the flow says text in {', '.join(speaking)}",
+                "add ifbyphone.say_survo: <SurVo id>",
+            ),
+        )

@@ -14,6 +14,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from lxml import etree
+from marshmallow import Schema, fields
+from marshmallow.validate import Length, Range
 
 from app.dialects.base import MAX_CALL_ID, Cursor, MalformedRequest, Rendered, Turn
 from app.dialects.steps import (
@@ -31,12 +33,28 @@ from app.dialects.steps import (
     VirtualReceptionist,
     Voicemail,
 )
+from app.flows.fields import Errors, Id, Phone, StrictSchema
 
 log = logging.getLogger(__name__)
 
 # Query fields Glue puts in its own callback URLs.
 QUESTION, TURN, SILENCE, RECORDED = "question", "turn", "silence", "recorded"
 DEFAULT_TIMEOUT = 5  # seconds of silence before a question counts as unanswered
+
+
+class VoiceXmlSettings(StrictSchema):
+    """didML and TwiML blocks: every key is optional (Glue asks the questions itself)."""
+
+    voice = fields.String(validate=Length(1, 64))  # <Say voice=...>
+    language = fields.String(validate=Length(1, 16))  # <Say language=...>
+    caller_id = Phone()  # shown on transfers (<Dial callerId=...>)
+    # voicemail box -> number to dial; a box not listed is recorded by Glue
+    voicemail = fields.Dict(keys=Id(), values=Phone())
+    voicemail_prompt = fields.String(validate=Length(1, 500))
+    voicemail_seconds = fields.Integer(strict=True, validate=Range(1, 3600))
+    findme = fields.Dict(keys=Id(), values=fields.List(Phone(), validate=Length(min=1)))
+    vr = fields.Dict(keys=Id(), values=fields.Url(schemes={"http", "https"}))  # menu -> URL
+    forms = fields.Dict(keys=Id(), values=fields.Url(schemes={"http", "https"}))  # form -> URL
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,7 @@ class VoiceXml:
     VOLATILE_FIELDS: frozenset[str] = frozenset()
     ONE_BY_ONE: bool = True
     NEEDS_SETTINGS: bool = False  # every setting of its block has a default
+    SETTINGS: type[Schema] = VoiceXmlSettings
     PLATFORM_FIELDS: frozenset[str] = frozenset(
         {
             "CallSid", "callSid", "AccountSid", "From", "To", "Caller", "Called",
@@ -62,6 +81,15 @@ class VoiceXml:
             QUESTION, TURN, SILENCE, RECORDED,
         }
     )  # fmt: skip
+
+    def check_flow(
+        self,
+        block: Any,
+        raw_on: Mapping[str, Any],
+        outcomes: Mapping[str, Sequence[Step | None]],
+        errors: Errors,
+    ) -> None:
+        """Nothing a flow uses needs a setting here: every key has a default."""
 
     def parse(self, values: Mapping[str, str], max_length: int) -> Turn:
         """A call's request; after a `<Gather>`, `Digits` answers the question it named."""

@@ -20,6 +20,8 @@ from typing import Any
 
 import phonenumbers
 from lxml import etree
+from marshmallow import fields
+from marshmallow.validate import Length, NoneOf, OneOf, Regexp
 
 from app.dialects.base import MAX_CALL_ID, Cursor, MalformedRequest, Rendered, Turn
 from app.dialects.steps import (
@@ -36,11 +38,30 @@ from app.dialects.steps import (
     VirtualReceptionist,
     Voicemail,
 )
+from app.flows.fields import (
+    PARAMETER_NAME,
+    Context,
+    Errors,
+    Message,
+    Phone,
+    StrictSchema,
+    add_error,
+)
+from app.flows.model import DEFAULT_OUTCOMES, OUTCOMES
 
 NAME = "voipnow"
 CONTENT_TYPE = "text/xml; charset=utf-8"
 # The IVR variable every reply sets, and the request field it comes back in.
 TURN_VARIABLE = "glue_turn"
+# Hang-up statuses, as the neutral ones of app.flows.statuses.
+HANGUP_STATUSES: Mapping[str, str] = {
+    "ANSWER": "completed",
+    "BUSY": "busy",
+    "NOANSWER": "no-answer",
+    "CANCEL": "canceled",
+    "CONGESTION": "failed",
+    "CHANUNAVAIL": "failed",
+}
 # Fields VoipNow itself sends on a call event (and our auth key and turn
 # counter): everything else is an answer.
 PLATFORM_FIELDS = frozenset(
@@ -262,3 +283,78 @@ def _number_format(block: Mapping[str, Any]) -> str:
 
 def _serialise(response: etree._Element) -> bytes:
     return etree.tostring(response, xml_declaration=True, encoding="UTF-8")
+
+
+# --- the flow's `voipnow:` block --------------------------------------------------
+
+
+class Settings(StrictSchema):
+    """The flow's `voipnow:` block."""
+
+    # IVR contexts Glue jumps to; which are required depends on the flow's
+    # steps (see check_flow).
+    ask_context = Context()  # records the answers to variables, then calls Glue
+    transfer_context = Context()  # dials the transfer variable
+    findme_context = Context()  # rings findme_to (default: transfer_context)
+    voicemail_context = Context()  # takes a message for voicemail_box
+    # <SetCaller>: the caller ID shown to the person a transfer rings (both needed)
+    caller_name = fields.String(validate=Length(1, 64))
+    caller_number = Phone()
+    sound_folder = fields.String(validate=Length(1, 128))  # <PlaySound folder=...>
+    voice = fields.String(validate=Length(1, 64))  # PlayTTS voice, e.g. Alice-8KHz
+    transfer_variable = fields.String(
+        load_default=DEFAULT_TRANSFER_VARIABLE,
+        validate=[
+            Regexp(PARAMETER_NAME, error="must be a name"),
+            NoneOf([TURN_VARIABLE], error="{input} is Glue's own variable"),
+        ],
+    )
+    number_format = fields.String(
+        load_default=DEFAULT_NUMBER_FORMAT, validate=OneOf(NUMBER_FORMATS)
+    )
+    # The option a Jump lands on in a context.
+    jump_option = fields.String(load_default=DEFAULT_JUMP_OPTION, validate=Length(1, 16))
+
+
+SETTINGS = Settings
+
+# The voipnow context each kind of step jumps to.
+_CONTEXTS = (
+    (Ask, "ask", "ask_context"),
+    (Transfer, "transfer", "transfer_context"),
+    (FindMe, "findme", "transfer_context"),
+    (Voicemail, "voicemail", "voicemail_context"),
+)
+
+
+def check_flow(
+    block: Any,
+    raw_on: Mapping[str, Any],
+    outcomes: Mapping[str, Sequence[Step | None]],
+    errors: Errors,
+) -> None:
+    """VoipNow asks, transfers and takes messages in IVR contexts the admin made:
+    each step the flow uses needs its context named."""
+    if not isinstance(block, dict):
+        return
+    needed: dict[str, list[str]] = {}
+    for outcome in OUTCOMES:
+        written = outcome in raw_on
+        steps: Sequence[Step | None] = outcomes.get(outcome, ()) if written else ()
+        if not written:  # the defaults: retry asks again
+            steps = (Ask(),) if outcome == "retry" else DEFAULT_OUTCOMES.get(outcome, ())
+        for step in steps:
+            if isinstance(step, FindMe) and (step.list_id or "findme_context" in block):
+                continue  # a Find Me list is a context; numbers go to findme_context
+            for kind, name, key in _CONTEXTS:
+                if isinstance(step, kind):
+                    where = f"{name} in {outcome}" + ("" if written else " (default)")
+                    if where not in needed.setdefault(key, []):
+                        needed[key].append(where)
+    for key, uses in needed.items():
+        if block.get(key) is None:
+            message = Message(
+                f"required: the flow has {', '.join(uses)}",
+                f"add voipnow.{key}: <IVR context name>",
+            )
+            add_error(errors, ("voipnow", key), message)

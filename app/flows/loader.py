@@ -11,8 +11,9 @@ from typing import Any
 import yaml
 from marshmallow import ValidationError
 
+from app.flows.fields import DataPath
 from app.flows.model import Flow
-from app.flows.schema import DataPath, FlowSchema, default_hint
+from app.flows.schema import FlowSchema, default_hint
 
 # A flow's name is its file stem and appears in platform URLs.
 FLOW_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

@@ -9,9 +9,7 @@ fields failed, so an admin sees every problem at once. Each of our messages is a
 
 from __future__ import annotations
 
-import difflib
 import re
-import string
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, get_args
 
@@ -24,7 +22,7 @@ from marshmallow import (
 )
 from marshmallow.validate import Length, NoneOf, OneOf, Range, Regexp
 
-from app.dialects import ifbyphone, voipnow
+from app.dialects.registry import DIALECTS
 from app.dialects.steps import (
     VERIFIED,
     Ask,
@@ -41,7 +39,19 @@ from app.dialects.steps import (
     Voicemail,
     is_final,
 )
-from app.directory.phones import PhoneError, to_e164
+from app.flows.fields import (
+    DataPath,
+    Errors,
+    Id,
+    Message,
+    Params,
+    StrictSchema,
+    add_error,
+    listing,
+    phone,
+    template,
+    template_fields,
+)
 from app.flows.model import (
     DEFAULT_OUTCOMES,
     OUTCOMES,
@@ -57,12 +67,8 @@ CLAIM_KINDS: tuple[str, ...] = get_args(ClaimKind)
 QUESTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 # Request fields the platform sends itself: a question by that name would clash.
 # A question's answer arrives in a field named after it: not one a platform sends itself.
-RESERVED_NAMES = tuple(sorted(ifbyphone.PLATFORM_FIELDS | voipnow.PLATFORM_FIELDS))
-# IfbyPhone sends parameters as XML elements, so names must be safe element names.
-PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_ID = re.compile(r"^[A-Za-z0-9_.*#-]{1,64}$")
-_NUMERIC_ID = re.compile(r"^[0-9]{1,20}$")
-PLATFORMS = ("ifbyphone", "voipnow", "didml", "twiml")
+RESERVED_NAMES = tuple(sorted(set().union(*(d.PLATFORM_FIELDS for d in DIALECTS))))
+PLATFORMS = tuple(dialect.NAME for dialect in DIALECTS)
 
 # Template fields in `verified`, by what was verified; no other outcome has any.
 VERIFIED_FIELDS: Mapping[str, tuple[str, ...]] = {
@@ -71,145 +77,16 @@ VERIFIED_FIELDS: Mapping[str, tuple[str, ...]] = {
     "group": ("name", "number", "group", "member"),
 }
 
-DataPath = tuple[str | int, ...]  # keys and list indexes, as in marshmallow's messages
-Errors = dict[Any, Any]
-
-
-def template_fields(text: str) -> list[str]:
-    """The `{field}` names a message template uses; ValueError if it is malformed."""
-    names = []
-    for _, name, spec, conversion in string.Formatter().parse(text):
-        if name is None:
-            continue
-        if not name.isidentifier() or spec or conversion:
-            raise ValueError(f"write placeholders as {{field}}, not {{{name}...}}")
-        names.append(name)
-    return names
-
-
-class Message(str):
-    """An error message with a fix hint for the admin. marshmallow keeps the message
-    objects it is given, so the hint reaches the loader, which puts it in Problem.hint."""
-
-    hint: str
-
-    def __new__(cls, text: str, hint: str = "") -> Message:
-        self = super().__new__(cls, text)
-        self.hint = hint
-        return self
-
-
-def _listing(label: str, names: Sequence[str], given: str | None = None) -> str:
-    """A hint naming what may be written here, with a guess at a misspelt given."""
-    close = difflib.get_close_matches(given, names, n=1) if given else []
-    guess = f"did you mean {close[0]}? " if close else ""
-    return f"{guess}{label}: {', '.join(names)}" if names else f"{guess}{label}: none"
-
-
-def _add(errors: Errors, path: DataPath, message: str) -> None:
-    node = errors
-    for key in path[:-1]:
-        node = node.setdefault(key, {})
-    node.setdefault(path[-1], []).append(message)
-
 
 # --- fields -------------------------------------------------------------------
-
-
-class Id(fields.Field[str]):
-    """A platform id (form, menu, box, list), written as a number or text; kept as text."""
-
-    default_error_messages = {
-        "invalid": "must be an id: letters, digits, and _ . * # -",
-        "numeric": "must be a numeric id",
-    }
-
-    hints = {
-        "invalid": "write it as the platform shows it, e.g. 4200 or sales_menu",
-        "numeric": "write the number the platform shows, e.g. 4200",
-    }
-
-    def __init__(self, *, numeric: bool = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.numeric = numeric
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return str(value)
-        if not isinstance(value, str):
-            raise self._error("numeric" if self.numeric else "invalid")
-        if self.numeric and not (_NUMERIC_ID.fullmatch(value) and int(value) > 0):
-            raise self._error("numeric")
-        if not _ID.fullmatch(value):
-            raise self._error("invalid")
-        return value
-
-    def _error(self, key: str) -> ValidationError:
-        return ValidationError(Message(str(self.error_messages[key]), self.hints[key]))
-
-
-def _template(value: Any) -> str:
-    """Text for a message or a parameter: may hold `{field}` placeholders."""
-    if not isinstance(value, str):
-        raise ValidationError(Message("Not a valid string.", 'put the text in "double quotes"'))
-    if not value:
-        raise ValidationError(Message("must not be empty", "write the text, or delete the step"))
-    try:
-        template_fields(value)
-    except ValueError as exc:
-        hint = "write a field as {name}; for a literal brace write {{ or }}"
-        raise ValidationError(Message(str(exc), hint)) from None
-    return value
-
-
-class Params(fields.Field[dict[str, str]]):
-    """user_parameters of a survo step: name -> template."""
-
-    default_error_messages = {"invalid": "must be a mapping of name: text"}
-
-    def _deserialize(
-        self, value: Any, attr: str | None, data: Any, **kwargs: Any
-    ) -> dict[str, str]:
-        if not isinstance(value, dict):
-            hint = 'e.g. user_parameters: {who: "{name}"}'
-            raise ValidationError(Message(str(self.error_messages["invalid"]), hint))
-        params: dict[str, str] = {}
-        errors: Errors = {}
-        for key, text in value.items():
-            if not (isinstance(key, str) and PARAMETER_NAME.fullmatch(key)):
-                errors[str(key)] = [Message("must be a name: letters, digits and _", "e.g. who")]
-                continue
-            try:
-                params[key] = _template(text)
-            except ValidationError as exc:
-                errors[key] = exc.messages
-        if errors:
-            raise ValidationError(errors)
-        return params
 
 
 # --- steps --------------------------------------------------------------------
 
 
-class _Schema(Schema):
-    error_messages = {"unknown": "unknown key", "type": "must be a mapping of key: value"}
-
-
-class RunFormSchema(_Schema):
+class RunFormSchema(StrictSchema):
     id = Id(required=True)
     user_parameters = Params(load_default=dict)
-
-
-_PHONE_HINT = 'write it with its area code, in quotes: "+13125551212" or "(312) 555-1212"'
-
-
-def _phone(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValidationError(Message("must be a phone number", _PHONE_HINT))
-    try:
-        return to_e164(str(value), "US")
-    except PhoneError as exc:
-        raise ValidationError(Message(str(exc), _PHONE_HINT)) from None
 
 
 def _ask(value: Any) -> Ask:
@@ -233,7 +110,7 @@ def _survo(value: Any) -> RunForm:
 
 
 def _transfer(value: Any) -> Transfer:
-    return Transfer(VERIFIED if value == VERIFIED else _phone(value))
+    return Transfer(VERIFIED if value == VERIFIED else phone(value))
 
 
 def _findme(value: Any) -> FindMe:
@@ -248,7 +125,7 @@ def _findme(value: Any) -> FindMe:
     errors: Errors = {}
     for index, raw in enumerate(value):
         try:
-            numbers.append(_phone(raw))
+            numbers.append(phone(raw))
         except ValidationError as exc:
             errors[index] = exc.messages
     if errors:
@@ -268,8 +145,8 @@ _PAUSE = fields.Integer(strict=True, validate=Range(1, 60))
 _SOUND = fields.String(validate=Length(1, 500))
 
 STEP_PARSERS: Mapping[str, Callable[[Any], Step]] = {
-    "say": lambda value: Say(_template(value)),
-    "say_digits": lambda value: SayDigits(_template(value)),
+    "say": lambda value: Say(template(value)),
+    "say_digits": lambda value: SayDigits(template(value)),
     "pause": lambda value: Pause(_PAUSE.deserialize(value)),
     "play": lambda value: Play(_SOUND.deserialize(value)),
     "ask": _ask,
@@ -290,13 +167,13 @@ def parse_step(raw: Any) -> Step:
         raise ValidationError(
             Message(
                 "a step is hangup or one key: value, like {say: Hello.}",
-                _listing("steps are", list(STEP_PARSERS)),
+                listing("steps are", list(STEP_PARSERS)),
             )
         )
     ((kind, value),) = raw.items()
     parser = STEP_PARSERS.get(kind)
     if parser is None:
-        hint = _listing("steps are", list(STEP_PARSERS), str(kind))
+        hint = listing("steps are", list(STEP_PARSERS), str(kind))
         raise ValidationError({str(kind): [Message("unknown step", hint)]})
     try:
         return parser(value)
@@ -357,7 +234,7 @@ class Steps(fields.Field[tuple[Step, ...]]):
         return tuple(step for step in steps if step is not None)  # all are, here
 
 
-class OutcomesSchema(_Schema):
+class OutcomesSchema(StrictSchema):
     verified = Steps(required=True)
     retry = Steps()
     failed = Steps(required=True)
@@ -369,7 +246,7 @@ class OutcomesSchema(_Schema):
 # --- questions, verify, platforms ---------------------------------------------
 
 
-class QuestionSchema(_Schema):
+class QuestionSchema(StrictSchema):
     name = fields.String(
         required=True,
         validate=[
@@ -398,22 +275,22 @@ class QuestionSchema(_Schema):
             return
         errors: Errors = {}
         if kind == "multiple_choice" and "choices" not in original:
-            _add(
+            add_error(
                 errors,
                 ("choices",),
                 Message("required for multiple_choice", "add choices: [yes, no]"),
             )
         if kind != "multiple_choice" and "choices" in original:
             hint = "delete choices, or make it type: multiple_choice"
-            _add(errors, ("choices",), Message("only for multiple_choice questions", hint))
+            add_error(errors, ("choices",), Message("only for multiple_choice questions", hint))
         for key in ("min_digits", "max_digits"):
             if kind != "digits" and key in original:
                 hint = f"delete {key}, or make it type: digits"
-                _add(errors, (key,), Message("only for digits questions", hint))
+                add_error(errors, (key,), Message("only for digits questions", hint))
         low, high = data.get("min_digits"), data.get("max_digits")
         if low is not None and high is not None and low > high:
             hint = f"make max_digits {low} or more, or min_digits {high} or less"
-            _add(errors, ("max_digits",), Message("must not be less than min_digits", hint))
+            add_error(errors, ("max_digits",), Message("must not be less than min_digits", hint))
         if errors:
             raise ValidationError(errors)
 
@@ -422,7 +299,7 @@ class QuestionSchema(_Schema):
         return Question(**{**data, "choices": tuple(data.get("choices", ()))})
 
 
-class VerifySchema(_Schema):
+class VerifySchema(StrictSchema):
     by = fields.String(required=True, validate=OneOf(CLAIM_KINDS))
     claim = fields.String()
     pin = fields.String(required=True)
@@ -443,84 +320,12 @@ class VerifySchema(_Schema):
         return Verify(**data)
 
 
-class IfbyPhoneSchema(_Schema):
-    survo = Id(numeric=True, required=True)  # the SurVo that asks the questions
-    say_survo = Id(numeric=True)  # a SurVo that reads one parameter aloud
-    say_parameter = fields.String(
-        load_default="message", validate=Regexp(PARAMETER_NAME, error="must be a name")
-    )
-
-
-# A context name as VoipNow shows it: any printable text.
-_CONTEXT = re.compile(r"[^\x00-\x1f\x7f]{1,80}")
-
-
-class Context(fields.Field[str]):
-    """A VoipNow IVR context, by name or number; kept as text."""
-
-    default_error_messages = {"invalid": "must be an IVR context name or number"}
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return str(value)
-        if not (isinstance(value, str) and _CONTEXT.fullmatch(value) and value.strip()):
-            hint = "write the context's name or number as VoipNow shows it, e.g. glue_ask"
-            raise ValidationError(Message(str(self.error_messages["invalid"]), hint))
-        return value
-
-
-class Phone(fields.Field[str]):
-    """A phone number, written as a person would; kept in E.164."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return _phone(value)
-
-
-class VoipNowSchema(_Schema):
-    # IVR contexts Glue jumps to; which are required depends on the flow's
-    # steps (see _check_voipnow).
-    ask_context = Context()  # records the answers to variables, then calls Glue
-    transfer_context = Context()  # dials the transfer variable
-    findme_context = Context()  # rings findme_to (default: transfer_context)
-    voicemail_context = Context()  # takes a message for voicemail_box
-    # <SetCaller>: the caller ID shown to the person a transfer rings (both needed)
-    caller_name = fields.String(validate=Length(1, 64))
-    caller_number = Phone()
-    sound_folder = fields.String(validate=Length(1, 128))  # <PlaySound folder=...>
-    voice = fields.String(validate=Length(1, 64))  # PlayTTS voice, e.g. Alice-8KHz
-    transfer_variable = fields.String(
-        load_default=voipnow.DEFAULT_TRANSFER_VARIABLE,
-        validate=[
-            Regexp(PARAMETER_NAME, error="must be a name"),
-            NoneOf([voipnow.TURN_VARIABLE], error="{input} is Glue's own variable"),
-        ],
-    )
-    number_format = fields.String(
-        load_default=voipnow.DEFAULT_NUMBER_FORMAT, validate=OneOf(voipnow.NUMBER_FORMATS)
-    )
-    # The option a Jump lands on in a context.
-    jump_option = fields.String(load_default=voipnow.DEFAULT_JUMP_OPTION, validate=Length(1, 16))
-
-
-class VoiceXmlSchema(_Schema):
-    """didML and TwiML blocks: every key is optional (Glue asks the questions itself)."""
-
-    voice = fields.String(validate=Length(1, 64))  # <Say voice=...>
-    language = fields.String(validate=Length(1, 16))  # <Say language=...>
-    caller_id = Phone()  # shown on transfers (<Dial callerId=...>)
-    # voicemail box -> number to dial; a box not listed is recorded by Glue
-    voicemail = fields.Dict(keys=Id(), values=Phone())
-    voicemail_prompt = fields.String(validate=Length(1, 500))
-    voicemail_seconds = fields.Integer(strict=True, validate=Range(1, 3600))
-    findme = fields.Dict(keys=Id(), values=fields.List(Phone(), validate=Length(min=1)))
-    vr = fields.Dict(keys=Id(), values=fields.Url(schemes={"http", "https"}))  # menu -> URL
-    forms = fields.Dict(keys=Id(), values=fields.Url(schemes={"http", "https"}))  # form -> URL
-
-
 # --- the flow -----------------------------------------------------------------
 
 
-class FlowSchema(_Schema):
+class _FlowSchema(StrictSchema):
+    """A flow file; its platform blocks are added below, one per dialect."""
+
     description = fields.String(load_default="")
     questions = fields.List(
         fields.Nested(QuestionSchema),
@@ -529,10 +334,6 @@ class FlowSchema(_Schema):
     )
     verify = fields.Nested(VerifySchema, required=True)
     on = fields.Nested(OutcomesSchema, required=True)
-    ifbyphone = fields.Nested(IfbyPhoneSchema)
-    voipnow = fields.Nested(VoipNowSchema)
-    didml = fields.Nested(VoiceXmlSchema)
-    twiml = fields.Nested(VoiceXmlSchema)
 
     @validates_schema(pass_original=True, skip_on_field_errors=False)
     def check_references(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
@@ -551,8 +352,8 @@ class FlowSchema(_Schema):
             by = raw_verify.get("by")
             fields_here = VERIFIED_FIELDS.get(by) if isinstance(by, str) else None
             _check_outcomes(outcomes, questions, fields_here, errors)
-            _check_ifbyphone(original.get("ifbyphone"), raw_on, outcomes, errors)
-            _check_voipnow(original.get("voipnow"), raw_on, outcomes, errors)
+            for dialect in DIALECTS:
+                dialect.check_flow(original.get(dialect.NAME), raw_on, outcomes, errors)
         if errors:
             raise ValidationError(errors)
 
@@ -579,6 +380,14 @@ class FlowSchema(_Schema):
         )
 
 
+# Each platform validates its own block (its dialect's SETTINGS schema).
+FlowSchema = type(
+    "FlowSchema",
+    (_FlowSchema,),
+    {dialect.NAME: fields.Nested(dialect.SETTINGS) for dialect in DIALECTS},
+)
+
+
 def _declared_questions(raw: Any, errors: Errors) -> dict[str, Any]:
     """name -> type of each question written in the file; flags duplicate names."""
     declared: dict[str, Any] = {}
@@ -588,7 +397,7 @@ def _declared_questions(raw: Any, errors: Errors) -> dict[str, Any]:
             continue
         if name in declared:
             message = Message(f"duplicate question name {name}", "rename one of them, or delete it")
-            _add(errors, ("questions", index, "name"), message)
+            add_error(errors, ("questions", index, "name"), message)
         else:
             declared[name] = question.get("type")
     return declared
@@ -598,8 +407,8 @@ def _check_verify(raw: dict[str, Any], questions: dict[str, Any], errors: Errors
     for key in ("claim", "pin"):
         name = raw.get(key)
         if isinstance(name, str) and name not in questions:
-            hint = _listing("questions are", list(questions), name)
-            _add(errors, ("verify", key), Message(f"no question named {name}", hint))
+            hint = listing("questions are", list(questions), name)
+            add_error(errors, ("verify", key), Message(f"no question named {name}", hint))
     claim, pin, order = raw.get("claim"), raw.get("pin"), list(questions)
     # Where Glue asks the questions itself it verifies as soon as the PIN is in,
     # and never keeps a PIN waiting for the claim: the claim comes first.
@@ -610,10 +419,14 @@ def _check_verify(raw: dict[str, Any], questions: dict[str, Any], errors: Errors
         and order.index(pin) < order.index(claim)
     ):
         hint = f"move question {claim} above {pin} under questions:"
-        _add(errors, ("verify", "pin"), Message(f"question {pin} must come after {claim}", hint))
+        add_error(
+            errors, ("verify", "pin"), Message(f"question {pin} must come after {claim}", hint)
+        )
     if isinstance(pin, str) and pin in questions and questions[pin] != "digits":
         hint = f"make question {pin} type: digits"
-        _add(errors, ("verify", "pin"), Message(f"question {pin} must be of type digits", hint))
+        add_error(
+            errors, ("verify", "pin"), Message(f"question {pin} must be of type digits", hint)
+        )
 
 
 def _check_outcomes(
@@ -629,9 +442,9 @@ def _check_outcomes(
             if isinstance(step, Ask):
                 for position, name in enumerate(step.questions):
                     if name not in questions:
-                        hint = _listing("questions are", list(questions), name)
+                        hint = listing("questions are", list(questions), name)
                         message = Message(f"no question named {name}", hint)
-                        _add(errors, (*at, "ask", position), message)
+                        add_error(errors, (*at, "ask", position), message)
             if outcome != "verified" and (
                 (isinstance(step, Transfer) and step.to == VERIFIED)
                 or (isinstance(step, FindMe) and step.to_verified)
@@ -643,7 +456,7 @@ def _check_outcomes(
                     else 'use numbers or a list here, e.g. findme: ["+13125551212"] or findme: 77'
                 )
                 message = Message("verified can only be used in on.verified", hint)
-                _add(errors, (*at, kind), message)
+                add_error(errors, (*at, kind), message)
             # by: with an unknown value is reported on verify.by already.
             if outcome == "verified" and verified_fields is None:
                 continue
@@ -651,11 +464,11 @@ def _check_outcomes(
                 for name in template_fields(text):
                     if name not in allowed:
                         hint = (
-                            _listing("fields here", allowed, name)
+                            listing("fields here", allowed, name)
                             if allowed
                             else f"only on.verified has fields: take {{{name}}} out"
                         )
-                        _add(errors, (*at, *where), Message(f"unknown field {{{name}}}", hint))
+                        add_error(errors, (*at, *where), Message(f"unknown field {{{name}}}", hint))
 
 
 def _templates(step: Step | None) -> list[tuple[DataPath, str]]:
@@ -667,74 +480,6 @@ def _templates(step: Step | None) -> list[tuple[DataPath, str]]:
     if isinstance(step, RunForm):
         return [(("survo", "user_parameters", key), text) for key, text in step.params.items()]
     return []
-
-
-def _check_ifbyphone(
-    block: Any,
-    raw_on: dict[str, Any],
-    outcomes: Mapping[str, Sequence[Step | None]],
-    errors: Errors,
-) -> None:
-    """IfbyPhone has no say app: text is read by running the say_survo form."""
-    if not isinstance(block, dict) or block.get("say_survo") is not None:
-        return
-    speaking = []
-    for outcome in OUTCOMES:
-        written = outcome in raw_on
-        steps = outcomes.get(outcome, ()) if written else DEFAULT_OUTCOMES.get(outcome, ())
-        if any(isinstance(step, Say | SayDigits | Pause) for step in steps):
-            speaking.append(outcome if written else f"{outcome} (default)")
-    if speaking:
-        _add(
-            errors,
-            ("ifbyphone", "say_survo"),
-            Message(
-                f"required: the flow says text in {', '.join(speaking)}",
-                "add ifbyphone.say_survo: <SurVo id>",
-            ),
-        )
-
-
-# The voipnow context each kind of step jumps to.
-_VOIPNOW_CONTEXTS = (
-    (Ask, "ask", "ask_context"),
-    (Transfer, "transfer", "transfer_context"),
-    (FindMe, "findme", "transfer_context"),
-    (Voicemail, "voicemail", "voicemail_context"),
-)
-
-
-def _check_voipnow(
-    block: Any,
-    raw_on: dict[str, Any],
-    outcomes: Mapping[str, Sequence[Step | None]],
-    errors: Errors,
-) -> None:
-    """VoipNow asks, transfers and takes messages in IVR contexts the admin made:
-    each step the flow uses needs its context named."""
-    if not isinstance(block, dict):
-        return
-    needed: dict[str, list[str]] = {}
-    for outcome in OUTCOMES:
-        written = outcome in raw_on
-        steps: Sequence[Step | None] = outcomes.get(outcome, ()) if written else ()
-        if not written:  # the defaults: retry asks again
-            steps = (Ask(),) if outcome == "retry" else DEFAULT_OUTCOMES.get(outcome, ())
-        for step in steps:
-            if isinstance(step, FindMe) and (step.list_id or "findme_context" in block):
-                continue  # a Find Me list is a context; numbers go to findme_context
-            for kind, name, key in _VOIPNOW_CONTEXTS:
-                if isinstance(step, kind):
-                    where = f"{name} in {outcome}" + ("" if written else " (default)")
-                    if where not in needed.setdefault(key, []):
-                        needed[key].append(where)
-    for key, uses in needed.items():
-        if block.get(key) is None:
-            message = Message(
-                f"required: the flow has {', '.join(uses)}",
-                f"add voipnow.{key}: <IVR context name>",
-            )
-            _add(errors, ("voipnow", key), message)
 
 
 # --- hints for marshmallow's own messages -------------------------------------
@@ -777,10 +522,7 @@ _SCHEMAS: Mapping[tuple[str, ...], type[Schema]] = {
     ("questions",): QuestionSchema,
     ("verify",): VerifySchema,
     ("on",): OutcomesSchema,
-    ("ifbyphone",): IfbyPhoneSchema,
-    ("voipnow",): VoipNowSchema,
-    ("didml",): VoiceXmlSchema,
-    ("twiml",): VoiceXmlSchema,
+    **{(dialect.NAME,): dialect.SETTINGS for dialect in DIALECTS},
 }
 
 _TYPE_HINTS = {
@@ -803,7 +545,7 @@ def default_hint(at: DataPath, message: str) -> str:
             schema: type[Schema] | None = RunFormSchema
         else:
             schema = _SCHEMAS.get(parent)
-        return _listing("keys here", list(schema._declared_fields), key) if schema else ""
+        return listing("keys here", list(schema._declared_fields), key) if schema else ""
     if message.startswith("Missing data"):
         return f"add {example or key + ': ...'}"
     if message == "must be a mapping of key: value" and not keys:

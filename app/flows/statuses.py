@@ -57,15 +57,6 @@ ACTION_RANK: Mapping[str, int] = {
     "queued": 0, "retrying": 0, "unknown": 0, "calling": 1, "ringing": 2,
     "connected": 3, "completed": 4, "busy": 4, "no_answer": 4, "failed": 4,
 }  # fmt: skip
-# VoipNow hang-up statuses, as the neutral ones above.
-VOIPNOW_STATUSES: Mapping[str, str] = {
-    "ANSWER": "completed",
-    "BUSY": "busy",
-    "NOANSWER": "no-answer",
-    "CANCEL": "canceled",
-    "CONGESTION": "failed",
-    "CHANUNAVAIL": "failed",
-}
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from app.dialects import voipnow
 from app.dialects.base import MAX_CALL_ID, Dialect
 from app.flows.registry import get_flow
 from app.flows.runner import masked
-from app.flows.statuses import VOIPNOW_STATUSES, StatusReport, record_status
+from app.flows.statuses import StatusReport, record_status
 from app.hooks.platform import answer, platform_blueprint, shared_secret, xml
 from app.logs import request_id
 
@@ -49,7 +49,7 @@ def hangup(flow_name: str) -> Response:
         platform=voipnow.NAME,
         call_id=call_id,
         # A hang-up ends the call whatever its status says; the raw one is kept.
-        status=VOIPNOW_STATUSES.get(status, "completed"),
+        status=voipnow.HANGUP_STATUSES.get(status, "completed"),
         leg="",
         caller=None if caller in voipnow.UNSET else caller,
     )
