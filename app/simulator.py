@@ -79,12 +79,17 @@ class Keypad:
     ) -> None:
         self.scripted, self.echo, self.read = scripted, echo, read
         self.closed = False  # end of input: silence from now on
+        self.typed_ahead: list[str] = []  # `1001#2468#` typed on one line: the rest
 
     def press(self) -> str:
         """One answer; "" is silence."""
         if self.scripted is not None:
             keys = self.scripted.pop(0) if self.scripted else ""
             self.echo(f"keys> {keys or '(silence)'}")
+            return keys
+        if self.typed_ahead:
+            keys = self.typed_ahead.pop(0)
+            self.echo(f"keys> {keys}")
             return keys
         if self.closed:
             self.echo("keys> (silence)")
@@ -96,9 +101,11 @@ class Keypad:
                 self.closed = True
                 self.echo("(silence)")  # ends the prompt's line
                 return ""
-            keys = line.strip().removesuffix("#")  # the # that ends an answer
-            if KEYS.fullmatch(keys):
-                return keys
+            # `#` ends an answer: several answers may be typed on one line.
+            answers = parse_digits(line.strip()) or [""]
+            if all(KEYS.fullmatch(keys) for keys in answers):
+                self.typed_ahead = answers[1:]
+                return answers[0]
             self.echo("  (a phone has only 0-9, * and #; an empty line is silence)")
 
 
@@ -473,8 +480,12 @@ def _voice_verb(call: SimulatedCall, verb: etree._Element) -> tuple[str, dict[st
         action = _local_path(call, verb.get("action", ""))
         name = parse_qs(urlsplit(action or "").query).get("question", ["?"])[0]
         prompt = " ".join(say.text or "" for say in verb.iter("Say")) or None
+        if action is None:
+            target = verb.get("action", "")
+            heard.ends(f"answers go to {target} (not simulated)", f"gather for {target}")
+            return None
         keys = call.ask(name, prompt)
-        if keys and action is not None:
+        if keys:
             return action, {"Digits": keys}
         # Silence: on to the next verb.
     elif verb.tag == "Redirect":

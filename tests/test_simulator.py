@@ -239,3 +239,13 @@ def test_the_path_merges_questions_and_leaves_out_quiet_outcomes() -> None:
         'asked account, pin (no input), pin → verified → said "Hi." → hangup'
     )
     assert transcript.summary(None) == 'asked account, pin (no input), pin → said "Hi." → hangup'
+
+
+def test_several_answers_typed_on_one_line_are_taken_in_turn() -> None:
+    from app.simulator import Keypad
+
+    typed = iter(["1001#2468#"])
+    echoed: list[str] = []
+    keypad = Keypad(None, echoed.append, read=lambda _prompt: next(typed))
+    assert (keypad.press(), keypad.press()) == ("1001", "2468")
+    assert echoed == ["keys> 2468"]  # the second was typed ahead, shown when used

@@ -125,8 +125,9 @@ class Page(Generic[T]):
 
 
 def _page(session: Session, stmt: Select[T], number: int, total_of: type) -> Page[T]:
-    number = max(1, number)
     total = session.scalar(select(func.count()).select_from(total_of)) or 0
+    # A page past the last (a hand-typed ?page=10**18 too) shows the last.
+    number = min(max(1, number), max(1, ceil(total / PER_PAGE)))
     items = list(session.scalars(stmt.limit(PER_PAGE).offset((number - 1) * PER_PAGE)))
     return Page(items, number, total)
 

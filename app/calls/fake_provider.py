@@ -1,6 +1,6 @@
 """A stand-in for DIDforSale's call API, for trying click-to-call on one machine.
 
-`flask calls fake-provider` serves the CallTermination endpoint. For each call
+`flask call fake-provider` serves the CallTermination endpoint. For each call
 asked of it, it answers as DIDforSale does, then plays the call through Glue's
 status callback (initiated, ringing, answered, completed), and when the call
 has a voice document (a one-time code call) it fetches it and prints what the

@@ -1,6 +1,6 @@
 """Draw a flow: its questions, the check, each outcome's steps and where the call ends.
 
-`render(flow, "svg")` is what the admin page inlines and `flask forms graph` saves.
+`render(flow, "svg")` is what the admin page serves (as an image) and `flask forms graph` saves.
 Every label comes from a flow file an admin wrote, so it is only ever text: escaped
 for DOT (never read as an HTML-like label or a `\\N`-style escape), and Graphviz
 escapes it again for the SVG. The SVG returned is the bare `<svg>` element (no XML

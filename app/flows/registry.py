@@ -34,6 +34,9 @@ class FlowRegistry:
         self.directory = directory
         self.reload_seconds = reload_seconds
         self.problems: dict[str, list[Problem]] = {}  # flow name -> problems of its file
+        # Set once start-up has loaded every file: from then on a failed reload
+        # is logged when it is found, by a request or by the admin page alike.
+        self.watching = False
         self._entries: dict[str, _Entry] = {}
         # Readers look entries up without it (a dict lookup is atomic); the lock
         # only keeps two threads from reloading the same file and racing the swap.
@@ -54,10 +57,7 @@ class FlowRegistry:
             return None
         entry = self._entries.get(name)
         if entry is None or time.monotonic() - entry.checked_at >= self.reload_seconds:
-            for problem in self._refresh(name):
-                logger.error(
-                    "flow %s not reloaded (last good version, if any, stays): %s", name, problem
-                )
+            self._refresh(name)
             entry = self._entries.get(name)
         return entry.flow if entry else None
 
@@ -82,6 +82,13 @@ class FlowRegistry:
             except FlowFileError as exc:
                 self.problems[name] = exc.problems
                 self._entries[name] = _Entry(entry.flow if entry else None, mtime_ns, now)
+                if self.watching:  # start-up reports its own problems
+                    for problem in exc.problems:
+                        logger.error(
+                            "flow %s not reloaded (the last good version, if any, stays): %s",
+                            name,
+                            problem,
+                        )
                 return exc.problems
             self.problems.pop(name, None)
             self._entries[name] = _Entry(flow, mtime_ns, now)
@@ -98,6 +105,7 @@ def init_app(app: Flask, strict: bool) -> None:
         raise FlowFileError(problems)
     for problem in problems:
         logger.warning("flow not loaded: %s", problem)
+    registry.watching = True
     app.extensions[EXTENSION] = registry
 
 

@@ -107,6 +107,26 @@ def test_an_admin_unlocks_a_locked_user(chromium_path: str, live_base: str) -> N
             expect(action).to_contain_text("unlock")
             expect(action).to_contain_text("user 1002")
 
+            # The calls that locked her out, each with its events and replies.
+            page.goto(f"{live_base}/admin/calls")
+            calls = page.locator("#calls tbody tr")
+            expect(calls).to_have_count(5)
+            expect(calls.first).to_contain_text("s-browser-4")
+            calls.first.get_by_role("link").click()
+            expect(page.get_by_role("heading", name="Call 5")).to_be_visible()
+            event = page.locator("li[id^='event-']")
+            expect(event).to_have_count(1)
+            expect(event).to_contain_text('"pin": "***"')
+            expect(event).to_contain_text("This account is locked")
+            assert "0000" not in page.content()
+
+            # And the attempts: four wrong PINs, then the one that locked.
+            page.goto(f"{live_base}/admin/attempts")
+            attempts = page.locator("#attempts tbody tr")
+            expect(attempts).to_have_count(5)
+            expect(attempts.first).to_contain_text("locked_now")
+            expect(attempts.nth(4)).to_contain_text("wrong_pin")
+
             if shutil.which("dot") is None:
                 return  # Graphviz missing: no graph to see (tests/admin/test_flows.py)
             # The flow's graph is an image, and it loads under the pages' policy.

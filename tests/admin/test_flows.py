@@ -137,3 +137,29 @@ def test_a_graph_graphviz_cannot_draw_is_503_and_the_page_still_shows(
     response = admin_client.get("/admin/flows/verify_caller.svg")
     assert response.status_code == 503
     assert "see the server's log" in lxml.html.fromstring(response.data).text_content()
+
+
+def test_a_broken_edit_found_by_the_page_is_logged_and_the_last_good_version_serves(
+    admin_client: FlaskClient, forms_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    registry_logger = logging.getLogger("app.flows.registry")
+    registry_logger.addHandler(caplog.handler)  # the "app" logger does not propagate
+    try:
+        shipped = forms_dir / "verify_caller.yaml"
+        edit(shipped, shipped.read_text(encoding="utf-8").replace("verify:", "verify: [", 1))
+        admin_client.get("/admin/flows")
+        app = admin_client.application
+        with app.app_context():
+            from app.flows.registry import get_flow
+
+            still = get_flow("verify_caller")
+    finally:
+        registry_logger.removeHandler(caplog.handler)
+    # Distinct records: one may reach the capture both here and through the root.
+    records = {id(r): r for r in caplog.records if r.name == "app.flows.registry"}
+    logged = [r.getMessage() for r in records.values()]
+    assert len(logged) == 1 and logged[0].startswith("flow verify_caller not reloaded")
+    assert "verify_caller.yaml:" in logged[0]
+    assert still is not None and still.name == "verify_caller"  # the last good version
