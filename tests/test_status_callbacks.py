@@ -432,3 +432,13 @@ def test_an_unset_token_lets_nobody_in(app: Flask, client: FlaskClient, session:
     app.config["TWILIO_AUTH_TOKEN"] = ""
     refused(twiml(client, twilio_status("CA-u", "ringing"), token=""))
     assert count(session, CallEvent) == 0
+
+
+def test_a_didforsale_recording_url_in_either_spelling_is_kept_as_sent(
+    client: FlaskClient, session: Session
+) -> None:
+    url = "https://rec.example/d-9.mp3"
+    stored(didml(client, progress("d-9", "completed", CallDuration="3", RecordingUrl=url)))
+    [event] = events(session)
+    assert event.payload["RecordingUrl"] == url
+    assert the_call(session, "d-9").recording_url == url

@@ -59,6 +59,7 @@ DIDML = CallbackFields(
             "CallDuration",
             "CallDurartion",
             "RecordingURL",
+            "RecordingUrl",
             "From",
             "To",
             "optional",  # the token given to the call API, echoed back
