@@ -18,6 +18,13 @@ class MalformedRequest(ValueError):
     """A platform request that cannot be read as a turn of a call."""
 
 
+def check_lengths(values: Mapping[str, str], max_length: int) -> None:
+    """Refuse a request any of whose field names or values is longer than allowed."""
+    for name, value in values.items():
+        if len(name) > max_length or len(value) > max_length:
+            raise MalformedRequest(f"field {name[:32]!r} longer than {max_length}")
+
+
 @dataclass(frozen=True)
 class Turn:
     """One platform request, in neutral terms."""

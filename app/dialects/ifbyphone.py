@@ -16,7 +16,7 @@ from lxml import etree
 from marshmallow import fields
 from marshmallow.validate import Regexp
 
-from app.dialects.base import MAX_CALL_ID, Cursor, MalformedRequest, Rendered, Turn
+from app.dialects.base import MAX_CALL_ID, Cursor, MalformedRequest, Rendered, Turn, check_lengths
 from app.dialects.steps import (
     Ask,
     FindMe,
@@ -49,9 +49,7 @@ log = logging.getLogger(__name__)
 
 def parse(values: Mapping[str, str], max_length: int) -> Turn:
     """Read a SurVo post (GET query or POST/PUT form) into a turn."""
-    for name, value in values.items():
-        if len(name) > max_length or len(value) > max_length:
-            raise MalformedRequest(f"field {name[:32]!r} longer than {max_length}")
+    check_lengths(values, max_length)
     session_id = values.get("session_id", "").strip()
     if not session_id:
         raise MalformedRequest("no session_id")

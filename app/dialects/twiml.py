@@ -17,7 +17,7 @@ from lxml import etree
 from marshmallow import Schema, fields
 from marshmallow.validate import Length, Range
 
-from app.dialects.base import MAX_CALL_ID, Cursor, MalformedRequest, Rendered, Turn
+from app.dialects.base import MAX_CALL_ID, Cursor, MalformedRequest, Rendered, Turn, check_lengths
 from app.dialects.steps import (
     Ask,
     FindMe,
@@ -93,9 +93,7 @@ class VoiceXml:
 
     def parse(self, values: Mapping[str, str], max_length: int) -> Turn:
         """A call's request; after a `<Gather>`, `Digits` answers the question it named."""
-        for name, value in values.items():
-            if len(name) > max_length or len(value) > max_length:
-                raise MalformedRequest(f"field {name[:32]!r} longer than {max_length}")
+        check_lengths(values, max_length)
         call_id = next((values[f] for f in self.call_id_fields if values.get(f)), "").strip()
         if not call_id:
             raise MalformedRequest(f"no {self.call_id_fields[0]}")

@@ -23,7 +23,7 @@ from lxml import etree
 from marshmallow import fields
 from marshmallow.validate import Length, NoneOf, OneOf, Regexp
 
-from app.dialects.base import MAX_CALL_ID, Cursor, MalformedRequest, Rendered, Turn
+from app.dialects.base import MAX_CALL_ID, Cursor, MalformedRequest, Rendered, Turn, check_lengths
 from app.dialects.steps import (
     Ask,
     FindMe,
@@ -106,9 +106,7 @@ class MissingSetting(LookupError):
 
 def parse(values: Mapping[str, str], max_length: int) -> Turn:
     """Read a Call Interactive request (GET query or POST form) into a turn."""
-    for name, value in values.items():
-        if len(name) > max_length or len(value) > max_length:
-            raise MalformedRequest(f"field {name[:32]!r} longer than {max_length}")
+    check_lengths(values, max_length)
     call_id = values.get("CallID", "").strip()
     if not call_id:
         raise MalformedRequest("no CallID")
