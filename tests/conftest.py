@@ -43,6 +43,30 @@ TEST_SECRETS = {
 }
 
 
+# Debian's Chromium, driven by Playwright (which downloads no browser here); the
+# flags keep it off a network this machine does not have.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    """Browser tests need Debian's Chromium: skipped without it, unless
+    GLUE_TEST_REQUIRE_BROWSER=1 (as in .ci/run, which installs it)."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("GLUE_TEST_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"browser tests required but {CHROMIUM} is missing")
+        pytest.skip(f"{CHROMIUM} is missing")
+    return CHROMIUM
+
+
 @pytest.fixture
 def graphviz_dot() -> None:
     """Tests that draw need Debian's `dot`: skipped without it, unless

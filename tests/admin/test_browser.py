@@ -8,7 +8,6 @@ unless GLUE_TEST_REQUIRE_BROWSER=1.
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -19,17 +18,7 @@ import requests
 from werkzeug.serving import make_server
 
 from app import create_app
-from tests.calls.test_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.conftest import TEST_SECRETS
-
-
-@pytest.fixture
-def chromium_path() -> str:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("GLUE_TEST_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"browser tests required but {CHROMIUM} is missing")
-        pytest.skip(f"{CHROMIUM} is missing")
-    return CHROMIUM
+from tests.conftest import CHROMIUM_ARGS, TEST_SECRETS
 
 
 @pytest.fixture

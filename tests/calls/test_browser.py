@@ -25,28 +25,10 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from app.calls import jobs
-from tests.conftest import PROJECT_ROOT, TEST_SECRETS
+from tests.conftest import CHROMIUM_ARGS, PROJECT_ROOT, TEST_SECRETS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 ENDPOINT = "/didforsaleapi/index.php/api/V2/CallTermination/"
 SCREENSHOTS = PROJECT_ROOT / "docs"
-
-
-@pytest.fixture
-def chromium_path() -> str:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("GLUE_TEST_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"browser tests required but {CHROMIUM} is missing")
-        pytest.skip(f"{CHROMIUM} is missing")
-    return CHROMIUM
 
 
 @pytest.fixture
