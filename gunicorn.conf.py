@@ -5,6 +5,8 @@ Bind stays on the command line (Makefile, Procfile). Nothing here reads a secret
 
 import os
 
+from gunicorn import glogging
+
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 
 # The access log names the path without its query string (%(U)s, not %(r)s):
@@ -13,6 +15,20 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # The request id ties each line to the app's own log lines.
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
+
+# Load balancers ask /healthz and /readyz every few seconds: a successful answer
+# is left out of the access log (it would drown the calls); a failing one stays.
+PROBES = frozenset({"/healthz", "/readyz"})
+
+
+class ProbeQuietLogger(glogging.Logger):
+    def access(self, resp, req, environ, request_time):
+        if environ.get("PATH_INFO") in PROBES and str(resp.status).startswith("2"):
+            return
+        super().access(resp, req, environ, request_time)
+
+
+logger_class = ProbeQuietLogger
 
 # No admin control socket: several Glue servers on one host must not take it
 # over from each other, and nothing here uses it.

@@ -30,10 +30,18 @@ def create_app(
     pins.init_app(app)
     cli.init_app(app)
 
-    from app import admin, calls, hooks, http_errors
+    from app import admin, calls, hooks, http_errors, rate_limits, request_limits
 
     http_errors.init_app(app)
+    request_limits.init_app(app)  # before any blueprint: its rules take the id converter
+    rate_limits.init_app(app)
     hooks.init_app(app)
     calls.init_app(app)
     admin.init_app(app)  # after calls: it shares the web page's sign-in
+
+    from app import health, retention, security_headers
+
+    security_headers.init_app(app)
+    health.init_app(app)
+    retention.init_app(app)
     return app

@@ -69,9 +69,29 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 64 * 1024,
     # Longest value accepted for any single request field.
     "MAX_FIELD_LENGTH": 256,
+    # Rate limits on PIN routes (limits' notation: "20/minute;120/hour"), per
+    # caller number and per source address (a platform sends every call from a
+    # few addresses: keep that one high). Shared through Redis when configured.
+    "RATE_LIMIT_ENABLED": True,
+    "RATE_LIMIT_PER_CALLER": "20/minute;120/hour",
+    "RATE_LIMIT_PER_SOURCE": "6000/minute",
+    "RATE_LIMIT_STORAGE_URL": "",  # empty: GLUE_REDIS_URL, else each process's memory
+    # Proxies in front of Glue whose X-Forwarded-For is trusted (0: none).
+    "TRUSTED_PROXIES": 0,
     "DB_POOL_SIZE": 5,
-    "DB_POOL_TIMEOUT": 2.0,
+    # Seconds a request waits on the database before the caller hears the flow's
+    # fallback (app.db.Bounds): a free pooled connection, a new connection, a
+    # statement, a lock (these three: 0 for no limit); SQLite: another writer.
+    "DB_POOL_TIMEOUT": 0.25,
+    "DB_CONNECT_TIMEOUT": 0.5,
+    "DB_STATEMENT_TIMEOUT": 0.5,
+    "DB_LOCK_TIMEOUT": 0.4,
+    "DB_BUSY_TIMEOUT": 0.6,
     "LOG_LEVEL": "INFO",
+    # text: one readable line per event; json: one JSON object per line (for collectors).
+    "LOG_FORMAT": "text",
+    # `flask retention purge` deletes call records older than this many days.
+    "RETENTION_DAYS": 90,
     # Outbound calls (app/calls/providers): which provider places them.
     "CALL_PROVIDER": "didforsale",  # ifbyphone, dialogtech, didforsale or voiptech
     "PROVIDER_CONNECT_TIMEOUT": 5.0,  # seconds; nothing is placed before a connection

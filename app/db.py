@@ -2,53 +2,228 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
+import psycopg
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.util import CommandError
 from flask import Flask, current_app, g, has_request_context, request
 from flask.cli import AppGroup
-from sqlalchemy import Engine, create_engine, event
+from psycopg.abc import RV, PQGen
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
-def make_engine(url: str, pool_size: int = 5, pool_timeout: float = 2.0) -> Engine:
-    """An engine tuned for each backend: SQLite waits for locks, PostgreSQL fails fast."""
+@dataclass(frozen=True)
+class Bounds:
+    """How long a request waits on the database before it answers without it.
+
+    A caller is on the line: the platform must hear the flow's fallback within
+    a second, whether the database is down, unreachable or slow. Seconds; a
+    connect, statement or lock bound of 0 is no bound.
+    """
+
+    connect: float = 0.5  # to open a connection
+    statement: float = 0.5  # PostgreSQL statement_timeout
+    lock: float = 0.4  # PostgreSQL lock_timeout
+    busy: float = 0.6  # SQLite: waiting for another writer, in a request
+    # To check that a pooled connection still answers: a live server does at
+    # once, and a failed check costs only a new connection.
+    ping: float = 0.15
+
+    @property
+    def answer(self) -> float | None:
+        """How long to wait for any answer: the server cancels a slow statement
+        itself; this catches a server (or network) that does not answer at all."""
+        return self.statement + 0.1 if self.statement else None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Bounds:
+        return cls(
+            connect=float(config["DB_CONNECT_TIMEOUT"]),
+            statement=float(config["DB_STATEMENT_TIMEOUT"]),
+            lock=float(config["DB_LOCK_TIMEOUT"]),
+            busy=float(config["DB_BUSY_TIMEOUT"]),
+        )
+
+
+def make_engine(
+    url: str, pool_size: int = 5, pool_timeout: float = 2.0, bounds: Bounds | None = None
+) -> Engine:
+    """An engine tuned for each backend. With `bounds` (the app's engine), every
+    wait on the database is short; without (migrations, tests' setup), as before."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 15}, hide_parameters=True)
+        in_file = bool(parsed.database) and parsed.database != ":memory:"
+        if in_file:
+            Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
+        # A file gets a queue pool (bounded wait); memory a single connection (none).
+        pool = {"pool_timeout": pool_timeout} if in_file else {}
+        engine = create_engine(url, connect_args={"timeout": 15}, hide_parameters=True, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if bounds is not None:
+            event.listen(engine, "begin", _sqlite_busy(bounds.busy))  # before BEGIN waits
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     options: dict[str, Any] = {
         "pool_size": pool_size,
         "max_overflow": pool_size,
         "pool_timeout": pool_timeout,
-        "pool_pre_ping": True,
+        "pool_pre_ping": bounds is None,  # bounded engines ping on checkout themselves
         # SQL errors in logs never show bound values (they can be request data).
         "hide_parameters": True,
     }
-    if parsed.get_backend_name() == "postgresql":
-        options["connect_args"] = {"connect_timeout": 3}
-    return create_engine(url, **options)
+    if parsed.get_backend_name() != "postgresql":
+        return create_engine(url, **options)
+    if bounds is None:
+        return create_engine(url, connect_args={"connect_timeout": 3}, **options)
+    # psycopg waits at least 2 s for a connection; _connect_within cuts that short.
+    connect_args: dict[str, Any] = {"connect_timeout": 2}
+    timeouts = {"statement_timeout": bounds.statement, "lock_timeout": bounds.lock}
+    settings = [f"-c {name}={int(s * 1000)}" for name, s in timeouts.items() if s]
+    if settings:
+        # Keep the URL's own options (a search_path, say): connect_args replace them.
+        given = parsed.query.get("options", "")
+        given = " ".join(given) if isinstance(given, tuple) else given
+        connect_args["options"] = " ".join([given, *settings]).strip()
+    engine = create_engine(url, connect_args=connect_args, **options)
+    event.listen(engine, "do_connect", _bounded_connect(bounds))
+    event.listen(engine, "checkout", _ping_on_checkout(bounds))
+    return engine
+
+
+class BoundedConnection(psycopg.Connection[Any]):
+    """A psycopg connection that waits at most `answer_timeout` for the server.
+
+    statement_timeout is the server's to enforce; a server that has stopped
+    answering (hung, or cut off by the network) never enforces it.
+    """
+
+    answer_timeout: float | None = None
+
+    def wait(self, gen: PQGen[RV], interval: float = 0.1, timeout: float | None = None) -> RV:
+        limit = self.answer_timeout if timeout is None else timeout
+        try:
+            return super().wait(gen, interval, limit)
+        except psycopg.OperationalError as error:
+            if error.sqlstate is not None:
+                raise  # the server's own error (a statement or lock timeout, say)
+            # No answer in time, or the link broke: the connection is of no
+            # further use. Closed, SQLAlchemy sees a disconnect and drops it.
+            silent = not self.broken
+            self.close()
+            if silent:
+                raise psycopg.OperationalError(
+                    f"no answer from the database in {limit} s"
+                ) from error
+            raise
+
+
+def _bounded_connect(bounds: Bounds) -> Callable[..., BoundedConnection]:
+    def connect(
+        _dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]
+    ) -> BoundedConnection:
+        connection = _connect_within(
+            bounds.connect, lambda: BoundedConnection.connect(*cargs, **cparams)
+        )
+        connection.answer_timeout = bounds.answer
+        return connection
+
+    return connect
+
+
+def _connect_within(seconds: float, connect: Callable[[], BoundedConnection]) -> BoundedConnection:
+    """`connect()`, or a ConnectionTimeout after `seconds`.
+
+    psycopg (like libpq) never gives up on a connection in under 2 s, so the
+    attempt runs in a thread of its own; one that succeeds too late is closed.
+    """
+    if not seconds:
+        return connect()
+    lock = threading.Lock()
+    done = threading.Event()
+    outcome: list[BoundedConnection | Exception] = []
+    abandoned = False
+
+    def attempt() -> None:
+        try:
+            result: BoundedConnection | Exception = connect()
+        except Exception as error:
+            result = error
+        with lock:
+            if abandoned:
+                if isinstance(result, BoundedConnection):
+                    result.close()
+                return
+            outcome.append(result)
+        done.set()
+
+    threading.Thread(target=attempt, name="glue-db-connect", daemon=True).start()
+    done.wait(seconds)
+    with lock:
+        if not outcome:
+            abandoned = True
+            raise psycopg.errors.ConnectionTimeout(f"no database connection within {seconds} s")
+    result = outcome[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def _ping_on_checkout(bounds: Bounds) -> Callable[..., None]:
+    """SQLAlchemy's pre-ping, within its own short bound rather than the
+    statement one: a silent server must not cost a request that bound and then
+    a new connection's on top."""
+
+    def ping(connection: Any, _record: Any, _proxy: Any) -> None:
+        if not isinstance(connection, BoundedConnection):
+            return
+        connection.answer_timeout = bounds.ping
+        try:
+            connection.execute(";")
+        except psycopg.Error as error:
+            # Every pooled connection is likely as dead: the pool starts afresh.
+            raise exc.InvalidatePoolError(str(error)) from error
+        finally:
+            connection.answer_timeout = bounds.answer
+
+    return ping
+
+
+SQLITE_BUSY_MS = 15000  # jobs and commands wait this long for another writer
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets gunicorn workers read while one writes; foreign keys are off by default.
-    # The driver's own transaction handling is turned off: see _sqlite_begin_immediate.
+    # The driver's own transaction handling is turned off: see _sqlite_begin.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.close()
+
+
+def _sqlite_busy(seconds: float) -> Callable[[Any], None]:
+    """How long a transaction waits for another writer: briefly in a request (a
+    caller is on the line), as long as it takes elsewhere. Set on each begin, as
+    one pooled connection serves requests, jobs and commands alike."""
+    in_request = f"PRAGMA busy_timeout={int(seconds * 1000)}"
+    elsewhere = f"PRAGMA busy_timeout={SQLITE_BUSY_MS}"
+
+    def before_begin(connection: Any) -> None:
+        connection.exec_driver_sql(in_request if has_request_context() else elsewhere)
+
+    return before_begin
 
 
 # Execution option marking a transaction that will write (see begin_write).
@@ -82,7 +257,10 @@ def begin_write(session: Session) -> None:
 
 def init_app(app: Flask) -> None:
     engine = make_engine(
-        app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"], app.config["DB_POOL_TIMEOUT"]
+        app.config["DATABASE_URL"],
+        app.config["DB_POOL_SIZE"],
+        app.config["DB_POOL_TIMEOUT"],
+        Bounds.from_config(app.config),
     )
     app.extensions["glue.engine"] = engine
     app.extensions["glue.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
@@ -129,7 +307,15 @@ def db_cli() -> None:
 @click.argument("revision", default="head")
 def upgrade_command(revision: str) -> None:
     """Migrate the database to REVISION (default: the newest)."""
-    upgrade(get_engine(), revision)
+    if not revision.strip():
+        raise click.BadParameter("name a revision, or leave it out for the newest")
+    engine = _migration_engine()
+    try:
+        upgrade(engine, revision)
+    except CommandError as error:  # an unknown revision: a message, not a traceback
+        raise click.ClickException(str(error)) from None
+    finally:
+        engine.dispose()
     click.echo(f"database at {revision}")
 
 
@@ -137,5 +323,19 @@ def upgrade_command(revision: str) -> None:
 @click.argument("revision")
 def downgrade_command(revision: str) -> None:
     """Migrate the database back to REVISION."""
-    command.downgrade(alembic_config(get_engine()), revision)
+    if not revision.strip():
+        raise click.BadParameter("name the revision to go back to")
+    engine = _migration_engine()
+    try:
+        command.downgrade(alembic_config(engine), revision)
+    except CommandError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        engine.dispose()
     click.echo(f"database at {revision}")
+
+
+def _migration_engine() -> Engine:
+    """An engine without the app's bounds: a migration may rightly take minutes
+    and wait for the locks of running requests."""
+    return make_engine(current_app.config["DATABASE_URL"])

@@ -48,7 +48,22 @@ class LockoutMixin:
     locked_until: Mapped[datetime | None]
 
 
-class User(LockoutMixin, Base):
+class OwnerLockoutMixin(LockoutMixin):
+    """The same counters for attempts made from the record's own phones (a
+    group's: its own and its members'). Failures from elsewhere never lock the
+    owner out, so a stranger cannot shut a whole directory out of its accounts."""
+
+    owner_failed_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    owner_lockouts: Mapped[int] = mapped_column(default=0, server_default="0")
+    owner_locked_until: Mapped[datetime | None]
+
+    def locked_until_latest(self) -> datetime | None:
+        """The later of the two lockouts' ends, for listings."""
+        ends = [t for t in (self.locked_until, self.owner_locked_until) if t is not None]
+        return max(ends, default=None)
+
+
+class User(OwnerLockoutMixin, Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -70,7 +85,7 @@ class User(LockoutMixin, Base):
     )
 
 
-class Group(LockoutMixin, Base):
+class Group(OwnerLockoutMixin, Base):
     __tablename__ = "groups"
 
     id: Mapped[int] = mapped_column(primary_key=True)

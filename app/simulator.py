@@ -573,6 +573,13 @@ def turn_outcomes(platform: str, call_id: str, sent: int) -> list[str | None] | 
     return list(found[-sent:]) if sent and len(found) >= sent else None
 
 
+def _seconds(value: float) -> float:
+    """A timeout requests takes: above 0 and finite (click's FloatRange lets NaN by)."""
+    if not 0 < value <= 3600:  # NaN compares false
+        raise click.BadParameter("must be above 0, at most 3600 seconds")
+    return value
+
+
 @call_cli.command("simulate")
 @click.argument("flow")
 @click.option("--platform", type=click.Choice(PLATFORMS), required=True, help="Who to play.")
@@ -585,7 +592,13 @@ def turn_outcomes(platform: str, call_id: str, sent: int) -> list[str | None] | 
     "an empty one (1001##) is silence too. Default: typed at keys>.",
 )
 @click.option("--call-id", help="The platform's id of the call. Default: a new one.")
-@click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for each answer.")
+@click.option(
+    "--timeout",
+    default=10.0,
+    show_default=True,
+    callback=lambda _ctx, _param, value: _seconds(value),
+    help="Seconds to wait for each answer.",
+)
 def simulate_command(
     flow: str,
     platform: str,
@@ -599,6 +612,10 @@ def simulate_command(
     config = current_app.config
     if digits is not None and not KEYS.fullmatch(digits):
         raise click.BadParameter("only 0-9, * and #", param_hint="--digits")
+    for hint, value in (("FLOW", flow), ("--from", number), ("--url", url), ("--call-id", call_id)):
+        # Bytes a shell passed that were not UTF-8: neither sent nor printed.
+        if value and any(0xD800 <= ord(char) <= 0xDFFF for char in value):
+            raise click.BadParameter("not UTF-8 text", param_hint=hint)
     loaded = get_flow(flow)
     if platform in ("ifbyphone", "voipnow"):
         # The platform's own side (SurVo ids, IVR contexts, questions) is in the flow.

@@ -43,6 +43,19 @@ TEST_SECRETS = {
 }
 
 
+# The database waits of app.db.Bounds, lifted for tests of what Glue does (not of
+# how fast it gives up, tests/hardening's business): they must not fail because
+# the machine is busy, or because they run 20 sessions in one process, more than
+# its pool holds (a gunicorn sync worker serves one request at a time).
+GENEROUS_BOUNDS = {
+    "DB_POOL_TIMEOUT": 10.0,
+    "DB_CONNECT_TIMEOUT": 5.0,
+    "DB_STATEMENT_TIMEOUT": 10.0,
+    "DB_LOCK_TIMEOUT": 5.0,
+    "DB_BUSY_TIMEOUT": 15.0,
+}
+
+
 # Debian's Chromium, driven by Playwright (which downloads no browser here); the
 # flags keep it off a network this machine does not have.
 CHROMIUM = "/usr/bin/chromium"
@@ -130,6 +143,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     url: str = request.getfixturevalue("postgres_schema_url")
     yield url
+    truncate(url)
+
+
+def truncate(url: str) -> None:
+    """Empty every table of a PostgreSQL test schema."""
     engine = make_engine(url)
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
@@ -150,6 +168,7 @@ def app_config(database_url: str, forms_dir: Path) -> dict[str, object]:
         "DATABASE_URL": database_url,
         "FORMS_DIR": str(forms_dir),
         "FORMS_RELOAD_SECONDS": 0,
+        **GENEROUS_BOUNDS,
         **TEST_SECRETS,
     }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy.orm import Session
 
 from app.directory.pins import PinHasher
@@ -34,3 +36,17 @@ def add_group(
     session.add(group)
     session.commit()
     return group
+
+
+def add_users(session: Session, rows: Iterable[tuple[str, str, str, str]]) -> None:
+    """Many users in one commit: (account, name, PIN, phone) each."""
+    session.add_all(
+        User(
+            account_number=account,
+            name=name,
+            pin_hash=HASHER.hash(pin),
+            phones=[PhoneNumber(e164=phone)],
+        )
+        for account, name, pin, phone in rows
+    )
+    session.commit()

@@ -1,15 +1,30 @@
-"""Logs: a request id on every line, and never a PIN."""
+"""Logs: a request id on every line, the call once known (text or JSON), never a PIN."""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
+from flask import Flask, Response, request
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import create_app
+from app.calls import jobs
+from app.flows import engine
+from app.logs import clear_bindings
+from app.models import Call, CallAction, User
 from tests.conftest import TEST_SECRETS
 from tests.directory_helpers import add_user
+from tests.test_ifbyphone_hook import the_call
 
 KEY = TEST_SECRETS["IFBYPHONE_SECRET"]
 
@@ -48,3 +63,147 @@ def test_a_safe_incoming_request_id_is_kept_and_a_hostile_one_replaced(
     hostile = client.get("/ifbyphone/verify_caller", headers={"X-Request-ID": "x y <script>"})
     assert hostile.headers["X-Request-ID"] != "x y <script>"
     assert len(hostile.headers["X-Request-ID"]) == 32
+
+
+# --- formats and the call a line is about ----------------------------------------
+
+
+@pytest.fixture
+def json_app(app: Flask, app_config: dict[str, object], tmp_path: Path) -> Iterator[Flask]:
+    """An app logging JSON, made after `app` (the logger is the process's: last made wins)."""
+    made = create_app({**app_config, "LOG_FORMAT": "json"}, instance_path=str(tmp_path / "j"))
+    yield made
+    made.extensions["glue.engine"].dispose()
+
+
+def capture(app: Flask) -> io.StringIO:
+    """What the app's own log handler writes, and a line logged after each request."""
+    sink = io.StringIO()
+    handler = logging.getLogger("app").handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(sink)
+
+    @app.after_request
+    def note(response: Response) -> Response:
+        logging.getLogger("app.test").info("request done: %s", request.path)
+        return response
+
+    return sink
+
+
+def json_lines(sink: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in sink.getvalue().splitlines()]
+
+
+def done(lines: list[dict[str, Any]], path: str) -> dict[str, Any]:
+    """The after-request line of the request to `path`."""
+    found = [line for line in lines if line["message"] == f"request done: {path}"]
+    assert len(found) == 1, lines
+    return found[0]
+
+
+def test_json_lines_carry_the_call_once_the_runner_knows_it_and_no_pin(
+    json_app: Flask, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_user(session, "1001", "Ada", "24682468", "+13125550101")
+    sink = capture(json_app)
+    client = json_app.test_client()
+    path = f"/ifbyphone/verify_caller?key={KEY}"
+    client.post(path, data={"session_id": "j1", "account": "1001", "pin": "13571357"})
+    call_id = the_call(session, "j1").id
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("engine broke")
+
+    monkeypatch.setattr(engine, "decide", broken)
+    client.post(path, data={"session_id": "j1", "account": "1001", "pin": "97539753"})
+    client.get("/healthz", headers={"X-Request-ID": "probe-1"})
+
+    lines = json_lines(sink)
+    assert {"time", "level", "logger", "message", "request_id", "call_id"} <= lines[0].keys()
+    turns = [line for line in lines if line["message"] == "request done: /ifbyphone/verify_caller"]
+    assert [line["call_id"] for line in turns] == [call_id, call_id]
+    assert all(len(line["request_id"]) == 32 for line in turns)
+    failed = next(line for line in lines if line["level"] == "ERROR")
+    assert failed["logger"] == "app.flows.runner" and failed["call_id"] == call_id
+    assert "RuntimeError: engine broke" in failed["exception"]
+    datetime.fromisoformat(failed["time"])
+    # The next request is about no call: nothing carries over.
+    probe = done(lines, "/healthz")
+    assert probe["request_id"] == "probe-1" and probe["call_id"] is None
+    text = sink.getvalue()
+    for secret in ("13571357", "97539753", "24682468", KEY):
+        assert secret not in text
+
+
+def test_a_status_callback_binds_its_call_and_action(json_app: Flask, session: Session) -> None:
+    add_user(session, "1001", "Ada", "24682468", "+13125550101")
+    action = CallAction(
+        user_id=session.scalars(select(User.id)).one(),
+        via="web",
+        purpose="connect",
+        target_kind="originator",
+        from_number="+13125550101",
+        provider="didforsale",
+    )
+    session.add(action)
+    session.commit()
+    sink = capture(json_app)
+    response = json_app.test_client().post(
+        "/didml/status",
+        query_string={"key": TEST_SECRETS["DIDML_SECRET"], "action": str(action.id)},
+        data={"callSid": "CA-log-1", "CallStatus": "ringing"},
+    )
+    assert response.status_code == 204
+    session.commit()
+    call = session.scalars(select(Call).where(Call.platform_call_id == "CA-log-1")).one()
+    line = done(json_lines(sink), "/didml/status")
+    assert (line["call_id"], line["action_id"]) == (call.id, action.id)
+
+
+def test_a_job_binds_the_call_action_it_places(app: Flask, session: Session) -> None:
+    add_user(session, "1001", "Ada", "24682468", "+13125550101")
+    action = CallAction(
+        user_id=session.scalars(select(User.id)).one(),
+        via="api",
+        purpose="connect",
+        target_kind="originator",
+        from_number="+13125550101",
+        provider="no-such-provider",  # the job logs an error and gives up
+    )
+    session.add(action)
+    session.commit()
+    sink = capture(app)
+    try:
+        with app.app_context():
+            jobs.place_call(action.id)
+    finally:
+        clear_bindings()
+    [line] = [line for line in sink.getvalue().splitlines() if "not usable" in line]
+    # The text format: time, level, [request id, call, action], logger, message.
+    assert re.fullmatch(
+        rf"\S+ \S+ ERROR \[- action={action.id}\] app\.calls\.jobs: call action {action.id}: .*",
+        line,
+    ), line
+
+
+def test_text_lines_name_the_call_after_the_request_id(app: Flask, session: Session) -> None:
+    add_user(session, "1001", "Ada", "24682468", "+13125550101")
+    sink = capture(app)
+    app.test_client().post(
+        f"/ifbyphone/verify_caller?key={KEY}",
+        data={"session_id": "t1", "account": "1001", "pin": "24682468"},
+        headers={"X-Request-ID": "rid-7"},
+    )
+    call_id = the_call(session, "t1").id
+    assert (
+        f"INFO [rid-7 call={call_id}] app.test: request done: /ifbyphone/verify_caller"
+        in sink.getvalue()
+    )
+
+
+def test_an_unknown_log_format_stops_start_up(
+    app_config: dict[str, object], tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="GLUE_LOG_FORMAT must be one of text, json"):
+        create_app({**app_config, "LOG_FORMAT": "xml"}, instance_path=str(tmp_path / "x"))

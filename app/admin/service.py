@@ -169,8 +169,15 @@ class Locks:
     unknown: list[UnknownClaim] = field(default_factory=list)
     now: datetime = field(default_factory=utcnow)
 
+    def until(self, record: User | Group | UnknownClaim) -> datetime | None:
+        """When the record's latest lockout ends (its own phones' or others')."""
+        if isinstance(record, UnknownClaim):
+            return record.locked_until
+        return record.locked_until_latest()
+
     def locked(self, record: User | Group | UnknownClaim) -> bool:
-        return record.locked_until is not None and record.locked_until > self.now
+        until = self.until(record)
+        return until is not None and until > self.now
 
 
 def locks(session: Session) -> Locks:
@@ -178,13 +185,27 @@ def locks(session: Session) -> Locks:
     now = utcnow()
     users = session.scalars(
         select(User)
-        .where(or_(User.locked_until > now, User.failed_attempts > 0))
+        .where(
+            or_(
+                User.locked_until > now,
+                User.failed_attempts > 0,
+                User.owner_locked_until > now,
+                User.owner_failed_attempts > 0,
+            )
+        )
         .order_by(User.account_number)
         .execution_options(**FRESH)
     )
     groups = session.scalars(
         select(Group)
-        .where(or_(Group.locked_until > now, Group.failed_attempts > 0))
+        .where(
+            or_(
+                Group.locked_until > now,
+                Group.failed_attempts > 0,
+                Group.owner_locked_until > now,
+                Group.owner_failed_attempts > 0,
+            )
+        )
         .order_by(Group.group_number)
         .execution_options(**FRESH)
     )
@@ -258,9 +279,16 @@ def unlock(
 
 
 def _counters(record: User | Group | UnknownClaim) -> str:
-    until = record.locked_until
+    text = _counted(record.failed_attempts, record.lockouts, record.locked_until)
+    if isinstance(record, UnknownClaim):
+        return text
+    own = _counted(record.owner_failed_attempts, record.owner_lockouts, record.owner_locked_until)
+    return f"{text}; from its own phones: {own}"
+
+
+def _counted(failed: int, lockouts: int, until: datetime | None) -> str:
     locked = f"locked until {until:%Y-%m-%d %H:%M:%S} UTC" if until else "not locked"
-    return f"{record.failed_attempts} failed attempts, {record.lockouts} lockouts, {locked}"
+    return f"{failed} failed attempts, {lockouts} lockouts, {locked}"
 
 
 def _sentence(message: str) -> str:

@@ -30,7 +30,8 @@ from wtforms import HiddenField
 from wtforms.validators import AnyOf, DataRequired, Length
 
 from app.admin import service
-from app.calls.web import LogoutForm, WebUser
+from app.calls.web import WebUser, logout_button
+from app.csrf import require_token
 from app.db import get_session
 from app.flows.graph import GraphError
 from app.flows.loader import FLOW_NAME
@@ -84,6 +85,9 @@ def _admins_only() -> ResponseReturnValue | None:
     return None
 
 
+bp.before_request(require_token)  # after _admins_only: a non-admin hears 403, never 400
+
+
 @bp.after_request
 def _headers(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
@@ -94,7 +98,7 @@ def _headers(response: Response) -> Response:
 
 @bp.context_processor
 def _page_context() -> dict[str, Any]:
-    return {"logout_form": LogoutForm() if current_user.is_authenticated else None}
+    return {"logout_form": logout_button() if current_user.is_authenticated else None}
 
 
 @bp.app_template_filter("admin_json")
@@ -122,7 +126,7 @@ def http_error(exc: HTTPException) -> Response:
         message = "That request could not be understood."
     signed_in = current_user.is_authenticated
     body = render_template(
-        "admin/error.html", message=message, logout_form=LogoutForm() if signed_in else None
+        "admin/error.html", message=message, logout_form=logout_button() if signed_in else None
     )
     response = current_app.make_response((body, exc.code or 500))
     response.headers["Content-Security-Policy"] = PAGE_POLICY

@@ -12,5 +12,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api.bp)
     http_errors.register(app, "/api/", api.http_error)
     app.register_blueprint(voice.bp)
+    http_errors.register(app, "/calls/voice/", voice.http_error)
     app.cli.add_command(cli.api_tokens_cli)
     web.init_app(app)

@@ -157,10 +157,29 @@ def check_code(account: str, code_id: int) -> Response:
 
 
 def _json() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than Python's json reads ([[[[...)
+        body = None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    if _holds_nul(body):  # PostgreSQL text cannot hold it (see app.request_limits)
+        raise ApiError(400, "invalid_json", "text may not contain NUL characters")
     return body
+
+
+def _holds_nul(document: Any) -> bool:
+    # Iterative: the document may be nested nearly as deep as the stack allows.
+    pending = [document]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            pending += item
+    return False
 
 
 def _user(account: str) -> User:

@@ -89,8 +89,14 @@ def _read_voice_document(url: str, say: Callable[[str], None]) -> None:
 
 
 @click.command("fake-provider")
-@click.option("--port", default=5099, show_default=True)
-@click.option("--answer-after", default=2.0, show_default=True, help="Seconds of ringing.")
+@click.option("--port", type=click.IntRange(1, 65535), default=5099, show_default=True)
+@click.option(
+    "--answer-after",
+    type=click.FloatRange(0, 600),
+    default=2.0,
+    show_default=True,
+    help="Seconds of ringing.",
+)
 def fake_provider_command(port: int, answer_after: float) -> None:
     """Stand in for DIDforSale on 127.0.0.1:PORT (development only)."""
     url = f"http://127.0.0.1:{port}{ENDPOINT}"

@@ -26,6 +26,7 @@ from app.config import queue_settings
 from app.db import get_session
 from app.directory.pins import get_hasher
 from app.flows.registry import get_flow
+from app.logs import bind_action
 from app.models import CallAction
 
 
@@ -45,6 +46,7 @@ _worker_app: Flask | None = None
 @huey.task()
 def place_call(action_id: int) -> None:
     """Place one recorded call; a clear refusal is tried again later, with backoff."""
+    bind_action(action_id)
     with _app().app_context():
         config = current_app.config
         session = get_session()

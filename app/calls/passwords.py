@@ -32,7 +32,17 @@ def check_policy(password: str) -> str:
         raise PasswordError(f"the password must be at least {MIN_LENGTH} characters")
     if len(password) > MAX_LENGTH:
         raise PasswordError(f"the password must be at most {MAX_LENGTH} characters")
+    if not _is_text(password):  # bytes a shell passed that were not UTF-8
+        raise PasswordError("the password must be UTF-8 text")
     return password
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def hash_password(password: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
 from lxml import etree
+from werkzeug.exceptions import HTTPException
 
 from app.calls import codes
 from app.db import get_session
@@ -31,5 +32,16 @@ def code_document(code_id: int, token: str) -> Response:
             etree.SubElement(response, "Say").text = voice.format(code=spaced)
             etree.SubElement(response, "Pause", length="1")
     etree.SubElement(response, "Hangup")
+    return _xml(response)
+
+
+def http_error(exc: HTTPException) -> Response:
+    """Errors under /calls/voice/ (400, 404, 405, 413): the same bare hang-up, in voice XML."""
+    response = etree.Element("Response")
+    etree.SubElement(response, "Hangup")
+    return _xml(response, exc.code or 500)
+
+
+def _xml(response: etree._Element, status: int = 200) -> Response:
     body = etree.tostring(response, xml_declaration=True, encoding="utf-8")
-    return Response(body, content_type="text/xml; charset=utf-8")
+    return Response(body, status=status, content_type="text/xml; charset=utf-8")

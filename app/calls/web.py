@@ -47,6 +47,7 @@ from wtforms import HiddenField, PasswordField, StringField, SubmitField, TelFie
 from wtforms.validators import AnyOf, DataRequired, Length
 
 from app.calls import codes, jobs, passwords, service
+from app.csrf import require_token
 from app.db import get_session
 from app.directory import service as directory
 from app.directory.pins import get_hasher
@@ -55,6 +56,7 @@ from app.models import Call, CallAction, OneTimeCode, User
 log = logging.getLogger(__name__)
 
 bp = Blueprint("web", __name__)
+bp.before_request(require_token)  # every POST here is a form
 
 # What a person reads for each action status.
 STATUS_TEXT = {
@@ -117,11 +119,7 @@ def _me() -> User:
 
 
 def init_app(app: Flask) -> None:
-    # Flask ships SESSION_COOKIE_SAMESITE = None, so setdefault alone would not
-    # set it; a value given in the environment (GLUE_SESSION_COOKIE_SAMESITE) wins.
-    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
-        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    # The session cookie's flags are set by app.security_headers.
     # Tokens are bound to the signed session cookie; a time limit would only
     # turn the Call buttons of a page left open into errors.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
@@ -222,7 +220,13 @@ def _error_page(exc: HTTPException) -> ResponseReturnValue:
 @bp.context_processor
 def _page_context() -> dict[str, Any]:
     signed_in = current_user.is_authenticated
-    return {"status_texts": STATUS_TEXT, "logout_form": LogoutForm() if signed_in else None}
+    return {"status_texts": STATUS_TEXT, "logout_form": logout_button() if signed_in else None}
+
+
+def logout_button() -> LogoutForm:
+    """The Sign out button on every page: a form to show, never one that reads this
+    request (an error page may be answering a body that cannot be read)."""
+    return LogoutForm(formdata=None)
 
 
 # --- pages ---------------------------------------------------------------------

@@ -176,7 +176,7 @@ def list_users_command() -> None:
             user.name,
             _yes_no(user.active),
             ", ".join(phone.e164 for phone in user.phones),
-            _locked_until(user.locked_until, now),
+            _locked_until(user.locked_until_latest(), now),
         ]
         for user in users
     ]
@@ -235,7 +235,7 @@ def list_groups_command() -> None:
             _yes_no(group.pin_hash is not None),
             ", ".join(sorted(m.user.account_number for m in group.memberships)),
             ", ".join(phone.e164 for phone in group.phones),
-            _locked_until(group.locked_until, now),
+            _locked_until(group.locked_until_latest(), now),
         ]
         for group in groups
     ]
@@ -274,7 +274,8 @@ def export_command(fmt: str, output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise click.ClickException(f"{output}: {exc.strerror}") from None
-    click.echo(f"exported the directory to {output}")
+    # format_filename: a name that is not UTF-8 (a shell passes any bytes) still prints.
+    click.echo(f"exported the directory to {click.format_filename(output)}")
 
 
 @demo_cli.command("load")

@@ -175,6 +175,8 @@ def _read_yaml(text: str) -> tuple[list[_Entry], list[RowError]]:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         raise DirectoryImportError([_yaml_error(exc)]) from None
+    except RecursionError:  # PyYAML composes recursively: [[[[... a few thousand deep
+        raise DirectoryImportError([RowError(1, "not valid YAML: nested too deeply")]) from None
     if root is None:
         return [], []
     if not isinstance(root, yaml.MappingNode):
@@ -276,7 +278,10 @@ def _yaml_error(exc: yaml.YAMLError) -> RowError:
 
 def _read_csv(text: str) -> tuple[list[_Entry], list[RowError]]:
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:  # e.g. a header cell past the csv module's field limit
+        raise DirectoryImportError([RowError(1, f"not valid CSV: {exc}")]) from None
     if header is None:
         return [], []
     columns = [column.strip().lower() for column in header]

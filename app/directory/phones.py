@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 
@@ -21,8 +23,12 @@ def to_e164(raw: str, region: str = "US") -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=4096)
 def try_e164(raw: str | None, region: str = "US") -> str | None:
-    """E.164 for a caller ID if it is a valid number, else None (withheld, 'anonymous')."""
+    """E.164 for a caller ID if it is a valid number, else None (withheld, 'anonymous').
+
+    Cached: one request reads its caller's number for the rate limits, the
+    runner and the verifier, and parsing is the costly part."""
     if not raw:
         return None
     try:

@@ -117,9 +117,9 @@ def unlock(session: Session, kind: Literal["user", "group"], number: str) -> Use
         record = get_group(session, number)
     else:
         raise DirectoryError(f"unknown kind {kind!r}: expected user or group")
-    record.failed_attempts = 0
-    record.lockouts = 0
-    record.locked_until = None
+    record.failed_attempts = record.owner_failed_attempts = 0
+    record.lockouts = record.owner_lockouts = 0
+    record.locked_until = record.owner_locked_until = None
     return record
 
 
@@ -237,6 +237,9 @@ def _check_name(value: object) -> str:
     # A newline or other control character would break lists and logs.
     if any(unicodedata.category(char) == "Cc" for char in name):
         raise DirectoryError("name must not contain control characters")
+    # A lone surrogate is a byte that was not UTF-8 (a shell passes them so): unstorable.
+    if any(unicodedata.category(char) == "Cs" for char in name):
+        raise DirectoryError("name must be UTF-8 text")
     return name
 
 

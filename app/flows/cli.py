@@ -68,7 +68,7 @@ def graph(flow: str, fmt: str, output: Path | None) -> None:
         path.write_bytes(data)
     except OSError as exc:
         raise click.ClickException(f"{path}: {exc.strerror}") from None
-    click.echo(str(path))
+    click.echo(click.format_filename(path))  # a name that is not UTF-8 still prints
 
 
 def _flow_to_draw(flow: str) -> Flow:

@@ -63,6 +63,15 @@ _FlowYamlLoader.add_implicit_resolver(
 
 def load_flow(path: Path) -> Flow:
     """Load and validate one flow file; raises FlowFileError listing all its problems."""
+    try:
+        return _load_flow(path)
+    except RecursionError:  # reading YAML and checking the data both recurse
+        message = "YAML nested too deeply, or an alias (*name) inside its own anchor (&name)"
+        hint = "write the repeated part out in full"
+        raise FlowFileError([Problem(str(path), 1, "", message, hint)]) from None
+
+
+def _load_flow(path: Path) -> Flow:
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -207,5 +216,6 @@ def _flatten(messages: Any, at: DataPath) -> Iterator[tuple[DataPath, Any]]:
 def _dotted(at: DataPath) -> str:
     text = ""
     for key in at:
-        text += f"[{key}]" if isinstance(key, int) else f".{key}" if text else key
+        # str(): a key may be any YAML scalar, `? ` alone makes it null
+        text += f"[{key}]" if isinstance(key, int) else f".{key}" if text else str(key)
     return text

@@ -26,6 +26,7 @@ from app.directory.phones import try_e164
 from app.flows import engine
 from app.flows.engine import CallState
 from app.flows.model import OUTCOMES, Flow
+from app.logs import bind_call
 from app.models import Call, CallAction, CallEvent, utcnow
 from app.verification.service import Verifier
 
@@ -75,6 +76,21 @@ def masked(
     }
 
 
+def log_not_stored(
+    platform: str, kind: str, flow: str, request_id: str, fields: Mapping[str, str]
+) -> None:
+    """Say what a request held that could not be stored (the database is down or
+    slow), so an operator can see what was lost: `fields` must already be masked."""
+    log.error(
+        "event not stored: platform=%s kind=%s flow=%s request=%s fields=%s",
+        platform,
+        kind,
+        json.dumps(flow[:64]),
+        request_id,
+        json.dumps(dict(fields), ensure_ascii=False, sort_keys=True),
+    )
+
+
 class TurnRunner:
     def __init__(
         self,
@@ -116,6 +132,10 @@ class TurnRunner:
             # The caller still hears the flow's apology; the log keeps the request id.
             log.exception("%s turn failed; answered with the flow's fallback", dialect.NAME)
             self.session.rollback()
+            # The call may have begun in another flow, with other secret questions:
+            # with the database away nobody knows, so every answer is masked.
+            lost = masked(values, None, dialect.PLATFORM_FIELDS, self.max_length)
+            log_not_stored(dialect.NAME, "turn", flow_name, self.request_id, lost)
             return self._fallback(dialect, flow, values, url)
 
     def _take_turn(self, dialect: Dialect, flow: Flow, turn: Turn, url: str) -> bytes:
@@ -150,6 +170,7 @@ class TurnRunner:
         self.session.flush()  # claims the delivery key before any work is done
 
         call = self._lock_call(turn, flow)
+        bind_call(call.id)
         event.call = call
         # A call goes on in the flow it began in, whichever URL a shared SurVo
         # posts back to; its secret answers are masked too.
@@ -172,7 +193,7 @@ class TurnRunner:
             flow,
             state,
             turn.answers,
-            lambda claim, pin: self.verifier.verify(claim, pin, call.id),
+            lambda claim, pin: self.verifier.verify(claim, pin, call.id, turn.caller),
             turn.caller,
             one_by_one=dialect.ONE_BY_ONE,
         )
@@ -241,6 +262,8 @@ class TurnRunner:
         except Exception:
             log.exception("could not store a malformed %s request", dialect.NAME)
             self.session.rollback()
+            flow_name = flow.name if flow else "-"
+            log_not_stored(dialect.NAME, "malformed", flow_name, self.request_id, payload)
         return reply
 
     def _fallback(

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.db import begin_write
 from app.flows.runner import delivery_key
+from app.logs import bind_action, bind_call
 from app.models import Call, CallAction, CallEvent, utcnow
 
 # How far along a call is; statuses of equal rank do not replace each other.
@@ -115,6 +116,7 @@ def _store(
     session.add(event)
     session.flush()  # claims the report's key first
     call = _lock_or_open_call(session, report)
+    bind_call(call.id)
     event.call = call
     if RANK.get(report.status, -1) > RANK.get(call.platform_status or "", -1):
         call.platform_status = report.status
@@ -135,6 +137,7 @@ def _advance_action(session: Session, call: Call, report: StatusReport) -> None:
     action = session.get(CallAction, report.action_id, with_for_update=True)
     if action is None:
         return
+    bind_action(action.id)
     call.action_id = action.id
     if report.leg:
         status = LEG_FAILURES.get(report.status)  # the person called did not answer

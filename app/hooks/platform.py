@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, request
@@ -11,12 +11,15 @@ from werkzeug.exceptions import HTTPException
 
 from app import http_errors
 from app.db import get_session
-from app.dialects.base import Dialect
+from app.dialects.base import Dialect, MalformedRequest
+from app.directory.phones import try_e164
 from app.directory.pins import get_hasher
 from app.flows.registry import get_flow
 from app.flows.runner import TurnRunner
 from app.hooks.auth import forbidden, has_secret
+from app.hooks.fields import sent_fields
 from app.logs import request_id
+from app.rate_limits import Breach, get_limits
 from app.verification.lockout import LockoutPolicy
 from app.verification.service import Verifier
 
@@ -98,8 +101,37 @@ def turn_runner() -> TurnRunner:
 
 def answer(dialect: Dialect, flow_name: str) -> Response:
     """Run the request's turn of `flow_name` and answer in the platform's XML."""
-    values = request.values.to_dict(flat=True)
+    values = sent_fields()
+    breach = get_limits().hit(request.remote_addr or "-", caller_key(dialect, values))
+    if breach is not None:
+        return refuse(dialect, flow_name, breach)
     return xml(dialect, turn_runner().answer(dialect, flow_name, values, callback_url()))
+
+
+def caller_key(dialect: Dialect, values: Mapping[str, str]) -> str | None:
+    """The caller's number as rate limits count it; None when the request names no call."""
+    try:
+        turn = dialect.parse(values, current_app.config["MAX_FIELD_LENGTH"])
+    except MalformedRequest:
+        return None
+    if not turn.caller:
+        return "withheld"  # all withheld numbers share one allowance
+    return try_e164(turn.caller, current_app.config["DEFAULT_REGION"]) or turn.caller
+
+
+def refuse(dialect: Dialect, flow_name: str, breach: Breach) -> Response:
+    """A hang-up, with 200: platforms obey a 200's XML, whereas on an error status
+    they play their own message or call their fallback URL, which is Glue again."""
+    log.warning(
+        "%s request for %s refused: over the per-%s limit %s",
+        dialect.NAME,
+        flow_name[:64],
+        breach.scope,
+        breach.limit,
+    )
+    response = xml(dialect, dialect.render_hangup())
+    response.headers["Retry-After"] = str(breach.retry_after)
+    return response
 
 
 def xml(dialect: Dialect, body: bytes, status: int = 200) -> Response:

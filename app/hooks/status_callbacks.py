@@ -13,14 +13,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app
 from werkzeug.exceptions import HTTPException
 
 from app.db import get_session
 from app.dialects.base import MAX_CALL_ID
-from app.flows.runner import masked
+from app.flows.runner import log_not_stored, masked
 from app.flows.statuses import RANK, StatusReport, record_status
 from app.hooks.auth import forbidden, has_field_secret, has_secret
+from app.hooks.fields import sent_fields
 from app.hooks.twilio_signature import twilio_signature
 from app.logs import request_id
 
@@ -126,7 +127,7 @@ def read_report(fields: CallbackFields, values: Mapping[str, str]) -> StatusRepo
 
 def receive(fields: CallbackFields) -> Response:
     """Keep the request's status report once; 204 for a new and a repeated one alike."""
-    values = request.values.to_dict(flat=True)
+    values = sent_fields()
     try:
         report = read_report(fields, values)
     except NotAReport as exc:
@@ -149,6 +150,7 @@ def receive(fields: CallbackFields) -> Response:
             request_id(),
         )
         session.rollback()
+        log_not_stored(fields.platform, "status", "-", request_id(), payload)
         return _text("status not stored\n", 500)
     if not stored:
         log.info("repeated %s status %s of call %s", fields.platform, report.status, report.call_id)

@@ -11,9 +11,10 @@ POST fields sorted by name. It behaves as twilio-python's RequestValidator:
 - GET requests carry no fields: their query is part of the signed URL.
 
 Unlike twilio-python, the port is cut off the host alone (user:password@ and
-[IPv6] hosts keep their colons), an unreadable port fails instead of raising,
-and signatures are compared with hmac.compare_digest. Only form bodies are
-supported (no `bodySHA256` JSON bodies) and only the auth token's HMAC-SHA1.
+[IPv6] hosts keep their colons), the path is kept as signed (a `;` too), an
+unreadable port fails instead of raising, and signatures are compared with
+hmac.compare_digest. Only form bodies are supported (no `bodySHA256` JSON
+bodies) and only the auth token's HMAC-SHA1.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Callable, Mapping
-from urllib.parse import ParseResult, urlparse
+from urllib.parse import SplitResult, urlsplit
 
 from flask import current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.hooks.platform import public_url
 
@@ -74,7 +76,12 @@ def twilio_signature(config_key: str = "TWILIO_AUTH_TOKEN") -> Callable[[], bool
         url = public_url()
         if request.query_string:
             url += "?" + request.query_string.decode("utf-8", errors="replace")
-        params: Params = request.form if request.method == "POST" else {}
+        try:
+            params: Params = request.form if request.method == "POST" else {}
+        except RequestEntityTooLarge:
+            # The signature covers the body, and it is too large to read: not
+            # authenticated (so the 413 that follows is a bare 403, never XML).
+            return False
         ok = valid_signature(token, url, params, signature)
         if not ok:
             # The URL, not the fields: the usual cause is a proxy (GLUE_PUBLIC_URL unset).
@@ -94,7 +101,7 @@ def _values(params: Params, name: str) -> list[str]:
 
 def _url_forms(url: str) -> tuple[str, str]:
     """The URL without its port, and with the default port when it names none."""
-    parsed = urlparse(url)
+    parsed = urlsplit(url)  # not urlparse: it drops an empty ;params from the path
     port = parsed.port  # raises ValueError for a port that is no number 0-65535
     if port is None:
         without = parsed.geturl()
@@ -106,5 +113,5 @@ def _url_forms(url: str) -> tuple[str, str]:
     return without, with_port
 
 
-def _with_netloc(parsed: ParseResult, netloc: str) -> str:
+def _with_netloc(parsed: SplitResult, netloc: str) -> str:
     return parsed._replace(netloc=netloc).geturl()

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 
-from flask import Response, current_app, request
+from flask import Response, current_app
 
 from app.db import get_session
 from app.dialects import voipnow
 from app.dialects.base import MAX_CALL_ID, Dialect
 from app.flows.registry import get_flow
-from app.flows.runner import masked
+from app.flows.runner import log_not_stored, masked
 from app.flows.statuses import StatusReport, record_status
+from app.hooks.fields import sent_fields
 from app.hooks.platform import answer, platform_blueprint, shared_secret, xml
 from app.logs import request_id
 
@@ -38,7 +39,7 @@ def call_event(flow_name: str) -> Response:
 def hangup(flow_name: str) -> Response:
     """Record a Hangup event against the call; always answer an empty <Response/>."""
     config = current_app.config
-    values = request.values.to_dict(flat=True)
+    values = sent_fields()
     call_id = values.get("CallID", "").strip()
     if not call_id or len(call_id) > MAX_CALL_ID:
         log.warning("voipnow hang-up without a usable CallID: not recorded")
@@ -66,4 +67,6 @@ def hangup(flow_name: str) -> Response:
         # VoipNow ignores the answer, but the IVR must not wait on an error page.
         log.exception("could not record the voipnow hang-up of call %s", call_id)
         session.rollback()
+        lost = masked(values, None, voipnow.PLATFORM_FIELDS, config["MAX_FIELD_LENGTH"])
+        log_not_stored(voipnow.NAME, "hangup", flow_name, request_id(), lost)
     return xml(DIALECT, voipnow.render_empty())

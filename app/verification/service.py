@@ -3,14 +3,19 @@
 Runs inside the caller's transaction and never commits. Failures are counted
 against what was claimed: the user or group, or (when the claim matches no
 record) the claim itself, so unknown accounts lock exactly like real ones and
-lockout reveals nothing. Each count is one conditional UPDATE, so concurrent
+lockout reveals nothing. Attempts made from one of the record's own phones are
+counted apart (see OwnerLockoutMixin): a stranger's failures lock strangers out,
+never the owner calling from home, so locking a whole directory buys an
+attacker nothing but their own lockouts. Each count is one conditional UPDATE, so concurrent
 wrong PINs on any number of workers or hosts each count, and an account locked
 by one of them is not counted past its threshold by the others.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -33,6 +38,25 @@ from app.verification.lockout import LockoutPolicy
 from app.verification.types import Claim, Subject, Verdict
 
 Counted = User | Group | UnknownClaim
+
+
+@dataclass(frozen=True)
+class Counters:
+    """The columns that count an attempt's failures."""
+
+    failed: str
+    lockouts: str
+    locked_until: str
+
+    def column(self, model: type[Counted], name: str) -> Any:
+        return getattr(model, getattr(self, name))
+
+    def value(self, record: Counted, name: str) -> Any:
+        return getattr(record, getattr(self, name))
+
+
+ELSEWHERE = Counters("failed_attempts", "lockouts", "locked_until")
+OWN_PHONE = Counters("owner_failed_attempts", "owner_lockouts", "owner_locked_until")
 # Lockout state must be read as stored, never from the session's cache.
 FRESH = {"populate_existing": True}
 
@@ -50,22 +74,51 @@ class Verifier:
         self.policy = policy
         self.region = region
 
-    def verify(self, claim: Claim, pin: str, call_id: int | None = None) -> Verdict:
-        """Check `pin` for the claimed record and record the attempt."""
+    def verify(
+        self, claim: Claim, pin: str, call_id: int | None = None, caller: str | None = None
+    ) -> Verdict:
+        """Check `pin` for the claimed record and record the attempt.
+
+        `caller` is the number the call comes from, as the platform sent it.
+        """
         begin_write(self.session)  # it reads the record, then counts the attempt
         now = utcnow()
         record = self._find(claim)
         counted: Counted = record if record is not None else self._unknown_claim(claim)
-        if _locked(counted, now):
+        counters = (
+            OWN_PHONE
+            if record is not None and self._from_own_phone(claim, record, caller)
+            else ELSEWHERE
+        )
+        if _locked(counted, now, counters):
             verdict = Verdict("locked", "locked")  # refused without looking at the PIN
         elif record is None or not record.active:
             # Spend the same work as a real check: unknown and wrong look alike.
             self.hasher.verify(pin, self.hasher.decoy)
-            verdict = self._fail(counted, now, "unknown" if record is None else "inactive")
+            reason = "unknown" if record is None else "inactive"
+            verdict = self._fail(counted, now, reason, counters)
         else:
-            verdict = self._check_pin(record, pin, now)
+            verdict = self._check_pin(record, pin, now, counters)
         self._record(claim, record, verdict, call_id)
         return verdict
+
+    def _from_own_phone(self, claim: Claim, record: User | Group, caller: str | None) -> bool:
+        """Whether the call comes from one of the record's phones (a group's own
+        or its members'). A claim by caller ID was found by that very phone."""
+        if claim.kind == "caller_id":
+            return True
+        e164 = try_e164(caller, self.region) if caller else None
+        if e164 is None:
+            return False
+        if isinstance(record, User):
+            owned = PhoneNumber.user_id == record.id
+        else:
+            members = select(Membership.user_id).where(Membership.group_id == record.id)
+            owned = or_(PhoneNumber.group_id == record.id, PhoneNumber.user_id.in_(members))
+        return (
+            self.session.scalar(select(PhoneNumber.id).where(PhoneNumber.e164 == e164, owned))
+            is not None
+        )
 
     def _find(self, claim: Claim) -> User | Group | None:
         if claim.kind == "account":
@@ -102,20 +155,22 @@ class Verifier:
             .execution_options(**FRESH)
         ).one()
 
-    def _check_pin(self, record: User | Group, pin: str, now: datetime) -> Verdict:
+    def _check_pin(
+        self, record: User | Group, pin: str, now: datetime, counters: Counters
+    ) -> Verdict:
         if isinstance(record, User):
             if self.hasher.verify(pin, record.pin_hash):
-                return self._succeed(record, now, "pin")
-            return self._fail(record, now, "wrong_pin")
+                return self._succeed(record, now, counters, "pin")
+            return self._fail(record, now, "wrong_pin", counters)
         group_pin = bool(record.pin_hash) and self.hasher.verify(pin, record.pin_hash)
         # Every member's PIN is checked, matched or not: the time taken must not
         # tell which member (if any) has this PIN.
         members = [m for m in self._active_members(record) if self.hasher.verify(pin, m.pin_hash)]
         if group_pin:
-            return self._succeed(record, now, "pin")
+            return self._succeed(record, now, counters, "pin")
         if members:
-            return self._succeed(record, now, "member_pin", members[0])
-        return self._fail(record, now, "wrong_pin")
+            return self._succeed(record, now, counters, "member_pin", members[0])
+        return self._fail(record, now, "wrong_pin", counters)
 
     def _active_members(self, group: Group) -> list[User]:
         return list(
@@ -128,14 +183,19 @@ class Verifier:
         )
 
     def _succeed(
-        self, record: User | Group, now: datetime, reason: str, member: User | None = None
+        self,
+        record: User | Group,
+        now: datetime,
+        counters: Counters,
+        reason: str,
+        member: User | None = None,
     ) -> Verdict:
         model = type(record)
         # Only while unlocked: a concurrent attempt may have locked it meanwhile.
         reset = self.session.execute(
             update(model)
-            .where(model.id == record.id, _unlocked(model, now))
-            .values(failed_attempts=0, lockouts=0, locked_until=None)
+            .where(model.id == record.id, _unlocked(model, now, counters))
+            .values({counters.failed: 0, counters.lockouts: 0, counters.locked_until: None})
             .returning(model.id)
         ).one_or_none()
         if reset is None:
@@ -154,16 +214,17 @@ class Verifier:
         )
         return Verdict("verified", reason, subject, member.id if member else None)
 
-    def _fail(self, counted: Counted, now: datetime, reason: str) -> Verdict:
+    def _fail(self, counted: Counted, now: datetime, reason: str, counters: Counters) -> Verdict:
         """Count one failure; lock once the threshold is reached."""
         model = type(counted)
+        failed = counters.column(model, "failed")
         # The row lock taken by this UPDATE orders concurrent attempts, and each
         # sees the count the previous one left.
         row = self.session.execute(
             update(model)
-            .where(model.id == counted.id, _unlocked(model, now))
-            .values(failed_attempts=model.failed_attempts + 1)
-            .returning(model.failed_attempts, model.lockouts)
+            .where(model.id == counted.id, _unlocked(model, now, counters))
+            .values({counters.failed: failed + 1})
+            .returning(failed, counters.column(model, "lockouts"))
         ).one_or_none()
         if row is None:
             return Verdict("locked", "locked")  # another attempt locked it meanwhile
@@ -174,9 +235,11 @@ class Verifier:
             update(model)
             .where(model.id == counted.id)
             .values(
-                failed_attempts=0,
-                lockouts=lockouts + 1,
-                locked_until=now + timedelta(seconds=self.policy.duration(lockouts)),
+                {
+                    counters.failed: 0,
+                    counters.lockouts: lockouts + 1,
+                    counters.locked_until: now + timedelta(seconds=self.policy.duration(lockouts)),
+                }
             )
         )
         return Verdict("locked", "locked_now")
@@ -202,9 +265,11 @@ class Verifier:
         )
 
 
-def _unlocked(model: type[Counted], now: datetime) -> ColumnElement[bool]:
-    return or_(model.locked_until.is_(None), model.locked_until <= now)
+def _unlocked(model: type[Counted], now: datetime, counters: Counters) -> ColumnElement[bool]:
+    until = counters.column(model, "locked_until")
+    return or_(until.is_(None), until <= now)
 
 
-def _locked(counted: Counted, now: datetime) -> bool:
-    return counted.locked_until is not None and counted.locked_until > now
+def _locked(counted: Counted, now: datetime, counters: Counters) -> bool:
+    until = counters.value(counted, "locked_until")
+    return until is not None and bool(until > now)

@@ -1,0 +1,104 @@
+"""Rate limits on the routes where callers enter PINs: per caller number and per
+source address, checked after authentication (so a stranger cannot spend a
+caller's allowance).
+
+Built on `limits`, the engine under Flask-Limiter, because the check must come
+after a platform's authentication and answer in the platform's XML. Counters
+live in Redis when GLUE_REDIS_URL is set (shared by every worker and host), and
+in the process otherwise. If the store fails, the call goes on: a caller is
+never cut off because Redis is down, and the log says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+from limits import RateLimitItem, parse_many
+from limits.storage import Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app.config import queue_settings
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "glue.rate_limits"
+# Redis must answer fast or not at all: a caller is waiting.
+REDIS_OPTIONS: dict[str, float | str | bool] = {
+    "socket_timeout": 0.25,
+    "socket_connect_timeout": 0.25,
+}
+
+
+@dataclass(frozen=True)
+class Breach:
+    """Which allowance a request went over, and when to try again."""
+
+    scope: str  # "caller" or "source"
+    limit: str
+    retry_after: int  # seconds
+
+
+class PinRouteLimits:
+    def __init__(self, storage: Storage, per_caller: str, per_source: str) -> None:
+        self.limiter = MovingWindowRateLimiter(storage)
+        self.per_caller = parse_many(per_caller) if per_caller else []
+        self.per_source = parse_many(per_source) if per_source else []
+
+    def hit(self, source: str, caller: str | None) -> Breach | None:
+        """Count one request; the first allowance it goes over, if any.
+
+        `caller` is None when the request names no call (it is malformed): it
+        counts for its source only.
+        """
+        checks = [("source", source, item) for item in self.per_source]
+        if caller is not None:
+            checks += [("caller", caller, item) for item in self.per_caller]
+        for scope, key, item in checks:
+            if not self._hit(item, scope, key):
+                return Breach(scope, str(item), self._retry_after(item, scope, key))
+        return None
+
+    def _hit(self, item: RateLimitItem, scope: str, key: str) -> bool:
+        try:
+            return self.limiter.hit(item, "pin-routes", scope, key)
+        except Exception:
+            log.warning("rate-limit store unreachable: %s not counted", scope, exc_info=True)
+            return True
+
+    def _retry_after(self, item: RateLimitItem, scope: str, key: str) -> int:
+        try:
+            reset_at = self.limiter.get_window_stats(item, "pin-routes", scope, key).reset_time
+        except Exception:
+            return item.get_expiry()
+        return max(1, int(reset_at - time.time()) + 1)
+
+
+def storage_uri(app: Flask) -> str:
+    """GLUE_RATE_LIMIT_STORAGE_URL, else the queue's Redis, else this process's memory."""
+    return app.config["RATE_LIMIT_STORAGE_URL"] or queue_settings().redis_url or "memory://"
+
+
+def init_app(app: Flask) -> None:
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        # Behind N proxies the source is the address the Nth one saw, read from
+        # X-Forwarded-For; trusting more than there are would let anyone pick theirs.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
+    uri = storage_uri(app)
+    options = REDIS_OPTIONS if uri.startswith(("redis://", "rediss://")) else {}
+    storage = storage_from_string(uri, **options)
+    assert isinstance(storage, Storage)  # a synchronous store: "redis://", not "async+redis://"
+    app.extensions[EXTENSION] = PinRouteLimits(
+        storage,
+        app.config["RATE_LIMIT_PER_CALLER"] if app.config["RATE_LIMIT_ENABLED"] else "",
+        app.config["RATE_LIMIT_PER_SOURCE"] if app.config["RATE_LIMIT_ENABLED"] else "",
+    )
+
+
+def get_limits() -> PinRouteLimits:
+    limits: PinRouteLimits = current_app.extensions[EXTENSION]
+    return limits

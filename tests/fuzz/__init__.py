@@ -1,0 +1,1 @@
+"""Generated hostile input against every route and every CLI command (hypothesis)."""
