@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run serve migrate demo test lint format clean
+.PHONY: install run serve migrate demo test fuzz lint format clean bench profile
 
 install: $(STAMP)
 
@@ -31,6 +31,21 @@ serve: install
 
 test: install
 	$(BIN)/pytest
+
+# Glue against a floor app under wrk (Debian: apt-get install -y wrk), SQLite and
+# PostgreSQL, 1k and 1M users, plus the XML micro-benchmark: about 10 minutes.
+# BENCH_ARGS=--quick for a 2-minute pass.
+bench: install
+	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; exit 1; }
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Where a verification step's time goes: pyinstrument, report in bench/out/.
+profile: install
+	$(BIN)/python -m bench profile $(PROFILE_ARGS)
+
+# The property-based tests of every route and CLI command, with 50x the examples.
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/fuzz
 
 lint: install
 	$(BIN)/ruff check .

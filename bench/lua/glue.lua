@@ -1,0 +1,196 @@
+-- wrk script for Glue's bench: one scenario per run, every request new.
+--
+--   wrk -t T -c C -d D -s bench/lua/glue.lua http://127.0.0.1:PORT -- \
+--       scenario=verify ikey=IFBYPHONE_SECRET dkey=DIDML_SECRET users=1000 tag=r1 \
+--       threads=T [rate=500] [calls=40000]
+--
+-- scenario  verify  IfbyPhone: a new call (unique session_id) posting account + PIN
+--                   of a random user of the directory (the right PIN)
+--           gather  didML: the answer to the account <Gather> of a prepared call
+--                   (calls TAG-0 .. TAG-(calls-1), one per request)
+--           status  DIDforSale status callback: a new CallSid per request, statuses rotating
+-- rate      total requests/s to pace at (0: as fast as the server answers). Paced runs
+--           use one connection per thread and measure latency from the moment each
+--           request was due (so a server that falls behind is not excused: no
+--           coordinated omission), and wrk's own latency from when it was sent.
+--
+-- done() prints one line `BENCH_JSON {...}` that bench/load.py reads.
+
+local ffi = require("ffi")
+ffi.cdef [[
+struct bench_timespec { long tv_sec; long tv_nsec; };
+int clock_gettime(int clk_id, struct bench_timespec *tp);
+]]
+local ts = ffi.new("struct bench_timespec")
+local function now_us()
+  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) * 1e6 + tonumber(ts.tv_nsec) / 1e3
+end
+
+-- Must match bench/common.py.
+local ACCOUNT_BASE, PIN_MULTIPLIER, PIN_OFFSET = 10000000, 7919, 1234
+local STATUSES = { "initiated", "ringing", "answered", "completed", "busy", "no-answer" }
+
+-- main-thread state -------------------------------------------------------------------
+local threads = {}
+local next_id = 0
+
+function setup(thread)
+  thread:set("tid", next_id)
+  next_id = next_id + 1
+  table.insert(threads, thread)
+end
+
+-- per-thread state ----------------------------------------------------------------------
+local opts = {}
+local counter = 0
+local nthreads = 1
+local interval_us, next_slot, pending_slot, intended, sent = 0, nil, nil, nil, nil
+lat = {}          -- paced runs: latency from when each request was due (us), read by done()
+service = {}      -- paced runs: latency from when it was sent (us)
+
+local function pin_of(i)
+  return string.format("%04d", (i * PIN_MULTIPLIER + PIN_OFFSET) % 10000)
+end
+
+-- A valid caller number, new for each request of a run (per-caller rate limits
+-- count a caller's calls; each request here is a different caller's).
+local caller_seed = 0
+local function caller()
+  caller_seed = (caller_seed + 7) % 7000000
+  return string.format("312%07d", 3000000 + caller_seed)
+end
+
+function init(args)
+  for _, arg in ipairs(args) do
+    local k, v = string.match(arg, "^([%w_]+)=(.*)$")
+    if k then opts[k] = v end
+  end
+  opts.users = tonumber(opts.users or "1000")
+  opts.calls = tonumber(opts.calls or "0")
+  opts.rate = tonumber(opts.rate or "0")
+  nthreads = tonumber(opts.threads or "1")
+  math.randomseed(1000 + tid * 7919 + #(opts.tag or ""))
+  caller_seed = (tid * 1000003 + math.random(0, 999999)) % 7000000
+  if opts.rate > 0 then
+    interval_us = 1e6 * nthreads / opts.rate
+  end
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+end
+
+local function body_and_path()
+  counter = counter + 1
+  local s = opts.scenario
+  if s == nil then
+    -- wrk calls request() once in its main Lua state, where init() never ran,
+    -- to check that the request parses: any well-formed request will do.
+    return "/", ""
+  elseif s == "verify" then
+    local i = math.random(0, opts.users - 1)
+    local path = "/ifbyphone/verify_caller?key=" .. opts.ikey
+    local body = "session_id=" .. opts.tag .. "-" .. tid .. "-" .. counter
+      .. "&caller_id=" .. caller()
+      .. "&timestamp=2026-11-21+14%3A00%3A00"
+      .. "&account=" .. (ACCOUNT_BASE + i)
+      .. "&pin=" .. pin_of(i)
+    return path, body
+  elseif s == "gather" then
+    -- Threads take interleaved calls: thread t gets t, t+T, t+2T, ...
+    local k = (tid + nthreads * (counter - 1)) % math.max(opts.calls, 1)
+    local i = math.random(0, opts.users - 1)
+    local path = "/didml/verify_caller?key=" .. opts.dkey .. "&turn=1&question=account"
+    local body = "callSid=" .. opts.tag .. "-" .. k
+      .. "&From=%2B1" .. caller()
+      .. "&To=%2B18005551212&CallStatus=in-progress&Direction=inbound"
+      .. "&Digits=" .. (ACCOUNT_BASE + i)
+    return path, body
+  elseif s == "status" then
+    local path = "/didml/status?key=" .. opts.dkey
+    local body = "callSid=" .. opts.tag .. "-" .. tid .. "-" .. counter
+      .. "&CallStatus=" .. STATUSES[(counter % #STATUSES) + 1]
+      .. "&Called=%2B13125550101&Direction=Outbound&CallbackSource=call-progress-event"
+      .. "&CallDuration=" .. (counter % 300)
+    return path, body
+  else
+    error("unknown scenario " .. tostring(s))
+  end
+end
+
+function request()
+  if opts.rate > 0 then
+    sent = now_us()
+    intended, pending_slot = pending_slot or sent, nil
+  end
+  local path, body = body_and_path()
+  return wrk.format(nil, path, nil, body)
+end
+
+-- delay() and response() are defined for paced runs only: wrk then parses every
+-- response for the script, which a run at full speed should not pay for.
+local function paced_delay()
+  -- Called before every request of a paced run (the first one too): each takes
+  -- the thread's next slot, whether or not the server has kept up.
+  local now = now_us()
+  if next_slot == nil then
+    next_slot = now
+  else
+    next_slot = next_slot + interval_us
+  end
+  pending_slot = next_slot
+  local ms = (next_slot - now) / 1000
+  if ms < 0 then ms = 0 end
+  return ms
+end
+
+local function paced_response(status, headers, body)
+  local now = now_us()
+  if intended ~= nil then
+    lat[#lat + 1] = now - math.min(intended, sent)
+    service[#service + 1] = now - sent
+  end
+end
+
+-- wrk looks these up by name once the script is loaded; args are not known yet,
+-- so the choice is made from the environment of the wrk process.
+if os.getenv("BENCH_PACED") == "1" then
+  delay = paced_delay
+  response = paced_response
+end
+
+local function percentile(sorted, p)
+  if #sorted == 0 then return 0 end
+  local k = math.max(1, math.ceil(#sorted * p / 100))
+  return sorted[k]
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  local fields = {
+    string.format('"requests":%d', summary.requests),
+    string.format('"duration_us":%d', summary.duration),
+    string.format('"bytes":%d', summary.bytes),
+    string.format('"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}',
+      e.connect, e.read, e.write, e.status, e.timeout),
+    string.format('"p50_us":%d', latency:percentile(50)),
+    string.format('"p90_us":%d', latency:percentile(90)),
+    string.format('"p99_us":%d', latency:percentile(99)),
+    string.format('"mean_us":%.1f', latency.mean),
+    string.format('"max_us":%d', latency.max),
+  }
+  if os.getenv("BENCH_PACED") == "1" then
+    local all, svc = {}, {}
+    for _, t in ipairs(threads) do
+      for _, v in ipairs(t:get("lat") or {}) do all[#all + 1] = v end
+      for _, v in ipairs(t:get("service") or {}) do svc[#svc + 1] = v end
+    end
+    table.sort(all)
+    table.sort(svc)
+    table.insert(fields, string.format(
+      '"paced":{"count":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,'
+        .. '"service_p50_us":%d,"service_p99_us":%d}',
+      #all, percentile(all, 50), percentile(all, 90), percentile(all, 99),
+      all[#all] or 0, percentile(svc, 50), percentile(svc, 99)))
+  end
+  io.write("BENCH_JSON {" .. table.concat(fields, ",") .. "}\n")
+end

@@ -1,0 +1,596 @@
+"""`python -m bench` (`make bench`): Glue against the floor, under wrk, on SQLite and PostgreSQL.
+
+One round:
+  floor   verify, gather and status request shapes at full speed, then the
+          verification shape paced at half its own verify rate
+  for each database (SQLite, PostgreSQL), with the small directory (1,000 users):
+          verify, gather, status at full speed (same wrk threads/connections/duration
+          as the floor), then verify paced at half the floor's verify rate (the
+          p99 target) and at half Glue's own verify rate (for information)
+  and with the large directory (1,000,000 users): verify at full speed
+Rounds repeat (--runs); the table shows medians, and ratios are medians of the
+per-round ratios (each Glue run is compared with the floor run of its own round).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import dataset, xmlbench
+from bench.common import OUT_DIR, PG_DATABASES, SECRETS, glue_env
+from bench.dataset import Database
+from bench.load import LoadShape, Server, WrkResult, run_wrk
+
+SCENARIOS = ("verify", "gather", "status")
+SCENARIO_LABELS = {
+    "verify": "IfbyPhone verification step",
+    "gather": "didML Gather step",
+    "status": "status callback",
+}
+# Targets of issue #7.
+RPS_TARGET = {"sqlite": 0.50, "postgres": 0.40}
+P99_TARGET_MS = 25.0
+SCALE_TARGET = 1.2
+WARMUP_SECONDS = 1.0
+
+
+@dataclass
+class Run:
+    round: int
+    server: str  # floor | glue
+    db: str  # "" for the floor; sqlite | postgres
+    users: int
+    scenario: str
+    paced_rate: float
+    pace: str  # "" full speed; "floor": half the floor's verify rate; "glue": half Glue's
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    wrk_errors: int
+    expected_rows: int | None = None  # Glue: rows the run left with the expected outcome
+    other_rows: int | None = None
+    log_problems: int | None = None
+
+
+class Bench:
+    def __init__(self, options: argparse.Namespace) -> None:
+        self.o = options
+        self.shape = LoadShape(options.threads, options.connections, options.duration)
+        self.workdir = Path(tempfile.mkdtemp(prefix="glue-bench-"))
+        self.runs: list[Run] = []
+        self.dbs: dict[tuple[str, str], Database] = {}
+        self.backends: list[str] = []
+        self.started = time.monotonic()
+
+    def log(self, message: str) -> None:
+        elapsed = time.monotonic() - self.started
+        print(f"[{elapsed:6.1f}s] {message}", flush=True)
+
+    # --- setup ---------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        backends = self.o.db
+        if "postgres" in backends:
+            why = dataset.postgres_reachable()
+            if why:
+                self.log(f"PostgreSQL unreachable ({why}): SQLite only")
+                backends = [b for b in backends if b != "postgres"]
+        self.backends = backends
+        self.log(
+            f"loading directories (small {self.o.users:,}, large {self.o.large_users:,} users)"
+        )
+        for backend in backends:
+            for size, users in (("small", self.o.users), ("large", self.o.large_users)):
+                if size == "large" and not self.o.large_users:
+                    continue
+                label = f"{backend} {_count(users)}"
+                if backend == "sqlite":
+                    db = dataset.sqlite_database(self.workdir, users, label)
+                else:
+                    db = dataset.postgres_database(PG_DATABASES[size], users, label)
+                self.dbs[(backend, size)] = db
+        for db in self.dbs.values():
+            dataset.migrate(db)
+        # Two at a time: SQLite's inserts and PostgreSQL's COPY run outside the GIL.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for future in [pool.submit(dataset.load, db, self.log) for db in self.dbs.values()]:
+                future.result()
+
+    def teardown(self) -> None:
+        if not self.o.keep:
+            if "postgres" in self.backends:
+                for name in PG_DATABASES.values():
+                    dataset.drop_postgres(name)
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        else:
+            self.log(f"kept {self.workdir} and the PostgreSQL databases")
+
+    # --- one round -------------------------------------------------------------------------
+
+    def round(self, r: int) -> None:
+        floor_verify = self.floor_round(r)
+        half_rate = floor_verify / 2
+        for backend in self.backends:
+            self.glue_round(r, self.dbs[(backend, "small")], half_rate)
+            if (backend, "large") in self.dbs:
+                self.glue_round(r, self.dbs[(backend, "large")], 0.0, scenarios=("verify",))
+
+    def floor_round(self, r: int) -> float:
+        env = glue_env("sqlite://", self.workdir)
+        ports = 2 * len(SCENARIOS) + 2
+        with Server("floor", "bench.floor:app", env, self.workdir, ports=ports) as server:
+            rates: dict[str, float] = {}
+            for scenario in SCENARIOS:
+                args = self.script_args(f"f{r}{scenario[0]}", users=self.o.users, calls=1)
+                run_wrk(server.next_base(), self.warmup_shape(), scenario, args)
+                result = run_wrk(server.next_base(), self.shape, scenario, args)
+                rates[scenario] = result.rps
+                self.record(r, "floor", None, scenario, result)
+            rate = rates["verify"] / 2
+            args = self.script_args(f"f{r}p", users=self.o.users)
+            result = run_wrk(server.next_base(), self.paced_shape(), "verify", args, rate=rate)
+            self.record(r, "floor", None, "verify", result, paced_rate=rate, pace="floor")
+            return rates["verify"]
+
+    def glue_round(
+        self, r: int, db: Database, half_rate: float, scenarios: tuple[str, ...] = SCENARIOS
+    ) -> None:
+        env = glue_env(db.url, self.workdir)
+        engine = dataset.engine_for(db)
+        ports = 2 * len(scenarios) + 2
+        name = f"glue {db.label}"
+        try:
+            with Server(name, "wsgi:app", env, self.workdir, ports=ports) as server:
+                for scenario in scenarios:
+                    tag = f"r{r}{db.kind[0]}{db.users}{scenario[0]}"
+                    expected = self.probe(server, engine, scenario, f"{tag}p", db)
+                    calls = self.gather_calls(server, engine, scenario, f"{tag}w", db, 1)
+                    warm = self.script_args(f"{tag}w", users=db.users, calls=calls)
+                    run_wrk(server.next_base(), self.warmup_shape(), scenario, warm)
+                    self.drain(engine)
+                    calls = self.gather_calls(server, engine, scenario, tag, db, self.o.duration)
+                    args = self.script_args(tag, users=db.users, calls=calls)
+                    self.measure(r, server, engine, db, scenario, args, expected)
+                if half_rate and "verify" in scenarios:
+                    own = next(
+                        run.rps
+                        for run in reversed(self.runs)
+                        if run.server == "glue" and run.scenario == "verify" and not run.pace
+                    )
+                    for pace, rate in (("floor", half_rate), ("glue", own / 2)):
+                        tag = f"r{r}{db.kind[0]}{db.users}{pace}"
+                        args = self.script_args(tag, users=db.users)
+                        expected = ("turn", "verified")
+                        self.measure(
+                            r, server, engine, db, "verify", args, expected, rate=rate, pace=pace
+                        )
+        finally:
+            engine.dispose()
+
+    def measure(
+        self,
+        r: int,
+        server: Server,
+        engine: Any,
+        db: Database,
+        scenario: str,
+        args: dict[str, Any],
+        expected: tuple[str, str | None],
+        rate: float = 0.0,
+        pace: str = "",
+    ) -> None:
+        before = dataset.max_event_id(engine)
+        problems = len(server.log_problems())
+        shape = self.paced_shape() if rate else self.shape
+        result = run_wrk(server.next_base(), shape, scenario, args, rate=rate)
+        self.drain(engine)
+        rows = dataset.events_since(engine, before)
+        kind, outcome = expected
+        matching = [k for k in rows if k[0] == kind and (outcome is None or k[1] == outcome)]
+        good = sum(rows.pop(k) for k in matching)
+        new_problems = server.log_problems()[problems:]
+        self.record(
+            r,
+            "glue",
+            db,
+            scenario,
+            result,
+            paced_rate=rate,
+            pace=pace,
+            expected_rows=good,
+            other_rows=sum(rows.values()),
+            log_problems=len(new_problems),
+        )
+        if rows:
+            self.log(f"    unexpected rows {dict(rows)} (expected {expected})")
+        for message in sorted({_message(line) for line in new_problems})[:3]:
+            self.log(f"    app log: {message}")
+
+    def drain(self, engine: Any, quiet: float = 0.3, limit: float = 15.0) -> None:
+        """Wait until the server has finished the requests wrk left behind (gunicorn
+        answers the connections it accepted after wrk stopped counting), so that
+        they are neither counted in the checks nor felt by the next run."""
+        deadline = time.monotonic() + limit
+        last = dataset.max_event_id(engine)
+        while time.monotonic() < deadline:
+            time.sleep(quiet)
+            now = dataset.max_event_id(engine)
+            if now == last:
+                return
+            last = now
+
+    # --- requests ----------------------------------------------------------------------------
+
+    def probe(
+        self, server: Server, engine: Any, scenario: str, tag: str, db: Database
+    ) -> tuple[str, str | None]:
+        """Send one request of the scenario, check the answer; the (kind, outcome)
+        of the event it stored is what every request of the run must store."""
+        from bench.common import account_of, pin_of
+
+        key_ifbyphone, key_didml = SECRETS["IFBYPHONE_SECRET"], SECRETS["DIDML_SECRET"]
+        if scenario == "verify":
+            status, body = server.post(
+                f"/ifbyphone/verify_caller?key={key_ifbyphone}",
+                {
+                    "session_id": f"{tag}-1",
+                    "caller_id": "3125550199",
+                    "account": account_of(db.users - 1),
+                    "pin": pin_of(db.users - 1),
+                },
+            )
+            ok = status == 200 and b"Thank you, Bench User" in body
+        elif scenario == "gather":
+            self.gather_calls(server, engine, scenario, tag, db, 0, count=1)
+            status, body = server.post(
+                f"/didml/verify_caller?key={key_didml}&turn=1&question=account",
+                {**_didml_fields(f"{tag}-0"), "Digits": "10000001"},
+            )
+            ok = status == 200 and b"question=pin" in body
+        else:
+            status, body = server.post(
+                f"/didml/status?key={key_didml}",
+                {"callSid": f"{tag}-1", "CallStatus": "ringing", "Direction": "Outbound"},
+            )
+            ok = status == 204
+        if not ok:
+            raise RuntimeError(
+                f"{server.name}: {scenario} probe answered {status} {body[:300]!r}\n"
+                f"{server.log_tail()}"
+            )
+        last = dataset.events_since(engine, dataset.max_event_id(engine) - 1)
+        [((kind, outcome), _)] = last.items()
+        # A status callback's row keeps the status it reported: any one will do.
+        return (kind, None if scenario == "status" else outcome)
+
+    def gather_calls(
+        self,
+        server: Server,
+        engine: Any,
+        scenario: str,
+        tag: str,
+        db: Database,
+        seconds: float,
+        count: int | None = None,
+    ) -> int:
+        """Prepared didML calls TAG-0..: enough for `seconds` at a generous rate."""
+        if scenario != "gather":
+            return 0
+        if count is None:
+            count = int(max(seconds, WARMUP_SECONDS) * self.o.max_rate)
+        if not hasattr(self, "_gather_state"):
+            self._gather_state: dict[str, Any] = {}
+        if db.url not in self._gather_state:
+            # The state a real call is in once it was asked for its account.
+            call_id = f"{tag}-first"
+            status, body = server.post(
+                f"/didml/verify_caller?key={SECRETS['DIDML_SECRET']}", _didml_fields(call_id)
+            )
+            if status != 200 or b"question=account" not in body:
+                raise RuntimeError(f"didML first request answered {status} {body[:300]!r}")
+            self._gather_state[db.url] = dataset.call_state(engine, "didml", call_id)
+        dataset.prepare_calls(engine, tag, count, self._gather_state[db.url], "+13125550199")
+        return count
+
+    def script_args(self, tag: str, users: int, calls: int = 0) -> dict[str, Any]:
+        return {
+            "tag": tag,
+            "users": users,
+            "calls": calls,
+            "ikey": SECRETS["IFBYPHONE_SECRET"],
+            "dkey": SECRETS["DIDML_SECRET"],
+        }
+
+    def warmup_shape(self) -> LoadShape:
+        return LoadShape(self.shape.threads, self.shape.connections, WARMUP_SECONDS)
+
+    def paced_shape(self) -> LoadShape:
+        return LoadShape(self.o.paced_threads, self.o.paced_threads, self.o.duration)
+
+    def record(
+        self,
+        r: int,
+        server: str,
+        db: Database | None,
+        scenario: str,
+        result: WrkResult,
+        paced_rate: float = 0.0,
+        pace: str = "",
+        **extra: Any,
+    ) -> None:
+        p50, p99 = result.p50_ms, result.p99_ms
+        if paced_rate and result.paced:
+            p50, p99 = result.paced["p50_ms"], result.paced["p99_ms"]
+        run = Run(
+            round=r,
+            server=server,
+            db=db.kind if db else "",
+            users=db.users if db else 0,
+            scenario=scenario,
+            paced_rate=paced_rate,
+            pace=pace,
+            rps=result.rps,
+            p50_ms=p50,
+            p99_ms=p99,
+            requests=result.requests,
+            wrk_errors=result.error_count,
+            **extra,
+        )
+        self.runs.append(run)
+        where = f"glue {db.label}" if db else "floor"
+        pace = f" paced at {paced_rate:.0f}/s" if paced_rate else ""
+        checks = ""
+        if run.expected_rows is not None:
+            checks = f"  rows ok {run.expected_rows}/{run.requests}"
+            if run.other_rows:
+                checks += f", other {run.other_rows}"
+            if run.log_problems:
+                checks += f", app log warnings/errors {run.log_problems}"
+        errors = f"  wrk errors {run.wrk_errors}" if run.wrk_errors else ""
+        self.log(
+            f"  round {r} {where:<16} {scenario:<6}{pace}: {run.rps:8.1f} req/s"
+            f"  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms{checks}{errors}"
+        )
+
+
+def _message(line: str) -> str:
+    """A log line without its time and request id, to tell distinct problems apart."""
+    text = re.sub(r"^\S+ \S+ ", "", line)
+    text = re.sub(r"\[[0-9a-f]{32}\] ", "", text)
+    return text[:160]
+
+
+def _didml_fields(call_id: str) -> dict[str, str]:
+    return {
+        "callSid": call_id,
+        "From": "+13125550199",
+        "To": "+18005551212",
+        "CallStatus": "in-progress",
+        "Direction": "inbound",
+    }
+
+
+def _count(n: int) -> str:
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1000 and n % 1000 == 0:
+        return f"{n // 1000}k"
+    return str(n)
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def summarize(runs: list[Run], options: argparse.Namespace, xml: list[xmlbench.DocResult]) -> str:
+    lines: list[str] = []
+    by: dict[tuple[Any, ...], list[Run]] = defaultdict(list)
+    for run in runs:
+        by[(run.server, run.db, run.users, run.scenario, run.pace)].append(run)
+
+    def floor(scenario: str, pace: str, r: int) -> Run | None:
+        return next((x for x in by[("floor", "", 0, scenario, pace)] if x.round == r), None)
+
+    header = (
+        f"{'scenario':<40} {'db':<9} {'Glue req/s':>10} {'p50 ms':>7} {'p99 ms':>7}"
+        f" {'floor req/s':>11} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>6} {'target':>9}  result"
+    )
+    lines += [header, "-" * len(header)]
+    backends = sorted({run.db for run in runs if run.db}, key=lambda b: b != "sqlite")
+    small = options.users
+    for scenario in SCENARIOS:
+        for backend in backends:
+            glue = by[("glue", backend, small, scenario, "")]
+            if not glue:
+                continue
+            ratios = [g.rps / f.rps for g in glue if (f := floor(scenario, "", g.round)) and f.rps]
+            floors = [f for g in glue if (f := floor(scenario, "", g.round))]
+            ratio = median(ratios)
+            if scenario == "verify":
+                target = RPS_TARGET[backend]
+                verdict = "PASS" if ratio >= target else "FAIL"
+                target_text = f">= {target:.2f}"
+            else:
+                verdict, target_text = "(info)", "-"
+            lines.append(
+                _row(
+                    f"{SCENARIO_LABELS[scenario]} ({_count(small)})",
+                    backend,
+                    glue,
+                    floors,
+                    f"{ratio:.2f}",
+                    target_text,
+                    verdict,
+                )
+            )
+    for pace, what in (("floor", "half floor"), ("glue", "half Glue's")):
+        for backend in backends:
+            glue = by[("glue", backend, small, "verify", pace)]
+            if not glue:
+                continue
+            floors = [f for g in glue if (f := floor("verify", "floor", g.round))]
+            rate = median([g.paced_rate for g in glue])
+            p99 = median([g.p99_ms for g in glue])
+            if pace == "floor":
+                verdict = "PASS" if p99 < P99_TARGET_MS else "FAIL"
+                goal = f"p99 < {P99_TARGET_MS:g}"
+            else:  # the floor was paced at its own half rate, not this one
+                verdict, goal, floors = "(info)", "-", []
+            lines.append(
+                _row(
+                    f"verification at {rate:.0f}/s ({what})",
+                    backend,
+                    glue,
+                    floors,
+                    "-",
+                    goal,
+                    verdict,
+                )
+            )
+    lines.append("")
+    lines.append(
+        "ratio: Glue req/s over the floor's, median of the per-round ratios. Paced rows: "
+        "achieved req/s, latency\nfrom when each request was due (wrk with a Lua pacer, one "
+        "connection per thread: bench/lua/glue.lua);\nthe floor is paced at half its own "
+        "verify rate."
+    )
+
+    # Scale
+    large = options.large_users
+    if large:
+        lines.append("")
+        head = (
+            f"{'verification step':<20} {'db':<10} {_count(small) + ' req/s':>10} {'p50 ms':>7}"
+            f" {'p99 ms':>7} {_count(large) + ' req/s':>11} {'p50 ms':>7} {'p99 ms':>7}"
+            f" {'p50 x':>6} {'p99 x':>6} {'target':>8}  result"
+        )
+        lines += [head, "-" * len(head)]
+        for backend in backends:
+            base = by[("glue", backend, small, "verify", "")]
+            big = by[("glue", backend, large, "verify", "")]
+            if not base or not big:
+                continue
+            pairs = [(b, g) for g in big for b in base if b.round == g.round]
+            p50x = median([g.p50_ms / b.p50_ms for b, g in pairs])
+            p99x = median([g.p99_ms / b.p99_ms for b, g in pairs])
+            verdict = "PASS" if p50x <= SCALE_TARGET else "FAIL"
+            lines.append(
+                f"{'users ' + _count(small) + ' vs ' + _count(large):<20} {backend:<10}"
+                f" {median([b.rps for b in base]):>10.0f} {median([b.p50_ms for b in base]):>7.2f}"
+                f" {median([b.p99_ms for b in base]):>7.2f}"
+                f" {median([g.rps for g in big]):>11.0f} {median([g.p50_ms for g in big]):>7.2f}"
+                f" {median([g.p99_ms for g in big]):>7.2f}"
+                f" {p50x:>6.2f} {p99x:>6.2f} {'<= ' + format(SCALE_TARGET, 'g'):>8}  {verdict}"
+            )
+        lines.append(
+            "p50 x / p99 x: the large directory's latency over the small one's "
+            "(median of per-round ratios), same concurrency."
+        )
+
+    if xml:
+        lines.append("")
+        lines.append(xmlbench.table(xml))
+
+    checks = [run for run in runs if run.server == "glue"]
+    short = [
+        run
+        for run in checks
+        if run.expected_rows is not None and run.expected_rows < 0.98 * run.requests
+    ]
+    noisy = [run for run in checks if run.log_problems or run.wrk_errors]
+    lines.append("")
+    if short or noisy:
+        lines.append(
+            f"CHECK: {len(short)} Glue run(s) stored fewer expected rows than requests, "
+            f"{len(noisy)} had wrk errors or app warnings (see the per-run lines above)."
+        )
+    else:
+        lines.append(
+            "Checks: every Glue run stored one row with the expected outcome per request "
+            "(call_events), no wrk errors, no app warnings."
+        )
+    return "\n".join(lines)
+
+
+def _row(
+    label: str,
+    backend: str,
+    glue: list[Run],
+    floors: list[Run],
+    ratio: str,
+    target: str,
+    verdict: str,
+) -> str:
+    if floors:
+        floor_text = (
+            f" {median([f.rps for f in floors]):>11.0f} {median([f.p50_ms for f in floors]):>7.2f}"
+            f" {median([f.p99_ms for f in floors]):>7.2f}"
+        )
+    else:
+        floor_text = f" {'-':>11} {'-':>7} {'-':>7}"
+    return (
+        f"{label:<40} {backend:<9}"
+        f" {median([g.rps for g in glue]):>10.0f} {median([g.p50_ms for g in glue]):>7.2f}"
+        f" {median([g.p99_ms for g in glue]):>7.2f}"
+        f"{floor_text} {ratio:>6} {target:>9}  {verdict}"
+    )
+
+
+def machine_notes() -> str:
+    import os
+
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    return f"{os.cpu_count()} CPUs, load average {' '.join(load)} at the start"
+
+
+def main(options: argparse.Namespace) -> int:
+    bench = Bench(options)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    bench.log(
+        f"Glue bench: {options.runs} round(s), wrk -t{options.threads} -c{options.connections}"
+        f" -d{options.duration:g}s, gunicorn 2 sync workers; {machine_notes()}"
+    )
+    xml_results: list[xmlbench.DocResult] = []
+    try:
+        bench.setup()
+        for r in range(1, options.runs + 1):
+            bench.log(f"round {r}/{options.runs}")
+            bench.round(r)
+        if not options.no_xml:
+            bench.log("XML rendering: our TwiML dialect vs twilio-python")
+            xml_results = xmlbench.run(repeat=options.xml_repeat, rounds=max(3, options.runs))
+    finally:
+        bench.teardown()
+    report = summarize(bench.runs, options, xml_results)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (OUT_DIR / f"results-{stamp}.json").write_text(
+        json.dumps(
+            {
+                "options": vars(options),
+                "runs": [asdict(run) for run in bench.runs],
+                "xml": [asdict(x) for x in xml_results],
+            },
+            indent=2,
+        )
+    )
+    (OUT_DIR / f"report-{stamp}.txt").write_text(report + "\n")
+    print()
+    print(report)
+    total = time.monotonic() - bench.started
+    print(f"\n(total {total:.0f} s; written to bench/out/report-{stamp}.txt)")
+    return 0
