@@ -1,9 +1,10 @@
 """Answers one platform request: store it, run the flow, render, remember.
 
 Everything a turn writes (the event, the call's state, the verification
-attempt and its failure count) commits together or not at all. The event's
-unique delivery key is claimed first, so a retried identical delivery waits for
-the first one, then gets its stored reply and changes nothing. Whatever goes
+attempt and its failure count) commits together or not at all. The call's row
+is locked first, so turns of one call run one at a time; the event, with its
+unique delivery key, is stored last, so a retried identical delivery fails there,
+is undone, and gets the first one's stored reply: it changes nothing. Whatever goes
 wrong, the platform gets well-formed XML: the flow's `error` steps, or a hang-up.
 """
 
@@ -14,20 +15,20 @@ import hmac
 import json
 import logging
 from collections.abc import Callable, Collection, Mapping
+from typing import Any
 from urllib.parse import parse_qs, quote_plus, urlsplit
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import begin_write
 from app.dialects.base import Cursor, Dialect, MalformedRequest, Turn
 from app.directory.phones import try_e164
-from app.flows import engine
+from app.flows import engine, turn_store
 from app.flows.engine import CallState
 from app.flows.model import OUTCOMES, Flow
 from app.logs import bind_call
-from app.models import Call, CallAction, CallEvent, utcnow
+from app.models import CallAction, utcnow
 from app.verification.service import Verifier
 
 log = logging.getLogger(__name__)
@@ -141,8 +142,9 @@ class TurnRunner:
     def _take_turn(self, dialect: Dialect, flow: Flow, turn: Turn, url: str) -> bytes:
         stable = {k: v for k, v in turn.fields.items() if k not in dialect.VOLATILE_FIELDS}
         key = delivery_key(self.secret, turn.platform, flow.name, stable)
-        # Two passes at most: a first request of a new call may lose the race to
-        # create the call row to a different request of the same call.
+        # A conflict on the delivery key is a copy of a stored delivery: it hears
+        # the stored reply. Any other conflict (a row deleted meanwhile) gets one
+        # more try.
         for _ in range(2):
             try:
                 return self._run(dialect, flow, turn, key, url)
@@ -157,35 +159,51 @@ class TurnRunner:
 
     def _run(self, dialect: Dialect, flow: Flow, turn: Turn, key: str, url: str) -> bytes:
         begin_write(self.session)
-        event = CallEvent(
-            platform=turn.platform,
-            kind="turn",
-            dedupe_key=key,
-            request_id=self.request_id,
-            payload=masked(
-                turn.fields, flow, dialect.PLATFORM_FIELDS, self.max_length, turn.answer_fields
-            ),
+        connection = self.session.connection()
+        caller = turn.caller or ""
+        call = turn_store.lock_call(
+            connection,
+            turn.platform,
+            turn.call_id,
+            try_e164(caller, self.region) or caller[:32] or None,
+            flow.name,
+            utcnow(),
         )
-        self.session.add(event)
-        self.session.flush()  # claims the delivery key before any work is done
-
-        call = self._lock_call(turn, flow)
         bind_call(call.id)
-        event.call = call
+        payload = masked(
+            turn.fields, flow, dialect.PLATFORM_FIELDS, self.max_length, turn.answer_fields
+        )
         # A call goes on in the flow it began in, whichever URL a shared SurVo
         # posts back to; its secret answers are masked too.
         if call.flow != flow.name:
             flow = self.flows(call.flow) or flow
-            event.payload = masked(
-                event.payload, flow, dialect.PLATFORM_FIELDS, self.max_length, turn.answer_fields
+            payload = masked(
+                payload, flow, dialect.PLATFORM_FIELDS, self.max_length, turn.answer_fields
             )
+
+        def store(outcome: str, reply: str) -> None:
+            # Stored last, in the same transaction: a second copy of this delivery
+            # fails here on the delivery key, and everything it did is undone.
+            turn_store.store_event(
+                connection,
+                call_id=call.id,
+                platform=turn.platform,
+                kind="turn",
+                dedupe_key=key,
+                request_id=self.request_id,
+                payload=payload,
+                outcome=outcome,
+                reply=reply,
+                received_at=utcnow(),
+            )
+
         state = _resume_from_mirror(CallState.from_json(call.state), turn.pass_through)
         if _answers_an_earlier_reply(turn, state):
             # A late or replayed request (a second post to an old <Gather>, a
             # stale turn): it changes nothing and hears the current reply again.
-            last = self._last_reply(call.id)
+            last = turn_store.last_reply(connection, call.id)
             if last is not None:
-                event.outcome, event.reply = "stale", last
+                store("stale", last)
                 self.session.commit()
                 return _restored(last, url).encode()
 
@@ -201,38 +219,20 @@ class TurnRunner:
         rendered = dialect.render(decision.steps, flow.platform(dialect.NAME), cursor)
         new_state = decision.after_reply(rendered.consumed)
 
-        call.state = new_state.to_json()
+        now = utcnow()
+        changes: dict[str, Any] = {"state": new_state.to_json(), "updated_at": now}
         if decision.outcome in OUTCOMES:
-            call.outcome = decision.outcome
+            changes["outcome"] = decision.outcome
         if decision.outcome in VERIFICATION_ENDS:
-            self._report_verification(call, turn, decision.outcome)
+            action_id = self._report_verification(call.action_id, turn, decision.outcome)
+            if action_id != call.action_id:
+                changes["action_id"] = action_id
         if new_state.ended and call.ended_at is None:
-            call.status = "ended"
-            call.ended_at = utcnow()
-        event.outcome = decision.outcome
-        event.reply = _redacted(rendered.body.decode(), url)
+            changes["status"], changes["ended_at"] = "ended", now
+        turn_store.update_call(connection, call.id, changes)
+        store(decision.outcome, _redacted(rendered.body.decode(), url))
         self.session.commit()
         return rendered.body
-
-    def _lock_call(self, turn: Turn, flow: Flow) -> Call:
-        """The call's row, locked for this turn (turns of one call run one at a time)."""
-        call = self.session.scalar(
-            select(Call)
-            .where(Call.platform == turn.platform, Call.platform_call_id == turn.call_id)
-            .with_for_update()
-        )
-        if call is None:
-            caller = turn.caller or ""
-            call = Call(
-                platform=turn.platform,
-                platform_call_id=turn.call_id,
-                caller_number=try_e164(caller, self.region) or caller[:32] or None,
-                flow=flow.name,
-                state={},
-            )
-            self.session.add(call)
-            self.session.flush()
-        return call
 
     def _keep_malformed(
         self, dialect: Dialect, flow: Flow | None, values: Mapping[str, str], why: str, url: str
@@ -244,16 +244,17 @@ class TurnRunner:
         payload = masked(values, None, dialect.PLATFORM_FIELDS, self.max_length)
         try:
             begin_write(self.session)
-            self.session.add(
-                CallEvent(
-                    platform=dialect.NAME,
-                    kind="malformed",
-                    dedupe_key=key,
-                    request_id=self.request_id,
-                    payload=payload | {"_error": why},
-                    outcome="malformed",
-                    reply=_redacted(reply.decode(), url),
-                )
+            turn_store.store_event(
+                self.session.connection(),
+                call_id=None,
+                platform=dialect.NAME,
+                kind="malformed",
+                dedupe_key=key,
+                request_id=self.request_id,
+                payload=payload | {"_error": why},
+                outcome="malformed",
+                reply=_redacted(reply.decode(), url),
+                received_at=utcnow(),
             )
             self.session.commit()
         except IntegrityError:  # a retried delivery: answer as the first time
@@ -292,29 +293,22 @@ class TurnRunner:
             log.exception("flow %s has no usable fallback; hanging up", flow.name)
             return dialect.render_hangup()
 
-    def _report_verification(self, call: Call, turn: Turn, outcome: str) -> None:
+    def _report_verification(self, action_id: int | None, turn: Turn, outcome: str) -> int | None:
         """A verification call Glue placed (click-to-SurVo names it in `p_t`):
-        its action learns how the check ended."""
+        its action learns how the check ended. Returns the call's action."""
         named = turn.pass_through.get("action", "")
-        if call.action_id is None and named.isdigit():
+        if action_id is None and named.isdigit():
             action = self.session.get(CallAction, int(named))
             if action is not None and action.purpose == "verify_survo":
-                call.action_id = action.id
-        if call.action_id is not None:
-            action = self.session.get(CallAction, call.action_id)
+                action_id = action.id
+        if action_id is not None:
+            action = self.session.get(CallAction, action_id)
             if action is not None:
                 action.verification = outcome
-
-    def _last_reply(self, call_id: int) -> str | None:
-        return self.session.scalar(
-            select(CallEvent.reply)
-            .where(CallEvent.call_id == call_id, CallEvent.reply.is_not(None))
-            .order_by(CallEvent.id.desc())
-            .limit(1)
-        )
+        return action_id
 
     def _stored_reply(self, key: str, url: str) -> bytes | None:
-        reply = self.session.scalar(select(CallEvent.reply).where(CallEvent.dedupe_key == key))
+        reply = turn_store.stored_reply(self.session.connection(), key)
         return _restored(reply, url).encode() if reply is not None else None
 
 

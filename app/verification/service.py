@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -59,6 +59,13 @@ ELSEWHERE = Counters("failed_attempts", "lockouts", "locked_until")
 OWN_PHONE = Counters("owner_failed_attempts", "owner_lockouts", "owner_locked_until")
 # Lockout state must be read as stored, never from the session's cache.
 FRESH = {"populate_existing": True}
+STORE_ATTEMPT = insert(VerificationAttempt)
+# A user's phones, in the order they were added (built once: it runs on every check).
+USER_PHONES = (
+    select(PhoneNumber.e164)
+    .where(PhoneNumber.user_id == bindparam("user"))
+    .order_by(PhoneNumber.id)
+)
 
 
 class Verifier:
@@ -85,9 +92,10 @@ class Verifier:
         now = utcnow()
         record = self._find(claim)
         counted: Counted = record if record is not None else self._unknown_claim(claim)
+        phones = self._phones(record) if isinstance(record, User) else None
         counters = (
             OWN_PHONE
-            if record is not None and self._from_own_phone(claim, record, caller)
+            if record is not None and self._from_own_phone(claim, record, caller, phones)
             else ELSEWHERE
         )
         if _locked(counted, now, counters):
@@ -98,18 +106,27 @@ class Verifier:
             reason = "unknown" if record is None else "inactive"
             verdict = self._fail(counted, now, reason, counters)
         else:
-            verdict = self._check_pin(record, pin, now, counters)
+            verdict = self._check_pin(record, pin, now, counters, phones)
         self._record(claim, record, verdict, call_id)
         return verdict
 
-    def _from_own_phone(self, claim: Claim, record: User | Group, caller: str | None) -> bool:
+    def _from_own_phone(
+        self,
+        claim: Claim,
+        record: User | Group,
+        caller: str | None,
+        phones: tuple[str, ...] | None,
+    ) -> bool:
         """Whether the call comes from one of the record's phones (a group's own
-        or its members'). A claim by caller ID was found by that very phone."""
+        or its members'). A claim by caller ID was found by that very phone.
+        `phones` are a user's own, already loaded."""
         if claim.kind == "caller_id":
             return True
         e164 = try_e164(caller, self.region) if caller else None
         if e164 is None:
             return False
+        if phones is not None:
+            return e164 in phones
         if isinstance(record, User):
             owned = PhoneNumber.user_id == record.id
         else:
@@ -121,13 +138,21 @@ class Verifier:
         )
 
     def _find(self, claim: Claim) -> User | Group | None:
+        """The claimed record, locked until the attempt commits: its counters as
+        read stay true until then (SQLite's write lock does it there)."""
         if claim.kind == "account":
             return self.session.scalar(
-                select(User).where(User.account_number == claim.value).execution_options(**FRESH)
+                select(User)
+                .where(User.account_number == claim.value)
+                .with_for_update()
+                .execution_options(**FRESH)
             )
         if claim.kind == "group":
             return self.session.scalar(
-                select(Group).where(Group.group_number == claim.value).execution_options(**FRESH)
+                select(Group)
+                .where(Group.group_number == claim.value)
+                .with_for_update()
+                .execution_options(**FRESH)
             )
         e164 = try_e164(claim.value, self.region)
         if e164 is None:
@@ -137,8 +162,11 @@ class Verifier:
             return None
         owner = phone.user or phone.group
         if owner is not None:
-            self.session.refresh(owner)
+            self.session.refresh(owner, with_for_update=True)
         return owner
+
+    def _phones(self, user: User) -> tuple[str, ...]:
+        return tuple(self.session.execute(USER_PHONES, {"user": user.id}).scalars())
 
     def _unknown_claim(self, claim: Claim) -> UnknownClaim:
         """The counter row of a claim matching no record, created on first use."""
@@ -156,11 +184,16 @@ class Verifier:
         ).one()
 
     def _check_pin(
-        self, record: User | Group, pin: str, now: datetime, counters: Counters
+        self,
+        record: User | Group,
+        pin: str,
+        now: datetime,
+        counters: Counters,
+        phones: tuple[str, ...] | None,
     ) -> Verdict:
         if isinstance(record, User):
             if self.hasher.verify(pin, record.pin_hash):
-                return self._succeed(record, now, counters, "pin")
+                return self._succeed(record, now, counters, "pin", phones=phones)
             return self._fail(record, now, "wrong_pin", counters)
         group_pin = bool(record.pin_hash) and self.hasher.verify(pin, record.pin_hash)
         # Every member's PIN is checked, matched or not: the time taken must not
@@ -189,27 +222,34 @@ class Verifier:
         counters: Counters,
         reason: str,
         member: User | None = None,
+        phones: tuple[str, ...] | None = None,
     ) -> Verdict:
         model = type(record)
-        # Only while unlocked: a concurrent attempt may have locked it meanwhile.
-        reset = self.session.execute(
-            update(model)
-            .where(model.id == record.id, _unlocked(model, now, counters))
-            .values({counters.failed: 0, counters.lockouts: 0, counters.locked_until: None})
-            .returning(model.id)
-        ).one_or_none()
-        if reset is None:
-            return Verdict("locked", "locked")
-        owner = PhoneNumber.user_id if isinstance(record, User) else PhoneNumber.group_id
-        phones = self.session.scalars(
-            select(PhoneNumber.e164).where(owner == record.id).order_by(PhoneNumber.id)
-        )
+        # The record is locked and was read fresh (see _find): clean counters
+        # need no write, the common case.
+        if any(counters.value(record, name) for name in ("failed", "lockouts", "locked_until")):
+            # Only while unlocked: a concurrent attempt may have locked it meanwhile.
+            reset = self.session.execute(
+                update(model)
+                .where(model.id == record.id, _unlocked(model, now, counters))
+                .values({counters.failed: 0, counters.lockouts: 0, counters.locked_until: None})
+                .returning(model.id)
+            ).one_or_none()
+            if reset is None:
+                return Verdict("locked", "locked")
+        if phones is None:
+            owner = PhoneNumber.user_id if isinstance(record, User) else PhoneNumber.group_id
+            phones = tuple(
+                self.session.scalars(
+                    select(PhoneNumber.e164).where(owner == record.id).order_by(PhoneNumber.id)
+                )
+            )
         subject = Subject(
             kind="user" if isinstance(record, User) else "group",
             id=record.id,
             number=record.account_number if isinstance(record, User) else record.group_number,
             name=record.name,
-            phones=tuple(phones),
+            phones=phones,
             member=member.name if member else None,
         )
         return Verdict("verified", reason, subject, member.id if member else None)
@@ -251,17 +291,18 @@ class Verifier:
         verdict: Verdict,
         call_id: int | None,
     ) -> None:
-        self.session.add(
-            VerificationAttempt(
-                call_id=call_id,
-                claim_type=claim.kind,
-                claimed=claim.value[:64],
-                user_id=record.id if isinstance(record, User) else None,
-                group_id=record.id if isinstance(record, Group) else None,
-                member_user_id=verdict.member_id,
-                outcome=verdict.outcome,
-                reason=verdict.reason,
-            )
+        self.session.connection().execute(
+            STORE_ATTEMPT,
+            {
+                "call_id": call_id,
+                "claim_type": claim.kind,
+                "claimed": claim.value[:64],
+                "user_id": record.id if isinstance(record, User) else None,
+                "group_id": record.id if isinstance(record, Group) else None,
+                "member_user_id": verdict.member_id,
+                "outcome": verdict.outcome,
+                "reason": verdict.reason,
+            },
         )
 
 
