@@ -59,8 +59,21 @@ ELSEWHERE = Counters("failed_attempts", "lockouts", "locked_until")
 OWN_PHONE = Counters("owner_failed_attempts", "owner_lockouts", "owner_locked_until")
 # Lockout state must be read as stored, never from the session's cache.
 FRESH = {"populate_existing": True}
+# Statements run on every check, built once.
+FIND_USER = (
+    select(User)
+    .where(User.account_number == bindparam("claimed"))
+    .with_for_update()
+    .execution_options(**FRESH)
+)
+FIND_GROUP = (
+    select(Group)
+    .where(Group.group_number == bindparam("claimed"))
+    .with_for_update()
+    .execution_options(**FRESH)
+)
 STORE_ATTEMPT = insert(VerificationAttempt)
-# A user's phones, in the order they were added (built once: it runs on every check).
+# A user's phones, in the order they were added.
 USER_PHONES = (
     select(PhoneNumber.e164)
     .where(PhoneNumber.user_id == bindparam("user"))
@@ -141,19 +154,9 @@ class Verifier:
         """The claimed record, locked until the attempt commits: its counters as
         read stay true until then (SQLite's write lock does it there)."""
         if claim.kind == "account":
-            return self.session.scalar(
-                select(User)
-                .where(User.account_number == claim.value)
-                .with_for_update()
-                .execution_options(**FRESH)
-            )
+            return self.session.scalar(FIND_USER, {"claimed": claim.value})
         if claim.kind == "group":
-            return self.session.scalar(
-                select(Group)
-                .where(Group.group_number == claim.value)
-                .with_for_update()
-                .execution_options(**FRESH)
-            )
+            return self.session.scalar(FIND_GROUP, {"claimed": claim.value})
         e164 = try_e164(claim.value, self.region)
         if e164 is None:
             return None
