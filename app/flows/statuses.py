@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import begin_write
+from app.flows import turn_store
 from app.flows.runner import delivery_key
 from app.logs import bind_action, bind_call
-from app.models import Call, CallAction, CallEvent, utcnow
+from app.models import CallAction, CallEvent, utcnow
 
 # How far along a call is; statuses of equal rank do not replace each other.
 RANK: Mapping[str, int] = {
@@ -86,8 +88,8 @@ def record_status(
         "status",
         {"call": report.call_id, "status": report.status, "leg": report.leg},
     )
-    # Two passes at most: the first report of a new call may lose the race to
-    # create the call row to another report of the same call.
+    # A conflict on the report's key is a copy of a stored report. Any other
+    # conflict (a row deleted meanwhile) gets one more try.
     for _ in range(2):
         try:
             _store(session, report, payload, key, request_id)
@@ -105,40 +107,55 @@ def _store(
     session: Session, report: StatusReport, payload: Mapping[str, str], key: str, request_id: str
 ) -> None:
     begin_write(session)
-    event = CallEvent(
+    connection = session.connection()
+    # A call Glue did not run a flow for (an outbound leg, say) is kept anyway.
+    call = turn_store.lock_call(
+        connection,
+        report.platform,
+        report.call_id,
+        (report.caller or "")[:32] or None,
+        "-",
+        utcnow(),
+    )
+    bind_call(call.id)
+    changes: dict[str, Any] = {}
+    if RANK.get(report.status, -1) > RANK.get(call.platform_status or "", -1):
+        changes["platform_status"] = report.status
+    if report.duration_seconds is not None:
+        changes["duration_seconds"] = report.duration_seconds
+    if report.recording_url:
+        changes["recording_url"] = report.recording_url[:500]
+    if RANK.get(report.status) == FINAL_RANK and call.ended_at is None:
+        changes["status"], changes["ended_at"] = "ended", utcnow()
+    if report.action_id is not None:
+        action_id = _advance_action(session, report)
+        if action_id is not None and action_id != call.action_id:
+            changes["action_id"] = action_id
+    if changes:
+        turn_store.update_call(connection, call.id, changes | {"updated_at": utcnow()})
+    # Stored last: a copy of a stored report fails here on its key, and is undone.
+    turn_store.store_event(
+        connection,
+        call_id=call.id,
         platform=report.platform,
         kind="status",
         dedupe_key=key,
         request_id=request_id,
         payload=dict(payload),
         outcome=report.status,
+        reply=None,
+        received_at=utcnow(),
     )
-    session.add(event)
-    session.flush()  # claims the report's key first
-    call = _lock_or_open_call(session, report)
-    bind_call(call.id)
-    event.call = call
-    if RANK.get(report.status, -1) > RANK.get(call.platform_status or "", -1):
-        call.platform_status = report.status
-    if report.duration_seconds is not None:
-        call.duration_seconds = report.duration_seconds
-    if report.recording_url:
-        call.recording_url = report.recording_url[:500]
-    if RANK.get(report.status) == FINAL_RANK and call.ended_at is None:
-        call.status = "ended"
-        call.ended_at = utcnow()
-    if report.action_id is not None:
-        _advance_action(session, call, report)
     session.commit()
 
 
-def _advance_action(session: Session, call: Call, report: StatusReport) -> None:
-    """Move the click-to-call action on (never back): its page shows the progress."""
+def _advance_action(session: Session, report: StatusReport) -> int | None:
+    """Move the click-to-call action on (never back): its page shows the progress.
+    Returns the action's id, if it exists."""
     action = session.get(CallAction, report.action_id, with_for_update=True)
     if action is None:
-        return
+        return None
     bind_action(action.id)
-    call.action_id = action.id
     if report.leg:
         status = LEG_FAILURES.get(report.status)  # the person called did not answer
     else:
@@ -147,23 +164,4 @@ def _advance_action(session: Session, call: Call, report: StatusReport) -> None:
             status = "no_answer"  # it ended without ever being answered
     if status and ACTION_RANK[status] > ACTION_RANK.get(action.status, 0):
         action.status = status
-
-
-def _lock_or_open_call(session: Session, report: StatusReport) -> Call:
-    call = session.scalar(
-        select(Call)
-        .where(Call.platform == report.platform, Call.platform_call_id == report.call_id)
-        .with_for_update()
-    )
-    if call is None:
-        # A call Glue did not run a flow for (an outbound leg, say): keep it anyway.
-        call = Call(
-            platform=report.platform,
-            platform_call_id=report.call_id,
-            caller_number=(report.caller or "")[:32] or None,
-            flow="-",
-            state={},
-        )
-        session.add(call)
-        session.flush()
-    return call
+    return action.id
