@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from app import create_app
-from app.db import Bounds, make_engine
+from app.db import PING_AFTER_IDLE, Bounds, make_engine
 from tests.conftest import TEST_SECRETS
 from tests.hardening.proxy import DbProxy
 
@@ -128,6 +128,7 @@ def test_a_pooled_connection_to_a_silent_server_is_given_up_on_checkout(
 ) -> None:
     with proxied.connect() as conn:  # leaves a connection in the pool
         conn.execute(text("SELECT 1"))
+    time.sleep(PING_AFTER_IDLE + 0.05)  # idle long enough to be pinged
     proxy.set_mode("stall")
     started = time.monotonic()
     with pytest.raises(OperationalError):
@@ -135,6 +136,18 @@ def test_a_pooled_connection_to_a_silent_server_is_given_up_on_checkout(
     # A ping within its own short bound, then a new connection within the connect
     # bound: not the statement bound first (as SQLAlchemy's own pre-ping would).
     assert time.monotonic() - started < BOUNDS.ping + BOUNDS.connect + 0.15
+
+
+def test_a_connection_given_back_just_now_is_taken_without_a_ping(
+    proxy: DbProxy, proxied: Engine
+) -> None:
+    with proxied.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    proxy.set_mode("stall")  # a ping would now wait its whole bound
+    started = time.monotonic()
+    with proxied.connect():
+        taken = time.monotonic() - started
+    assert taken < BOUNDS.ping / 2
 
 
 def test_a_statement_waiting_for_a_lock_gives_up_at_the_lock_timeout(shared_url: str) -> None:
