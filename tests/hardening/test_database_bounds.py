@@ -79,6 +79,16 @@ def test_sqlite_waits_for_another_writer_briefly_in_requests_only(tmp_path: Path
         engine.dispose()
 
 
+def test_sqlite_runs_in_wal_and_syncs_at_checkpoints(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/w.db", bounds=BOUNDS)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+    finally:
+        engine.dispose()
+
+
 def test_a_connect_that_gets_no_answer_gives_up_within_the_bound(
     proxy: DbProxy, proxied: Engine
 ) -> None:
