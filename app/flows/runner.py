@@ -194,7 +194,6 @@ class TurnRunner:
                 payload=payload,
                 outcome=outcome,
                 reply=reply,
-                received_at=utcnow(),
             )
 
         state = _resume_from_mirror(CallState.from_json(call.state), turn.pass_through)
@@ -254,7 +253,6 @@ class TurnRunner:
                 payload=payload | {"_error": why},
                 outcome="malformed",
                 reply=_redacted(reply.decode(), url),
-                received_at=utcnow(),
             )
             self.session.commit()
         except IntegrityError:  # a retried delivery: answer as the first time

@@ -141,10 +141,9 @@ def _store(
         kind="status",
         dedupe_key=key,
         request_id=request_id,
-        payload=dict(payload),
+        payload=payload,
         outcome=report.status,
         reply=None,
-        received_at=utcnow(),
     )
     session.commit()
 

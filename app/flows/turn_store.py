@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Insert, Row, Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from app.models import Call, CallEvent
+from app.models import Call, CallEvent, utcnow
 
 CALLS = cast(Table, Call.__table__)
 EVENTS = cast(Table, CallEvent.__table__)
@@ -84,9 +84,33 @@ def update_call(connection: Connection, call_id: int, changes: Mapping[str, Any]
     connection.execute(UPDATE_CALL, {"call_row": call_id, **changes})
 
 
-def store_event(connection: Connection, **columns: Any) -> None:
-    """Insert one event; a delivery already stored raises IntegrityError."""
-    connection.execute(STORE_EVENT, columns)
+def store_event(
+    connection: Connection,
+    *,
+    call_id: int | None,
+    platform: str,
+    kind: str,
+    dedupe_key: str,
+    request_id: str,
+    payload: Mapping[str, str],
+    outcome: str,
+    reply: str | None,
+) -> None:
+    """Insert one event, received now; a delivery already stored raises IntegrityError."""
+    connection.execute(
+        STORE_EVENT,
+        {
+            "call_id": call_id,
+            "platform": platform,
+            "kind": kind,
+            "dedupe_key": dedupe_key,
+            "request_id": request_id,
+            "payload": dict(payload),
+            "outcome": outcome,
+            "reply": reply,
+            "received_at": utcnow(),
+        },
+    )
 
 
 def last_reply(connection: Connection, call_id: int) -> str | None:
