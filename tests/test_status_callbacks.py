@@ -126,6 +126,15 @@ def test_every_status_of_a_call_is_kept_and_the_last_one_wins(
     assert all(e.request_id for e in rows)
 
 
+def test_reports_of_a_known_call_use_up_no_ids(client: FlaskClient, session: Session) -> None:
+    # PostgreSQL takes a sequence value for each upsert, conflict or not: a call
+    # with many reports would use up ids many times faster than calls come.
+    for status in ("initiated", "ringing", "answered", "completed"):
+        stored(didml(client, progress("d-first", status)))
+    stored(didml(client, progress("d-next", "initiated")))
+    assert the_call(session, "d-next").id == the_call(session, "d-first").id + 1
+
+
 def test_a_repeated_delivery_is_stored_once(client: FlaskClient, session: Session) -> None:
     fields = progress("d-dup", "ringing")
     stored(didml(client, fields))

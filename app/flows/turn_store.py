@@ -45,7 +45,7 @@ def _upsert_call(insert: Any) -> Insert:
         updated_at=bindparam("now"),
     )
     # An existing call is "updated" to itself: one statement returns the row,
-    # new or not, and on PostgreSQL locks it for the rest of the turn.
+    # new or not, and locks it for the rest of the turn.
     upsert: Insert = statement.on_conflict_do_update(
         index_elements=[CALLS.c.platform, CALLS.c.platform_call_id],
         set_={"platform": statement.excluded.platform},
@@ -53,7 +53,17 @@ def _upsert_call(insert: Any) -> Insert:
     return upsert
 
 
-LOCK_CALL = {"postgresql": _upsert_call(pg_insert), "sqlite": _upsert_call(sqlite_insert)}
+UPSERT_CALL = {"postgresql": _upsert_call(pg_insert), "sqlite": _upsert_call(sqlite_insert)}
+# PostgreSQL takes a sequence value for every upsert, conflict or not: an existing
+# call is looked up first, so only a call's first request uses up an id.
+FIND_CALL = (
+    select(CALLS)
+    .where(
+        CALLS.c.platform == bindparam("platform"),
+        CALLS.c.platform_call_id == bindparam("platform_call_id"),
+    )
+    .with_for_update()
+)
 
 
 def lock_call(
@@ -66,18 +76,16 @@ def lock_call(
 ) -> Row[Any]:
     """The call's row, created on its first turn, locked until the turn commits
     (turns of one call run one at a time; SQLite's write lock does it there)."""
-    statement = LOCK_CALL[connection.dialect.name]
-    return connection.execute(
-        statement,
-        {
-            "platform": platform,
-            "platform_call_id": platform_call_id,
-            "caller_number": caller_number,
-            "flow": flow,
-            "state": {},
-            "now": now,
-        },
-    ).one()
+    key: dict[str, Any] = {"platform": platform, "platform_call_id": platform_call_id}
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        found = connection.execute(FIND_CALL, key).one_or_none()
+        if found is not None:
+            return found
+    # A call's first request (or, on PostgreSQL, one racing another request of
+    # the same new call: the upsert then waits for it and locks its row).
+    first: dict[str, Any] = {"caller_number": caller_number, "flow": flow, "state": {}, "now": now}
+    return connection.execute(UPSERT_CALL[dialect], key | first).one()
 
 
 def update_call(connection: Connection, call_id: int, changes: Mapping[str, Any]) -> None:

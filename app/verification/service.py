@@ -63,13 +63,13 @@ FRESH = {"populate_existing": True}
 FIND_USER = (
     select(User)
     .where(User.account_number == bindparam("claimed"))
-    .with_for_update()
+    .with_for_update(key_share=True)
     .execution_options(**FRESH)
 )
 FIND_GROUP = (
     select(Group)
     .where(Group.group_number == bindparam("claimed"))
-    .with_for_update()
+    .with_for_update(key_share=True)
     .execution_options(**FRESH)
 )
 STORE_ATTEMPT = insert(VerificationAttempt)
@@ -152,7 +152,9 @@ class Verifier:
 
     def _find(self, claim: Claim) -> User | Group | None:
         """The claimed record, locked until the attempt commits: its counters as
-        read stay true until then (SQLite's write lock does it there)."""
+        read stay true until then (SQLite's write lock does it there). FOR NO KEY
+        UPDATE, so rows that merely refer to it (a new attempt, phone or action)
+        are not held up."""
         if claim.kind == "account":
             return self.session.scalar(FIND_USER, {"claimed": claim.value})
         if claim.kind == "group":
@@ -165,7 +167,7 @@ class Verifier:
             return None
         owner = phone.user or phone.group
         if owner is not None:
-            self.session.refresh(owner, with_for_update=True)
+            self.session.refresh(owner, with_for_update={"key_share": True})
         return owner
 
     def _phones(self, user: User) -> tuple[str, ...]:
