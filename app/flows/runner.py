@@ -3,9 +3,10 @@
 Everything a turn writes (the event, the call's state, the verification
 attempt and its failure count) commits together or not at all. The call's row
 is locked first, so turns of one call run one at a time; the event, with its
-unique delivery key, is stored last, so a retried identical delivery fails there,
-is undone, and gets the first one's stored reply: it changes nothing. Whatever goes
-wrong, the platform gets well-formed XML: the flow's `error` steps, or a hang-up.
+unique delivery key, is stored last, so a retried identical delivery fails
+there, is undone, and gets the first one's stored reply: it changes nothing.
+Whatever goes wrong, the platform gets well-formed XML: the flow's `error`
+steps, or a hang-up.
 """
 
 from __future__ import annotations
