@@ -225,8 +225,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     # Under WAL, NORMAL syncs at checkpoints rather than on every commit (Rails'
     # default too): a crash of Glue loses nothing and the file cannot be
-    # corrupted; a power cut may lose the last commits. It is most of a turn's
-    # wait on a slow disk (bench/). PostgreSQL is the production database.
+    # corrupted; a power cut may lose the last commits. Each commit's fsync
+    # showed in the profile (bench/). PostgreSQL is the production database.
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
