@@ -78,6 +78,16 @@ def masked(
     }
 
 
+def read_turn(
+    dialect: Dialect, values: Mapping[str, str], max_length: int
+) -> Turn | MalformedRequest:
+    """The request as a turn of a call, or why it is not one (read once per request)."""
+    try:
+        return dialect.parse(values, max_length)
+    except MalformedRequest as exc:
+        return exc
+
+
 def log_not_stored(
     platform: str, kind: str, flow: str, request_id: str, fields: Mapping[str, str]
 ) -> None:
@@ -113,11 +123,17 @@ class TurnRunner:
         self.region = region
 
     def answer(
-        self, dialect: Dialect, flow_name: str, values: Mapping[str, str], url: str = ""
+        self,
+        dialect: Dialect,
+        flow_name: str,
+        values: Mapping[str, str],
+        turn: Turn | MalformedRequest,
+        url: str = "",
     ) -> bytes:
         """The reply to a platform request for `flow_name`; never raises.
 
-        `url` is where the platform sent it, for dialects that name the next request's URL.
+        `turn` is `values` as read by `read_turn`. `url` is where the platform
+        sent it, for dialects that name the next request's URL.
         """
         flow = self.flows(flow_name)
         try:
@@ -125,7 +141,8 @@ class TurnRunner:
                 raise MalformedRequest(f"unknown flow {flow_name[:64]!r}")
             if dialect.NEEDS_SETTINGS and not flow.platform(dialect.NAME):
                 raise MalformedRequest(f"flow {flow.name!r} has no {dialect.NAME} block")
-            turn = dialect.parse(values, self.max_length)
+            if isinstance(turn, MalformedRequest):
+                raise turn
             return self._take_turn(dialect, flow, turn, url)
         except MalformedRequest as exc:
             log.warning("%s request is not a turn of a call: %s", dialect.NAME, exc)

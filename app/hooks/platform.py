@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, request
@@ -11,11 +11,11 @@ from werkzeug.exceptions import HTTPException
 
 from app import http_errors
 from app.db import get_session
-from app.dialects.base import Dialect, MalformedRequest
+from app.dialects.base import Dialect, MalformedRequest, Turn
 from app.directory.phones import try_e164
 from app.directory.pins import get_hasher
 from app.flows.registry import get_flow
-from app.flows.runner import TurnRunner
+from app.flows.runner import TurnRunner, read_turn
 from app.hooks.auth import forbidden, has_secret
 from app.hooks.fields import sent_fields
 from app.logs import request_id
@@ -102,17 +102,16 @@ def turn_runner() -> TurnRunner:
 def answer(dialect: Dialect, flow_name: str) -> Response:
     """Run the request's turn of `flow_name` and answer in the platform's XML."""
     values = sent_fields()
-    breach = get_limits().hit(request.remote_addr or "-", caller_key(dialect, values))
+    turn = read_turn(dialect, values, current_app.config["MAX_FIELD_LENGTH"])
+    breach = get_limits().hit(request.remote_addr or "-", caller_key(turn))
     if breach is not None:
         return refuse(dialect, flow_name, breach)
-    return xml(dialect, turn_runner().answer(dialect, flow_name, values, callback_url()))
+    return xml(dialect, turn_runner().answer(dialect, flow_name, values, turn, callback_url()))
 
 
-def caller_key(dialect: Dialect, values: Mapping[str, str]) -> str | None:
+def caller_key(turn: Turn | MalformedRequest) -> str | None:
     """The caller's number as rate limits count it; None when the request names no call."""
-    try:
-        turn = dialect.parse(values, current_app.config["MAX_FIELD_LENGTH"])
-    except MalformedRequest:
+    if isinstance(turn, MalformedRequest):
         return None
     if not turn.caller:
         return "withheld"  # all withheld numbers share one allowance
