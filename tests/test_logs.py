@@ -136,18 +136,23 @@ def test_json_lines_carry_the_call_once_the_runner_knows_it_and_no_pin(
         assert secret not in text
 
 
-def test_a_status_callback_binds_its_call_and_action(json_app: Flask, session: Session) -> None:
+def ada_calls_the_originator(session: Session, via: str, provider: str) -> CallAction:
     add_user(session, "1001", "Ada", "24682468", "+13125550101")
     action = CallAction(
         user_id=session.scalars(select(User.id)).one(),
-        via="web",
+        via=via,
         purpose="connect",
         target_kind="originator",
         from_number="+13125550101",
-        provider="didforsale",
+        provider=provider,
     )
     session.add(action)
     session.commit()
+    return action
+
+
+def test_a_status_callback_binds_its_call_and_action(json_app: Flask, session: Session) -> None:
+    action = ada_calls_the_originator(session, via="web", provider="didforsale")
     sink = capture(json_app)
     response = json_app.test_client().post(
         "/didml/status",
@@ -162,17 +167,8 @@ def test_a_status_callback_binds_its_call_and_action(json_app: Flask, session: S
 
 
 def test_a_job_binds_the_call_action_it_places(app: Flask, session: Session) -> None:
-    add_user(session, "1001", "Ada", "24682468", "+13125550101")
-    action = CallAction(
-        user_id=session.scalars(select(User.id)).one(),
-        via="api",
-        purpose="connect",
-        target_kind="originator",
-        from_number="+13125550101",
-        provider="no-such-provider",  # the job logs an error and gives up
-    )
-    session.add(action)
-    session.commit()
+    # The job logs an error and gives up.
+    action = ada_calls_the_originator(session, via="api", provider="no-such-provider")
     sink = capture(app)
     try:
         with app.app_context():

@@ -8,6 +8,7 @@ use hypothesis keep their own.
 from __future__ import annotations
 
 import os
+import re
 
 from hypothesis import HealthCheck, settings
 
@@ -34,3 +35,8 @@ ACTIVE = settings.get_profile(PROFILE)
 def examples(scale: float = 1.0) -> settings:
     """The active profile, with `scale` times its examples (slow targets get fewer)."""
     return settings(ACTIVE, max_examples=max(1, round(ACTIVE.max_examples * scale)))
+
+
+def generated_name(target: str) -> str:
+    """The pytest name of the generated test of `target` (a route or a command)."""
+    return "test_fuzz_" + (re.sub(r"[^a-z0-9]+", "_", target.lower()).strip("_") or "root")

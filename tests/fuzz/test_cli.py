@@ -34,7 +34,7 @@ from app.calls import fake_provider
 from tests.conftest import TEST_SECRETS
 from tests.fuzz.conftest import World
 from tests.fuzz.consistency import assert_consistent, watched_log
-from tests.fuzz.profiles import examples
+from tests.fuzz.profiles import examples, generated_name
 from tests.fuzz.strategies import (
     NUMBERS,
     SENT_PINS,
@@ -521,14 +521,10 @@ def _fuzz_command(path: str) -> Any:
 
     for regression in REGRESSIONS.get(path, []):
         test = example(invocation=regression)(test)
-    test.__name__ = f"test_fuzz_{_slug(path)}"
+    test.__name__ = generated_name(path)
     test.__doc__ = f"Generated input to `flask {path}`."
     return test
 
 
-def _slug(path: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", path)
-
-
 for _path in VALUES:
-    globals()[f"test_fuzz_{_slug(_path)}"] = _fuzz_command(_path)
+    globals()[generated_name(_path)] = _fuzz_command(_path)

@@ -35,7 +35,7 @@ from app.hooks.twilio_signature import SIGNATURE_HEADER, compute_signature
 from tests.conftest import TEST_SECRETS
 from tests.fuzz.conftest import PASSWORD, World
 from tests.fuzz.consistency import assert_consistent, watched_log
-from tests.fuzz.profiles import examples
+from tests.fuzz.profiles import examples, generated_name
 from tests.fuzz.strategies import (
     BROKEN_ESCAPES,
     JSON_BODIES,
@@ -701,14 +701,10 @@ def _fuzz_route(rule: str) -> Callable[[World], None]:
 
     for regression in REGRESSIONS.get(rule, []):
         test = example(spec=regression)(test)
-    test.__name__ = f"test_fuzz_{_slug(rule)}"
+    test.__name__ = generated_name(rule)
     test.__doc__ = f"Generated hostile requests to {rule}."
     return test
 
 
-def _slug(rule: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", rule.lower()).strip("_") or "root"
-
-
 for _rule in ROUTES:
-    globals()[f"test_fuzz_{_slug(_rule)}"] = _fuzz_route(_rule)
+    globals()[generated_name(_rule)] = _fuzz_route(_rule)
