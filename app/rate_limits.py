@@ -5,7 +5,8 @@ caller's allowance).
 Built on `limits`, the engine under Flask-Limiter, because the check must come
 after a platform's authentication and answer in the platform's XML. Counters
 live in Redis when GLUE_REDIS_URL is set (shared by every worker and host), and
-in the process otherwise. If the store fails, the call goes on: a caller is
+in the process otherwise (app/local_rate_windows.py, not `limits`' memory
+storage: see there why). If the store fails, the call goes on: a caller is
 never cut off because Redis is down, and the log says so.
 """
 
@@ -14,14 +15,17 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from flask import Flask, current_app
 from limits import RateLimitItem, parse_many
 from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from limits.util import WindowStats
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import queue_settings
+from app.local_rate_windows import LocalMovingWindows
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +46,17 @@ class Breach:
     retry_after: int  # seconds
 
 
+class MovingWindows(Protocol):
+    """What Glue asks of a moving-window limiter: `limits`' or the in-process one."""
+
+    def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool: ...
+
+    def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats: ...
+
+
 class PinRouteLimits:
-    def __init__(self, storage: Storage, per_caller: str, per_source: str) -> None:
-        self.limiter = MovingWindowRateLimiter(storage)
+    def __init__(self, limiter: MovingWindows, per_caller: str, per_source: str) -> None:
+        self.limiter = limiter
         self.per_caller = parse_many(per_caller) if per_caller else []
         self.per_source = parse_many(per_source) if per_source else []
 
@@ -82,18 +94,23 @@ def storage_uri(app: Flask) -> str:
     return app.config["RATE_LIMIT_STORAGE_URL"] or queue_settings().redis_url or "memory://"
 
 
+def moving_windows(uri: str) -> MovingWindows:
+    if uri == "memory://":
+        return LocalMovingWindows()
+    options = REDIS_OPTIONS if uri.startswith(("redis://", "rediss://")) else {}
+    storage = storage_from_string(uri, **options)
+    assert isinstance(storage, Storage)  # a synchronous store: "redis://", not "async+redis://"
+    return MovingWindowRateLimiter(storage)
+
+
 def init_app(app: Flask) -> None:
     proxies = app.config["TRUSTED_PROXIES"]
     if proxies:
         # Behind N proxies the source is the address the Nth one saw, read from
         # X-Forwarded-For; trusting more than there are would let anyone pick theirs.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
-    uri = storage_uri(app)
-    options = REDIS_OPTIONS if uri.startswith(("redis://", "rediss://")) else {}
-    storage = storage_from_string(uri, **options)
-    assert isinstance(storage, Storage)  # a synchronous store: "redis://", not "async+redis://"
     app.extensions[EXTENSION] = PinRouteLimits(
-        storage,
+        moving_windows(storage_uri(app)),
         app.config["RATE_LIMIT_PER_CALLER"] if app.config["RATE_LIMIT_ENABLED"] else "",
         app.config["RATE_LIMIT_PER_SOURCE"] if app.config["RATE_LIMIT_ENABLED"] else "",
     )

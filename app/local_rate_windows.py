@@ -1,0 +1,83 @@
+"""Moving-window rate limits in this process's memory, for when there is no Redis.
+
+`limits`' own memory storage sweeps every key it holds from a timer thread,
+every 10 ms. A key per caller number is kept for an hour, so that sweep grew
+with every new caller and took the GIL from the requests: in the bench, 10,000
+callers made a verification step cost twice as much. Here a key is pruned when
+it is hit, and keys that have gone quiet are dropped oldest first by the hits
+that come after, so a hit costs the same however many callers there have been.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+
+from limits import RateLimitItem
+from limits.util import WindowStats
+
+
+class LocalMovingWindows:
+    """The two calls of `limits.strategies.MovingWindowRateLimiter` Glue makes,
+    with the same meaning: a hit is refused, and not counted, when the last
+    window already holds the limit's amount."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock  # seconds since the epoch, as WindowStats.reset_time
+        self._lock = threading.Lock()
+        # Per window length: each key's hit times, oldest first. The keys are
+        # in the order of their last hit, so the quiet ones are at the front.
+        self._windows: dict[int, OrderedDict[str, deque[float]]] = {}
+
+    def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        expiry = item.get_expiry()
+        key = item.key_for(*identifiers)
+        with self._lock:
+            now = self._clock()
+            keys = self._windows.setdefault(expiry, OrderedDict())
+            _forget_quiet(keys, now - expiry)
+            hits = keys.get(key)
+            if hits is None:
+                hits = deque()
+            else:
+                _drop_before(hits, now - expiry)
+            if len(hits) + cost > item.amount:
+                return False
+            hits.extend([now] * cost)
+            keys[key] = hits
+            keys.move_to_end(key)
+            return True
+
+    def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
+        """When the oldest hit in the window leaves it, and how many are left."""
+        expiry = item.get_expiry()
+        with self._lock:
+            now = self._clock()
+            keys = self._windows.get(expiry)
+            hits = keys.get(item.key_for(*identifiers)) if keys is not None else None
+            if hits:
+                _drop_before(hits, now - expiry)
+            if not hits:
+                return WindowStats(now + expiry, item.amount)
+            return WindowStats(hits[0] + expiry, item.amount - len(hits))
+
+    def __len__(self) -> int:
+        """How many keys are held."""
+        with self._lock:
+            return sum(len(keys) for keys in self._windows.values())
+
+
+def _drop_before(hits: deque[float], horizon: float) -> None:
+    while hits and hits[0] <= horizon:
+        hits.popleft()
+
+
+def _forget_quiet(keys: OrderedDict[str, deque[float]], horizon: float) -> None:
+    """Drop the keys whose every hit is out of the window."""
+    while keys:
+        key, hits = next(iter(keys.items()))
+        if hits and hits[-1] > horizon:
+            return
+        del keys[key]
