@@ -21,6 +21,8 @@ from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.sqlite_writers import TurnTakingConnection, WriterTurns, WriterTurnTimeout
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
@@ -69,11 +71,13 @@ def make_engine(
             Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
         # A file gets a queue pool (bounded wait); memory a single connection (none).
         pool = {"pool_timeout": pool_timeout} if in_file else {}
-        engine = create_engine(url, connect_args={"timeout": 15}, hide_parameters=True, **pool)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        if bounds is not None:
-            event.listen(engine, "begin", _sqlite_busy(bounds.busy))  # before BEGIN waits
-        event.listen(engine, "begin", _sqlite_begin)
+        sqlite_args: dict[str, Any] = {"timeout": SQLITE_BUSY_MS / 1000}
+        if in_file:
+            sqlite_args["factory"] = TurnTakingConnection
+        engine = create_engine(url, connect_args=sqlite_args, hide_parameters=True, **pool)
+        writers = f"{parsed.database}-writers" if in_file else None
+        event.listen(engine, "connect", _sqlite_pragmas(writers))
+        event.listen(engine, "begin", _sqlite_begin(bounds.busy if bounds else None))
         return engine
     options: dict[str, Any] = {
         "pool_size": pool_size,
@@ -217,50 +221,72 @@ def _note_checkin(_connection: Any, record: Any) -> None:
 SQLITE_BUSY_MS = 15000  # jobs and commands wait this long for another writer
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets gunicorn workers read while one writes; foreign keys are off by default.
-    # The driver's own transaction handling is turned off: see _sqlite_begin.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    # Under WAL, NORMAL syncs at checkpoints rather than on every commit (Rails'
-    # default too): a crash of Glue loses nothing and the file cannot be
-    # corrupted; a power cut may lose the last commits. Each commit's fsync
-    # showed in the profile (bench/). PostgreSQL is the production database.
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
-    cursor.close()
+def _sqlite_pragmas(writers: str | None) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        # WAL lets gunicorn workers read while one writes; foreign keys are off by default.
+        # The driver's own transaction handling is turned off: see _sqlite_begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # Under WAL, NORMAL syncs at checkpoints rather than on every commit (Rails'
+        # default too): a crash of Glue loses nothing and the file cannot be
+        # corrupted; a power cut may lose the last commits. Each commit's fsync
+        # showed in the profile (bench/). PostgreSQL is the production database.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+        cursor.close()
+        record.info[BUSY_MS] = SQLITE_BUSY_MS
+        if writers is not None:
+            dbapi_connection.turns = WriterTurns(writers)
 
-
-def _sqlite_busy(seconds: float) -> Callable[[Any], None]:
-    """How long a transaction waits for another writer: briefly in a request (a
-    caller is on the line), as long as it takes elsewhere. Set on each begin, as
-    one pooled connection serves requests, jobs and commands alike; sent only
-    when it changes, which in a server is once per connection."""
-    in_request = f"PRAGMA busy_timeout={int(seconds * 1000)}"
-    elsewhere = f"PRAGMA busy_timeout={SQLITE_BUSY_MS}"
-
-    def before_begin(connection: Any) -> None:
-        wanted = in_request if has_request_context() else elsewhere
-        if connection.info.get("busy_timeout") != wanted:
-            connection.exec_driver_sql(wanted)
-            connection.info["busy_timeout"] = wanted
-
-    return before_begin
+    return on_connect
 
 
 # Execution option marking a transaction that will write (see begin_write).
 WRITER = "glue_writer"
+BUSY_MS = "glue_busy_ms"  # the connection's busy_timeout, in its info
 
 
-def _sqlite_begin(connection: Any) -> None:
-    # SQLAlchemy's pysqlite recipe: we, not the driver, begin transactions, so
-    # SAVEPOINTs and DDL behave. A writer takes the write lock at once: upgrading
-    # a read transaction under WAL fails immediately ("database is locked")
-    # instead of waiting for the other worker.
-    writer = connection.get_execution_options().get(WRITER) or _in_unsafe_request()
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+def _sqlite_begin(request_wait: float | None) -> Callable[[Any], None]:
+    """SQLAlchemy's pysqlite recipe: we, not the driver, begin transactions, so
+    SAVEPOINTs and DDL behave. A writer takes the write lock at once: upgrading
+    a read transaction under WAL fails immediately ("database is locked")
+    instead of waiting for the other worker. Before that it takes its turn among
+    Glue's writers (app/sqlite_writers.py).
+
+    How long it waits for another writer: `request_wait` in a request (a caller
+    is on the line), as long as it takes elsewhere. The turn and SQLite's busy
+    timeout together wait no longer than that, give or take a tenth. One pooled
+    connection serves requests, jobs and commands alike; the busy timeout is
+    sent only when it changes, which in a server is about never.
+    """
+
+    def begin(connection: Any) -> None:
+        in_request = request_wait is not None and has_request_context()
+        wait = request_wait if in_request and request_wait is not None else SQLITE_BUSY_MS / 1000
+        writer = connection.get_execution_options().get(WRITER) or _in_unsafe_request()
+        turns: WriterTurns | None = getattr(connection.connection.dbapi_connection, "turns", None)
+        busy = wait
+        if writer and turns is not None:
+            try:
+                waited = turns.take(wait)
+            except WriterTurnTimeout as error:
+                raise exc.OperationalError("BEGIN IMMEDIATE", None, error) from error
+            if waited > wait / 10:
+                busy = wait - waited
+        try:
+            busy_ms = max(1, int(busy * 1000))
+            if connection.info.get(BUSY_MS) != busy_ms:
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={busy_ms}")
+                connection.info[BUSY_MS] = busy_ms
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+        except BaseException:
+            if turns is not None:
+                turns.give_back()
+            raise
+
+    return begin
 
 
 def _in_unsafe_request() -> bool:
