@@ -60,10 +60,14 @@ OWN_PHONE = Counters("owner_failed_attempts", "owner_lockouts", "owner_locked_un
 # Lockout state must be read as stored, never from the session's cache.
 FRESH = {"populate_existing": True}
 # Statements run on every check, built once.
+# A user with its phones (a row per phone, in the order they were added): one
+# statement, where a second for the phones cost a round trip on every check.
 FIND_USER = (
-    select(User)
+    select(User, PhoneNumber.e164)
+    .outerjoin(PhoneNumber, PhoneNumber.user_id == User.id)
     .where(User.account_number == bindparam("claimed"))
-    .with_for_update(key_share=True)
+    .order_by(PhoneNumber.id)
+    .with_for_update(of=User, key_share=True)
     .execution_options(**FRESH)
 )
 FIND_GROUP = (
@@ -103,9 +107,8 @@ class Verifier:
         """
         begin_write(self.session)  # it reads the record, then counts the attempt
         now = utcnow()
-        record = self._find(claim)
+        record, phones = self._find(claim)
         counted: Counted = record if record is not None else self._unknown_claim(claim)
-        phones = self._phones(record) if isinstance(record, User) else None
         counters = (
             OWN_PHONE
             if record is not None and self._from_own_phone(claim, record, caller, phones)
@@ -150,28 +153,31 @@ class Verifier:
             is not None
         )
 
-    def _find(self, claim: Claim) -> User | Group | None:
-        """The claimed record, locked until the attempt commits: its counters as
-        read stay true until then (SQLite's write lock does it there). FOR NO KEY
-        UPDATE, so rows that merely refer to it (a new attempt, phone or action)
-        are not held up."""
+    def _find(self, claim: Claim) -> tuple[User | Group | None, tuple[str, ...] | None]:
+        """The claimed record and, for a user, its phones. The record is locked
+        until the attempt commits: its counters as read stay true until then
+        (SQLite's write lock does it there). FOR NO KEY UPDATE, so rows that
+        merely refer to it (a new attempt, phone or action) are not held up."""
         if claim.kind == "account":
-            return self.session.scalar(FIND_USER, {"claimed": claim.value})
+            rows = self.session.execute(FIND_USER, {"claimed": claim.value}).all()
+            if not rows:
+                return None, None
+            return rows[0][0], tuple(e164 for _user, e164 in rows if e164 is not None)
         if claim.kind == "group":
-            return self.session.scalar(FIND_GROUP, {"claimed": claim.value})
+            return self.session.scalar(FIND_GROUP, {"claimed": claim.value}), None
         e164 = try_e164(claim.value, self.region)
         if e164 is None:
-            return None
+            return None, None
         phone = self.session.scalar(select(PhoneNumber).where(PhoneNumber.e164 == e164))
         if phone is None:
-            return None
+            return None, None
         owner = phone.user or phone.group
-        if owner is not None:
-            self.session.refresh(owner, with_for_update={"key_share": True})
-        return owner
-
-    def _phones(self, user: User) -> tuple[str, ...]:
-        return tuple(self.session.execute(USER_PHONES, {"user": user.id}).scalars())
+        if owner is None:
+            return None, None
+        self.session.refresh(owner, with_for_update={"key_share": True})
+        if isinstance(owner, Group):
+            return owner, None
+        return owner, tuple(self.session.execute(USER_PHONES, {"user": owner.id}).scalars())
 
     def _unknown_claim(self, claim: Claim) -> UnknownClaim:
         """The counter row of a claim matching no record, created on first use."""
