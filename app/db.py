@@ -239,6 +239,8 @@ def _sqlite_pragmas(writers: str | None) -> Callable[[Any, Any], None]:
         record.info[BUSY_MS] = SQLITE_BUSY_MS
         if writers is not None:
             dbapi_connection.turns = WriterTurns(writers)
+            # Checkpoints outside the writers' turns (see app/sqlite_writers.py).
+            dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
     return on_connect
 

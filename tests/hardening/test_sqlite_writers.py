@@ -1,7 +1,8 @@
 """Glue's SQLite writers take turns (app/sqlite_writers.py): a writer waits for the
-turn, not in SQLite's busy handler; it gets the turn as soon as the holder's
-transaction ends, however it ends; and the turn and the database lock together
-keep a request within its bound."""
+turn, not in SQLite's busy handler; the turn is free once the holder's
+transaction ends, however it ends; the turn and the database lock together keep
+a request within its bound; and the log is checkpointed outside the turns.
+How much sooner a writer gets to write is measured by `make bench`."""
 
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ from flask import Flask
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
+from app import sqlite_writers
 from app.db import WRITER, Bounds, make_engine
-from app.sqlite_writers import WriterTurnTimeout
+from app.sqlite_writers import WriterTurns, WriterTurnTimeout
 
 BOUNDS = Bounds(busy=0.3)
-HOLD = 0.135  # seconds a transaction keeps the turn
 REQUEST = Flask(__name__)
 
 
@@ -77,24 +78,19 @@ def test_a_writer_waits_for_the_turn_not_in_sqlite(holder: Engine, waiter: Engin
 
 
 @pytest.mark.parametrize("ending", ["commit", "rollback", "close", "invalidate"])
-def test_the_turn_passes_on_as_soon_as_the_transaction_ends(
-    holder: Engine, waiter: Engine, ending: str
+def test_the_turn_is_given_back_when_the_transaction_ends(
+    url: str, holder: Engine, ending: str
 ) -> None:
     conn = hold_turn(holder)
-    ended = threading.Event()
-
-    def end_soon() -> None:
-        time.sleep(HOLD)
+    probe = WriterTurns(url.removeprefix("sqlite:///") + "-writers")
+    try:
+        with pytest.raises(WriterTurnTimeout):
+            probe.take(0)
         getattr(conn, ending)()
-        ended.set()
-
-    threading.Thread(target=end_soon).start()
-    waited = write(waiter)
-    assert ended.is_set()
-    # SQLite's busy handler would look at 128 ms, then sleep 50 ms; the turn is
-    # looked at every millisecond.
-    assert HOLD <= waited < HOLD + 0.025
-    conn.close()
+        probe.take(0)  # free at once
+    finally:
+        probe.close()
+        conn.close()
 
 
 def test_the_turn_and_the_database_lock_together_stay_within_the_bound(
@@ -123,5 +119,21 @@ def test_the_turn_and_the_database_lock_together_stay_within_the_bound(
     outsider.rollback()
     outsider.close()
     assert isinstance(results[0], OperationalError)  # the outsider kept the lock
-    assert waited <= BOUNDS.busy * 1.1 + 0.05
+    assert waited < BOUNDS.busy * 1.5  # not the turn's wait and SQLite's full bound after
     assert write(waiter) < 0.05  # and all is free again
+
+
+def test_glue_checkpoints_the_log_itself_outside_the_turns(
+    url: str, holder: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite would checkpoint inside a COMMIT, turn held; Glue does it after."""
+    monkeypatch.setattr(sqlite_writers, "CHECKPOINT_EVERY", 5)
+    wal = Path(url.removeprefix("sqlite:///") + "-wal")
+    with holder.connect() as conn:
+        assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0
+    sizes = []
+    for _ in range(40):
+        write(holder)
+        sizes.append(wal.stat().st_size)
+    # Checkpointed, the log starts again from its beginning: it stops growing.
+    assert sizes[-1] <= sizes[9] < sizes[-1] * 2
