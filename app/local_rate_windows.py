@@ -24,8 +24,8 @@ class LocalMovingWindows:
     with the same meaning: a hit is refused, and not counted, when the last
     window already holds the limit's amount."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock  # seconds since the epoch, as WindowStats.reset_time
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock  # never steps back, so each key's hits stay in order
         self._lock = threading.Lock()
         # Per window length: each key's hit times, oldest first. The keys are
         # in the order of their last hit, so the quiet ones are at the front.
@@ -51,7 +51,8 @@ class LocalMovingWindows:
             return True
 
     def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
-        """When the oldest hit in the window leaves it, and how many are left."""
+        """When the oldest hit in the window leaves it (seconds since the epoch,
+        as `limits` gives it), and how many are left."""
         expiry = item.get_expiry()
         with self._lock:
             now = self._clock()
@@ -60,8 +61,8 @@ class LocalMovingWindows:
             if hits:
                 _drop_before(hits, now - expiry)
             if not hits:
-                return WindowStats(now + expiry, item.amount)
-            return WindowStats(hits[0] + expiry, item.amount - len(hits))
+                return WindowStats(time.time() + expiry, item.amount)
+            return WindowStats(time.time() + hits[0] + expiry - now, item.amount - len(hits))
 
     def __len__(self) -> int:
         """How many keys are held."""
@@ -69,8 +70,11 @@ class LocalMovingWindows:
             return sum(len(keys) for keys in self._windows.values())
 
 
+# A hit exactly one window old still counts, as in `limits`.
+
+
 def _drop_before(hits: deque[float], horizon: float) -> None:
-    while hits and hits[0] <= horizon:
+    while hits and hits[0] < horizon:
         hits.popleft()
 
 
@@ -78,6 +82,6 @@ def _forget_quiet(keys: OrderedDict[str, deque[float]], horizon: float) -> None:
     """Drop the keys whose every hit is out of the window."""
     while keys:
         key, hits = next(iter(keys.items()))
-        if hits and hits[-1] > horizon:
+        if hits and hits[-1] >= horizon:
             return
         del keys[key]
