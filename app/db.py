@@ -21,7 +21,7 @@ from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.sqlite_writers import TurnTakingConnection, WriterTurns, WriterTurnTimeout
+from app.sqlite_writers import TurnTakingConnection, WriterTurnTimeout
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -72,11 +72,10 @@ def make_engine(
         # A file gets a queue pool (bounded wait); memory a single connection (none).
         pool = {"pool_timeout": pool_timeout} if in_file else {}
         sqlite_args: dict[str, Any] = {"timeout": SQLITE_BUSY_MS / 1000}
-        if in_file:
-            sqlite_args["factory"] = TurnTakingConnection
+        if in_file and not parsed.query.get("uri"):
+            sqlite_args["factory"] = TurnTakingConnection  # writers take turns
         engine = create_engine(url, connect_args=sqlite_args, hide_parameters=True, **pool)
-        writers = f"{parsed.database}-writers" if in_file else None
-        event.listen(engine, "connect", _sqlite_pragmas(writers))
+        event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin(bounds.busy if bounds else None))
         return engine
     options: dict[str, Any] = {
@@ -221,28 +220,21 @@ def _note_checkin(_connection: Any, record: Any) -> None:
 SQLITE_BUSY_MS = 15000  # jobs and commands wait this long for another writer
 
 
-def _sqlite_pragmas(writers: str | None) -> Callable[[Any, Any], None]:
-    def on_connect(dbapi_connection: Any, record: Any) -> None:
-        # WAL lets gunicorn workers read while one writes; foreign keys are off by default.
-        # The driver's own transaction handling is turned off: see _sqlite_begin.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # Under WAL, NORMAL syncs at checkpoints rather than on every commit (Rails'
-        # default too): a crash of Glue loses nothing and the file cannot be
-        # corrupted; a power cut may lose the last commits. Each commit's fsync
-        # showed in the profile (bench/). PostgreSQL is the production database.
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
-        cursor.close()
-        record.info[BUSY_MS] = SQLITE_BUSY_MS
-        if writers is not None:
-            dbapi_connection.turns = WriterTurns(writers)
-            # Checkpoints outside the writers' turns (see app/sqlite_writers.py).
-            dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
-
-    return on_connect
+def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
+    # WAL lets gunicorn workers read while one writes; foreign keys are off by default.
+    # The driver's own transaction handling is turned off: see _sqlite_begin.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # Under WAL, NORMAL syncs at checkpoints rather than on every commit (Rails'
+    # default too): a crash of Glue loses nothing and the file cannot be
+    # corrupted; a power cut may lose the last commits. Each commit's fsync
+    # showed in the profile (bench/). PostgreSQL is the production database.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+    cursor.close()
+    record.info[BUSY_MS] = SQLITE_BUSY_MS
 
 
 # Execution option marking a transaction that will write (see begin_write).
@@ -259,20 +251,24 @@ def _sqlite_begin(request_wait: float | None) -> Callable[[Any], None]:
 
     How long it waits for another writer: `request_wait` in a request (a caller
     is on the line), as long as it takes elsewhere. The turn and SQLite's busy
-    timeout together wait no longer than that, give or take a tenth. One pooled
-    connection serves requests, jobs and commands alike; the busy timeout is
-    sent only when it changes, which in a server is about never.
+    timeout together wait no longer than that, give or take a tenth: after a
+    long wait for the turn the busy timeout is cut to what is left, and set back
+    on the next begin. One pooled connection serves requests, jobs and commands
+    alike; the busy timeout is sent only when it changes.
     """
 
     def begin(connection: Any) -> None:
-        in_request = request_wait is not None and has_request_context()
-        wait = request_wait if in_request and request_wait is not None else SQLITE_BUSY_MS / 1000
+        if request_wait is not None and has_request_context():
+            wait = request_wait
+        else:
+            wait = SQLITE_BUSY_MS / 1000
         writer = connection.get_execution_options().get(WRITER) or _in_unsafe_request()
-        turns: WriterTurns | None = getattr(connection.connection.dbapi_connection, "turns", None)
+        driver = connection.connection.dbapi_connection
+        turns = driver if writer and isinstance(driver, TurnTakingConnection) else None
         busy = wait
-        if writer and turns is not None:
+        if turns is not None:
             try:
-                waited = turns.take(wait)
+                waited = turns.take_turn(wait)
             except WriterTurnTimeout as error:
                 raise exc.OperationalError("BEGIN IMMEDIATE", None, error) from error
             if waited > wait / 10:
@@ -284,8 +280,9 @@ def _sqlite_begin(request_wait: float | None) -> Callable[[Any], None]:
                 connection.info[BUSY_MS] = busy_ms
             connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
         except BaseException:
+            # SQLAlchemy leaves this connection half-begun; Glue's sessions close it.
             if turns is not None:
-                turns.give_back()
+                turns.give_back_turn()
             raise
 
     return begin

@@ -12,17 +12,21 @@ and still decides; other programs writing the file are waited for as before.
 SQLite copies the write-ahead log into the database (a checkpoint) inside the
 COMMIT that fills it, after the write lock is let go: other writers need not
 wait for it, so it must not happen inside a turn either. Glue's connections
-turn automatic checkpoints off and run one themselves every CHECKPOINT_EVERY
-writes, once the turn is given back.
+turn automatic checkpoints off and, once the turn is given back, run one
+themselves every CHECKPOINT_EVERY commits that wrote (in this process, by any
+connection) and when they close.
 """
 
 from __future__ import annotations
 
 import fcntl
+import itertools
 import logging
 import os
 import sqlite3
 import time
+import weakref
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +34,9 @@ log = logging.getLogger(__name__)
 FIRST_PAUSE = 0.0001
 LONGEST_PAUSE = 0.001
 # A verification turn writes about 10 pages: a checkpoint every 1,000 pages or
-# so per connection, as SQLite's own default does.
+# so, SQLite's own default, counted per process rather than per database.
 CHECKPOINT_EVERY = 100
+_commits_that_wrote = itertools.count(1)
 
 
 class WriterTurnTimeout(Exception):
@@ -42,12 +47,16 @@ class WriterTurns:
     """An exclusive flock on a file next to the database, taken for one transaction.
 
     flock, as it is released when its holder dies; polled, as it has no timeout
-    of its own. The file stays open for the connection's life: one syscall a turn
-    (the `filelock` package opens it each time, 60 µs a turn here).
+    of its own. The file stays open for the connection's life: a turn costs a
+    lock and an unlock (the `filelock` package opens the file each time, 60 µs a
+    turn here).
     """
 
     def __init__(self, path: str) -> None:
         self._fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # A connection dropped without close() (SQLAlchemy's dispose() leaves
+        # checked-out ones to the collector) still closes its file.
+        self._closed = weakref.finalize(self, os.close, self._fd)
         self.held = False
 
     def take(self, wait: float) -> float:
@@ -74,44 +83,61 @@ class WriterTurns:
 
     def close(self) -> None:
         self.give_back()
-        os.close(self._fd)
+        self._closed()
 
 
 class TurnTakingConnection(sqlite3.Connection):
-    """A sqlite3 connection that gives its writer turn back once its transaction
-    has ended (SQLAlchemy's commit and rollback events come before it ends)."""
+    """A sqlite3 connection to a database file whose writers take turns.
 
-    turns: WriterTurns | None = None
-    writes = 0
+    The turn is given back once the transaction has ended: SQLAlchemy's commit
+    and rollback events come before it ends, so the driver's calls do it.
+    """
+
+    def __init__(self, database: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(database, *args, **kwargs)
+        # Next to the file itself, however its path is spelled.
+        self.turns = WriterTurns(os.path.realpath(database) + "-writers")
+        self.execute("PRAGMA wal_autocheckpoint=0")  # see the module's docstring
+        self._changes = 0
+        self._open = True
+
+    def take_turn(self, wait: float) -> float:
+        """Wait up to `wait` seconds for this process's writers' turn; the seconds waited."""
+        return self.turns.take(wait)
+
+    def give_back_turn(self) -> None:
+        self.turns.give_back()
 
     def commit(self) -> None:
-        wrote = self.turns is not None and self.turns.held
         try:
             super().commit()
         finally:
-            self._give_back()
-        if wrote:
-            self.writes += 1
-            if self.writes % CHECKPOINT_EVERY == 0:
+            self.give_back_turn()
+        # Any commit that wrote counts, turn or not: an API token's last use, an
+        # import, a migration.
+        if self.total_changes != self._changes:
+            self._changes = self.total_changes
+            if next(_commits_that_wrote) % CHECKPOINT_EVERY == 0:
                 self._checkpoint()
 
     def rollback(self) -> None:
         try:
             super().rollback()
         finally:
-            self._give_back()
+            self.give_back_turn()
 
     def close(self) -> None:
+        # SQLite checkpoints when the last connection closes; with a server's
+        # connections open, a command's writes would otherwise stay in the log.
+        if not self._open:
+            return
+        self._open = False
+        if self.total_changes and not self.in_transaction:
+            self._checkpoint()
         try:
             super().close()
         finally:
-            if self.turns is not None:
-                self.turns.close()
-                self.turns = None
-
-    def _give_back(self) -> None:
-        if self.turns is not None:
-            self.turns.give_back()
+            self.turns.close()
 
     def _checkpoint(self) -> None:
         """Copy what the log holds into the database, without waiting for anyone

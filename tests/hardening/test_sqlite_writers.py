@@ -6,6 +6,7 @@ How much sooner a writer gets to write is measured by `make bench`."""
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
 import time
@@ -19,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from app import sqlite_writers
 from app.db import WRITER, Bounds, make_engine
-from app.sqlite_writers import WriterTurns, WriterTurnTimeout
+from app.sqlite_writers import TurnTakingConnection, WriterTurns, WriterTurnTimeout
 
 BOUNDS = Bounds(busy=0.3)
 REQUEST = Flask(__name__)
@@ -123,11 +124,35 @@ def test_the_turn_and_the_database_lock_together_stay_within_the_bound(
     assert write(waiter) < 0.05  # and all is free again
 
 
+@pytest.fixture
+def checkpoints(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
+    """Every checkpoint Glue runs, one per five commits that wrote: whether the
+    writers' turn was free at that moment."""
+    monkeypatch.setattr(sqlite_writers, "CHECKPOINT_EVERY", 5)
+    monkeypatch.setattr(sqlite_writers, "_commits_that_wrote", itertools.count(1))
+    probe = WriterTurns(url.removeprefix("sqlite:///") + "-writers")
+    seen: list[bool] = []
+    checkpoint = TurnTakingConnection._checkpoint
+
+    def probed(self: TurnTakingConnection) -> None:
+        try:
+            probe.take(0)
+        except WriterTurnTimeout:
+            seen.append(False)
+        else:
+            probe.give_back()
+            seen.append(True)
+        checkpoint(self)
+
+    monkeypatch.setattr(TurnTakingConnection, "_checkpoint", probed)
+    yield seen
+    probe.close()
+
+
 def test_glue_checkpoints_the_log_itself_outside_the_turns(
-    url: str, holder: Engine, monkeypatch: pytest.MonkeyPatch
+    url: str, holder: Engine, checkpoints: list[bool]
 ) -> None:
     """SQLite would checkpoint inside a COMMIT, turn held; Glue does it after."""
-    monkeypatch.setattr(sqlite_writers, "CHECKPOINT_EVERY", 5)
     wal = Path(url.removeprefix("sqlite:///") + "-wal")
     with holder.connect() as conn:
         assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0
@@ -135,5 +160,22 @@ def test_glue_checkpoints_the_log_itself_outside_the_turns(
     for _ in range(40):
         write(holder)
         sizes.append(wal.stat().st_size)
+    assert checkpoints == [True] * 8
     # Checkpointed, the log starts again from its beginning: it stops growing.
     assert sizes[-1] <= sizes[9] < sizes[-1] * 2
+
+
+def test_writes_without_a_turn_count_too_and_a_closing_connection_checkpoints(
+    holder: Engine, checkpoints: list[bool]
+) -> None:
+    """An API token's last use, an import, a migration: they write outside
+    requests' writer turns, and a command's engine closes while a server's
+    connections keep the database open."""
+    for _ in range(7):
+        with holder.begin() as conn:  # a plain BEGIN: no turn
+            conn.execute(text("INSERT INTO t VALUES (2)"))
+    with holder.begin() as conn:
+        conn.execute(text("SELECT count(*) FROM t")).scalar()  # read only: not counted
+    assert len(checkpoints) == 1
+    holder.dispose()
+    assert len(checkpoints) == 2
