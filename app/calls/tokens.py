@@ -9,6 +9,7 @@ import secrets
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.db import begin_write
 from app.models import ApiToken, utcnow
 
 PREFIX = "glue_"
@@ -32,11 +33,12 @@ def create(session: Session, name: str) -> str:
 def authenticate(session: Session, token: str) -> ApiToken | None:
     """The active token matching `token` (looked up by its digest), noting its use.
 
-    One UPDATE finds and stamps it: a write from the start, so on SQLite it
-    waits for a busy writer instead of failing to upgrade a read.
+    One UPDATE finds and stamps it, in a transaction begun as a writer's: on
+    SQLite it takes its turn among Glue's writers, even in a GET.
     """
     if not token.startswith(PREFIX) or len(token) > 128:
         return None
+    begin_write(session)
     found = session.execute(
         update(ApiToken)
         .where(ApiToken.token_hash == _digest(token), ApiToken.active)
