@@ -157,7 +157,11 @@ class Verifier:
         """The claimed record and, for a user, its phones. The record is locked
         until the attempt commits: its counters as read stay true until then
         (SQLite's write lock does it there). FOR NO KEY UPDATE, so rows that
-        merely refer to it (a new attempt, phone or action) are not held up."""
+        merely refer to it (a new attempt, phone or action) are not held up.
+        On PostgreSQL, after waiting for that lock, the user is read again but
+        its phones are as they were when the statement began: a phone added or
+        removed in that instant can count one attempt as from elsewhere, or
+        from the owner's phone."""
         if claim.kind == "account":
             rows = self.session.execute(FIND_USER, {"claimed": claim.value}).all()
             if not rows:
