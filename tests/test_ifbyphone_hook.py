@@ -11,10 +11,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import make_engine
+from app.db import get_engine, make_engine
 from app.dialects.ifbyphone import decode_pass_through
 from app.models import Call, CallEvent, User, VerificationAttempt
 from tests.conftest import TEST_SECRETS
@@ -375,3 +376,32 @@ def test_pins_are_never_stored_in_events(
     for event in session.scalars(select(CallEvent)):
         assert "2468" not in str(event.payload) and "13579" not in str(event.payload)
         assert event.payload["pin"] == "***" and "key" not in event.payload
+
+
+def test_a_verification_step_costs_few_round_trips(
+    app: Flask, client: FlaskClient, session: Session, directory: dict[str, User]
+) -> None:
+    """A new call, its account and PIN checked, the attempt and the turn stored:
+    on PostgreSQL the call is found or made in one statement, and its changes
+    go with the turn's event in another (each a round trip saved, bench/)."""
+    with app.app_context():
+        engine = get_engine()
+    sent: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement.split(None, 1)[0].upper())
+
+    sqlalchemy_event.listen(engine, "before_cursor_execute", note)
+    try:
+        assert message(send(client, answers("s-trips", "1001", "2468"))) is not None
+    finally:
+        sqlalchemy_event.remove(engine, "before_cursor_execute", note)
+    sent = [word for word in sent if word not in ("BEGIN", "PRAGMA")]
+    if engine.dialect.name == "postgresql":
+        # found-or-made call; user and phones; attempt; call changes + event
+        assert sent == ["WITH", "SELECT", "INSERT", "WITH"]
+    else:
+        assert sent == ["INSERT", "SELECT", "INSERT", "UPDATE", "INSERT"]
+    call = the_call(session, "s-trips")
+    assert call.outcome == "verified"
+    assert count(session, CallEvent) == 1

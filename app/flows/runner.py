@@ -199,7 +199,7 @@ class TurnRunner:
                 payload, flow, dialect.PLATFORM_FIELDS, self.max_length, turn.answer_fields
             )
 
-        def store(outcome: str, reply: str) -> None:
+        def store(outcome: str, reply: str, call_changes: dict[str, Any] | None = None) -> None:
             # Stored last, in the same transaction: a second copy of this delivery
             # fails here on the delivery key, and everything it did is undone.
             turn_store.store_event(
@@ -212,6 +212,7 @@ class TurnRunner:
                 payload=payload,
                 outcome=outcome,
                 reply=reply,
+                call_changes=call_changes,
             )
 
         state = _resume_from_mirror(CallState.from_json(call.state), turn.pass_through)
@@ -246,8 +247,7 @@ class TurnRunner:
                 changes["action_id"] = action_id
         if new_state.ended and call.ended_at is None:
             changes["status"], changes["ended_at"] = "ended", now
-        turn_store.update_call(connection, call.id, changes)
-        store(decision.outcome, _redacted(rendered.body.decode(), url))
+        store(decision.outcome, _redacted(rendered.body.decode(), url), changes)
         self.session.commit()
         return rendered.body
 

@@ -131,8 +131,6 @@ def _store(
         action_id = _advance_action(session, report)
         if action_id is not None and action_id != call.action_id:
             changes["action_id"] = action_id
-    if changes:
-        turn_store.update_call(connection, call.id, changes | {"updated_at": utcnow()})
     # Stored last: a copy of a stored report fails here on its key, and is undone.
     turn_store.store_event(
         connection,
@@ -144,6 +142,7 @@ def _store(
         payload=payload,
         outcome=report.status,
         reply=None,
+        call_changes=changes | {"updated_at": utcnow()} if changes else None,
     )
     session.commit()
 

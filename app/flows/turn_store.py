@@ -10,9 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Insert, Row, Table, bindparam, select, update
+from sqlalchemy import (
+    CompoundSelect,
+    Connection,
+    Insert,
+    Row,
+    Table,
+    bindparam,
+    exists,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -53,17 +65,49 @@ def _upsert_call(insert: Any) -> Insert:
     return upsert
 
 
-UPSERT_CALL = {"postgresql": _upsert_call(pg_insert), "sqlite": _upsert_call(sqlite_insert)}
-# PostgreSQL takes a sequence value for every upsert, conflict or not: an existing
-# call is looked up first, so only a call's first request uses up an id.
-FIND_CALL = (
-    select(CALLS)
-    .where(
-        CALLS.c.platform == bindparam("platform"),
-        CALLS.c.platform_call_id == bindparam("platform_call_id"),
+UPSERT_CALL = _upsert_call(sqlite_insert)
+
+
+def _find_or_upsert_call() -> CompoundSelect[Any]:
+    """PostgreSQL takes a sequence value for every upsert, conflict or not: the
+    call is looked for first, in the same statement, and only when it is not
+    there is it upserted (one request racing another of the same new call then
+    waits for it and locks its row). One round trip, and only a call's first
+    request uses up an id."""
+    found = (
+        select(CALLS)
+        .where(
+            CALLS.c.platform == bindparam("platform"),
+            CALLS.c.platform_call_id == bindparam("platform_call_id"),
+        )
+        .with_for_update()
+        .cte("found")
     )
-    .with_for_update()
-)
+    new = {
+        "platform": bindparam("platform", type_=CALLS.c.platform.type),
+        "platform_call_id": bindparam("platform_call_id", type_=CALLS.c.platform_call_id.type),
+        "caller_number": bindparam("caller_number", type_=CALLS.c.caller_number.type),
+        "flow": bindparam("flow", type_=CALLS.c.flow.type),
+        "status": literal("active", CALLS.c.status.type),
+        "state": bindparam("state", type_=CALLS.c.state.type),
+        "started_at": bindparam("now", type_=CALLS.c.started_at.type),
+        "updated_at": bindparam("now", type_=CALLS.c.updated_at.type),
+    }
+    insert = pg_insert(CALLS).from_select(
+        list(new), select(*new.values()).where(~exists(select(found.c.id)))
+    )
+    made = (
+        insert.on_conflict_do_update(
+            index_elements=[CALLS.c.platform, CALLS.c.platform_call_id],
+            set_={"platform": insert.excluded.platform},
+        )
+        .returning(*CALLS.c)
+        .cte("made")
+    )
+    return select(found).union_all(select(made))
+
+
+FIND_OR_UPSERT_CALL = _find_or_upsert_call()
 
 
 def lock_call(
@@ -76,20 +120,17 @@ def lock_call(
 ) -> Row[Any]:
     """The call's row, created on its first turn, locked until the turn commits
     (turns of one call run one at a time; SQLite's write lock does it there)."""
-    key: dict[str, Any] = {"platform": platform, "platform_call_id": platform_call_id}
-    dialect = connection.dialect.name
-    if dialect == "postgresql":
-        found = connection.execute(FIND_CALL, key).one_or_none()
-        if found is not None:
-            return found
-    # A call's first request (or, on PostgreSQL, one racing another request of
-    # the same new call: the upsert then waits for it and locks its row).
-    first: dict[str, Any] = {"caller_number": caller_number, "flow": flow, "state": {}, "now": now}
-    return connection.execute(UPSERT_CALL[dialect], key | first).one()
-
-
-def update_call(connection: Connection, call_id: int, changes: Mapping[str, Any]) -> None:
-    connection.execute(UPDATE_CALL, {"call_row": call_id, **changes})
+    values: dict[str, Any] = {
+        "platform": platform,
+        "platform_call_id": platform_call_id,
+        "caller_number": caller_number,
+        "flow": flow,
+        "state": {},
+        "now": now,
+    }
+    if connection.dialect.name == "postgresql":
+        return connection.execute(FIND_OR_UPSERT_CALL, values).one()
+    return connection.execute(UPSERT_CALL, values).one()
 
 
 def store_event(
@@ -103,22 +144,50 @@ def store_event(
     payload: Mapping[str, str],
     outcome: str,
     reply: str | None,
+    call_changes: Mapping[str, Any] | None = None,
 ) -> None:
-    """Insert one event, received now; a delivery already stored raises IntegrityError."""
-    connection.execute(
-        STORE_EVENT,
-        {
-            "call_id": call_id,
-            "platform": platform,
-            "kind": kind,
-            "dedupe_key": dedupe_key,
-            "request_id": request_id,
-            "payload": dict(payload),
-            "outcome": outcome,
-            "reply": reply,
-            "received_at": utcnow(),
-        },
+    """Insert one event, received now, and first make `call_changes` to its call;
+    a delivery already stored raises IntegrityError and changes nothing.
+
+    On PostgreSQL both go in one statement (the update in a WITH): a round trip
+    fewer on every turn and status report."""
+    event = {
+        "call_id": call_id,
+        "platform": platform,
+        "kind": kind,
+        "dedupe_key": dedupe_key,
+        "request_id": request_id,
+        "payload": dict(payload),
+        "outcome": outcome,
+        "reply": reply,
+        "received_at": utcnow(),
+    }
+    if not call_changes:
+        connection.execute(STORE_EVENT, event)
+    elif connection.dialect.name == "postgresql":
+        statement = _update_call_and_store_event(tuple(sorted(call_changes)))
+        values = {f"event_{name}": value for name, value in event.items()}
+        changes = {f"call_{name}": value for name, value in call_changes.items()}
+        connection.execute(statement, {"call_row": call_id} | values | changes)
+    else:
+        connection.execute(UPDATE_CALL, {"call_row": call_id, **call_changes})
+        connection.execute(STORE_EVENT, event)
+
+
+@cache
+def _update_call_and_store_event(columns: tuple[str, ...]) -> Insert:
+    """One per set of call columns changed: a handful in all."""
+    changed = {name: bindparam(f"call_{name}", type_=CALLS.c[name].type) for name in columns}
+    call_update = (
+        update(CALLS).where(CALLS.c.id == bindparam("call_row")).values(changed).cte("call_update")
     )
+    stored = {
+        column.name: bindparam(f"event_{column.name}", type_=column.type)
+        for column in EVENTS.c
+        if column.name != "id"
+    }
+    # PostgreSQL runs a data-modifying WITH to completion, read or not.
+    return EVENTS.insert().values(stored).add_cte(call_update)
 
 
 def last_reply(connection: Connection, call_id: int) -> str | None:
