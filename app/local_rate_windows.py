@@ -2,8 +2,8 @@
 
 `limits`' own memory storage sweeps every key it holds from a timer thread,
 every 10 ms. A key per caller number is kept for an hour, so that sweep grew
-with every new caller and took the GIL from the requests: in the bench, 10,000
-callers made a verification step cost twice as much. Here a key is pruned when
+with every new caller and took the GIL from the requests: in the bench, after
+16,000 callers a verification step cost twice as much. Here a key is pruned when
 it is hit, and keys that have gone quiet are dropped oldest first by the hits
 that come after, so a hit costs the same however many callers there have been.
 """
@@ -70,10 +70,9 @@ class LocalMovingWindows:
             return sum(len(keys) for keys in self._windows.values())
 
 
-# A hit exactly one window old still counts, as in `limits`.
-
-
 def _drop_before(hits: deque[float], horizon: float) -> None:
+    """Drop the hits older than the window (one exactly a window old counts,
+    as in `limits`)."""
     while hits and hits[0] < horizon:
         hits.popleft()
 

@@ -102,7 +102,7 @@ class TurnTakingConnection(sqlite3.Connection):
         self._open = True
 
     def take_turn(self, wait: float) -> float:
-        """Wait up to `wait` seconds for this process's writers' turn; the seconds waited."""
+        """Wait up to `wait` seconds for the writers' turn; the seconds waited."""
         return self.turns.take(wait)
 
     def give_back_turn(self) -> None:
