@@ -7,6 +7,7 @@ One round:
           verify, gather, status at full speed (same wrk threads/connections/duration
           as the floor), then verify paced at half the floor's verify rate (the
           p99 target) and at half Glue's own verify rate (for information)
+  and the same verify run against bench/bound.py (the step written by hand)
   and with the large directory (1,000,000 users): verify at full speed
 Rounds repeat (--runs); the table shows medians, and ratios are medians of the
 per-round ratios (each Glue run is compared with the floor run of its own round).
@@ -124,6 +125,7 @@ class Bench:
         half_rate = floor_verify / 2
         for backend in self.backends:
             self.glue_round(r, self.dbs[(backend, "small")], half_rate)
+            self.bound_round(r, self.dbs[(backend, "small")])
             if (backend, "large") in self.dbs:
                 self.glue_round(r, self.dbs[(backend, "large")], 0.0, scenarios=("verify",))
 
@@ -176,6 +178,35 @@ class Bench:
                         self.measure(
                             r, server, engine, db, "verify", args, expected, rate=rate, pace=pace
                         )
+        finally:
+            engine.dispose()
+
+    def bound_round(self, r: int, db: Database) -> None:
+        """The verification step written by hand (bench/bound.py), at full speed."""
+        engine = dataset.engine_for(db)
+        try:
+            env = glue_env(db.url, self.workdir)
+            with Server(
+                f"bound {db.label}", "bench.bound:app", env, self.workdir, ports=2
+            ) as server:
+                tag = f"r{r}{db.kind[0]}{db.users}b"
+                args = self.script_args(tag, users=db.users)
+                run_wrk(
+                    server.next_base(), self.warmup_shape(), "verify", {**args, "tag": f"{tag}w"}
+                )
+                before = dataset.max_event_id(engine)
+                result = run_wrk(server.next_base(), self.shape, "verify", args)
+                rows = dataset.events_since(engine, before)
+                good = rows.pop(("turn", "verified"), 0)
+                self.record(
+                    r,
+                    "bound",
+                    db,
+                    "verify",
+                    result,
+                    expected_rows=good,
+                    other_rows=sum(rows.values()),
+                )
         finally:
             engine.dispose()
 
@@ -349,7 +380,7 @@ class Bench:
             **extra,
         )
         self.runs.append(run)
-        where = f"glue {db.label}" if db else "floor"
+        where = f"{server} {db.label}" if db else "floor"
         pace = f" paced at {paced_rate:.0f}/s" if paced_rate else ""
         checks = ""
         if run.expected_rows is not None:
@@ -470,6 +501,33 @@ def summarize(runs: list[Run], options: argparse.Namespace, xml: list[xmlbench.D
         "verify rate."
     )
 
+    # The bound
+    bounded = [b for b in backends if by[("bound", b, small, "verify", "")]]
+    if bounded:
+        lines.append("")
+        head = (
+            f"{'verification step, by hand':<28} {'db':<9} {'req/s':>7} {'p50 ms':>7}"
+            f" {'p99 ms':>7} {'over floor':>10} {'Glue over it':>12}"
+        )
+        lines += [head, "-" * len(head)]
+        for backend in bounded:
+            bound = by[("bound", backend, small, "verify", "")]
+            glue = by[("glue", backend, small, "verify", "")]
+            over_floor = [b.rps / f.rps for b in bound if (f := floor("verify", "", b.round))]
+            glue_over = [g.rps / b.rps for b in bound for g in glue if g.round == b.round]
+            lines.append(
+                f"{'bench/bound.py (' + _count(small) + ')':<28} {backend:<9}"
+                f" {median([b.rps for b in bound]):>7.0f} {median([b.p50_ms for b in bound]):>7.2f}"
+                f" {median([b.p99_ms for b in bound]):>7.2f} {median(over_floor):>10.2f}"
+                f" {median(glue_over):>12.2f}"
+            )
+        lines.append(
+            "The bound: the step's database work written by hand on the floor's stack (raw "
+            "driver calls,\nnone of Glue's guarantees). Its ratio to the floor is about the most "
+            "any implementation of\nthe step can reach on this stack and machine; medians "
+            "of per-round ratios."
+        )
+
     # Scale
     large = options.large_users
     if large:
@@ -506,7 +564,7 @@ def summarize(runs: list[Run], options: argparse.Namespace, xml: list[xmlbench.D
         lines.append("")
         lines.append(xmlbench.table(xml))
 
-    checks = [run for run in runs if run.server == "glue"]
+    checks = [run for run in runs if run.server != "floor"]
     short = [
         run
         for run in checks
@@ -516,12 +574,12 @@ def summarize(runs: list[Run], options: argparse.Namespace, xml: list[xmlbench.D
     lines.append("")
     if short or noisy:
         lines.append(
-            f"CHECK: {len(short)} Glue run(s) stored fewer expected rows than requests, "
+            f"CHECK: {len(short)} Glue or bound run(s) stored fewer expected rows than requests, "
             f"{len(noisy)} had wrk errors or app warnings (see the per-run lines above)."
         )
     else:
         lines.append(
-            "Checks: every Glue run stored one row with the expected outcome per request "
+            "Checks: every Glue and bound run stored one row with the expected outcome per request "
             "(call_events), no wrk errors, no app warnings."
         )
     return "\n".join(lines)
