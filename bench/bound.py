@@ -8,8 +8,8 @@ answer fixed SurVo XML. Raw driver calls (sqlite3, psycopg), one connection
 per worker; SQLite writers take turns on an flock, as Glue's do.
 
 None of Glue's guarantees are here: no delivery key (a retried delivery is
-stored twice), no masking (the PIN lands in the stored payload), no rate
-limits, lockout, request ids, security headers, flows or dialects. It is a
+stored twice), no rate limits, lockout, request ids, security headers, flows or
+dialects, and a fixed field name is all the masking (the PIN is never stored). It is a
 yardstick for the bench, never a way to answer calls:
 `GLUE_DATABASE_URL=... gunicorn -c bench/gunicorn_bench.conf.py bench.bound:app`.
 """
@@ -111,7 +111,7 @@ def verify(flow: str) -> Response:
         cursor.execute(STORE_ATTEMPT, attempt)
         reply = REPLY.format(survo=1)
         cursor.execute(UPDATE_CALL, (outcome, json.dumps({"turn": 1}), at, call_id))
-        payload = json.dumps(form.to_dict())
+        payload = json.dumps(form.to_dict() | {"pin": "***"})
         key = os.urandom(16).hex()
         event = (call_id, "ifbyphone", "turn", key, "-", payload, outcome, reply, at)
         cursor.execute(STORE_EVENT, event)

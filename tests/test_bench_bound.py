@@ -68,10 +68,12 @@ def test_the_bound_stores_a_step_and_checks_the_pin(bound: ModuleType, database_
             )
         ).all()
         events = conn.execute(select(CallEvent.kind, CallEvent.outcome)).all()
+        payloads = conn.scalars(select(CallEvent.payload)).all()
     engine.dispose()
     assert calls == {"right": "verified", "wrong": "rejected"}
     assert [tuple(a) for a in attempts] == [(user_id, "verified"), (user_id, "rejected")]
     assert sorted(tuple(e) for e in events) == [("turn", "rejected"), ("turn", "verified")]
+    assert {payload["pin"] for payload in payloads} == {"***"}
 
 
 def test_the_bound_refuses_a_wrong_key(bound: ModuleType) -> None:
