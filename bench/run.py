@@ -184,29 +184,18 @@ class Bench:
     def bound_round(self, r: int, db: Database) -> None:
         """The verification step written by hand (bench/bound.py), at full speed."""
         engine = dataset.engine_for(db)
+        env = glue_env(db.url, self.workdir)
         try:
-            env = glue_env(db.url, self.workdir)
             with Server(
                 f"bound {db.label}", "bench.bound:app", env, self.workdir, ports=2
             ) as server:
                 tag = f"r{r}{db.kind[0]}{db.users}b"
+                warm = self.script_args(f"{tag}w", users=db.users)
+                run_wrk(server.next_base(), self.warmup_shape(), "verify", warm)
+                self.drain(engine)
                 args = self.script_args(tag, users=db.users)
-                run_wrk(
-                    server.next_base(), self.warmup_shape(), "verify", {**args, "tag": f"{tag}w"}
-                )
-                before = dataset.max_event_id(engine)
-                result = run_wrk(server.next_base(), self.shape, "verify", args)
-                rows = dataset.events_since(engine, before)
-                good = rows.pop(("turn", "verified"), 0)
-                self.record(
-                    r,
-                    "bound",
-                    db,
-                    "verify",
-                    result,
-                    expected_rows=good,
-                    other_rows=sum(rows.values()),
-                )
+                expected = ("turn", "verified")
+                self.measure(r, server, engine, db, "verify", args, expected, who="bound")
         finally:
             engine.dispose()
 
@@ -221,7 +210,9 @@ class Bench:
         expected: tuple[str, str | None],
         rate: float = 0.0,
         pace: str = "",
+        who: str = "glue",
     ) -> None:
+        """One run of `who` (glue or bound), with the rows it left checked."""
         before = dataset.max_event_id(engine)
         problems = len(server.log_problems())
         shape = self.paced_shape() if rate else self.shape
@@ -234,7 +225,7 @@ class Bench:
         new_problems = server.log_problems()[problems:]
         self.record(
             r,
-            "glue",
+            who,
             db,
             scenario,
             result,
