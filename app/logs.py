@@ -2,6 +2,9 @@
 
 GLUE_LOG_FORMAT=text (the default) writes one readable line per event;
 GLUE_LOG_FORMAT=json writes one JSON object per line for a log collector.
+Either way an event is one line, whatever a request put in it: control
+characters (a %0a decoded from a URL, a raw byte) are escaped, a traceback's
+line breaks too (`one_line`), so no sender can start a line of its choosing.
 
 The call is bound in a context variable (`bind_call`, `bind_action`), so the
 flow runner, the status callbacks and the jobs name it once, without importing
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import traceback
 import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -22,6 +26,29 @@ from flask import Flask, Response, g, has_request_context, request
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 FORMATS = ("text", "json")
+
+# What ends or hides a line in a log file or viewer: the C0 and C1 controls
+# (CR, LF, NEL among them) and Unicode's line and paragraph separators.
+_BREAKERS = [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]
+_TEXT_ESCAPES = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _BREAKERS} | {
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+}
+# json.dumps escapes C0 itself; the rest would go out raw with ensure_ascii=False.
+_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in _BREAKERS if c >= 0x7F}
+
+# What a server's own messages may quote of a raw request (a refused request
+# line, the bytes read before a client went away) and must not log: a query
+# string (IfbyPhone's `?key=`, a SurVo's answers sent by GET), every `=` value
+# (a raw space in a query leaves its tail outside the `?...` run; gunicorn's
+# own `ip=` is kept), and the headers that carry credentials. A quoted request
+# line has a space before its version; bytes quoted by repr() show CR LF as
+# `\r\n`: either ends what is redacted.
+_QUERY = re.compile(r"\?\S+")
+_VALUE = re.compile(r"(?<!\bip)=[^\s&;'\"\\]+")
+_CREDENTIAL_HEADER = re.compile(r"(?i)((?:proxy-)?authorization|cookie)([ \t]*:[ \t]*)[^\\\r\n]+")
+REDACTED = "<redacted>"
 
 # Glue's ids (calls.id, call_actions.id): integers, so safe to write anywhere.
 _call_id: ContextVar[int | None] = ContextVar("glue_call_id", default=None)
@@ -42,6 +69,36 @@ def clear_bindings() -> None:
     """A new request or job: nothing bound by the previous one carries over."""
     _call_id.set(None)
     _action_id.set(None)
+
+
+def one_line(text: str) -> str:
+    """`text` with its control characters and line separators escaped (`\\n`,
+    `\\x1b`, `\\u2028`): it stays on the line it was written on."""
+    return text if text.isprintable() else text.translate(_TEXT_ESCAPES)
+
+
+def redact_request(text: str) -> str:
+    """`text` without the query strings, `=` values and credential headers it quotes."""
+    text = _CREDENTIAL_HEADER.sub(rf"\1\2{REDACTED}", text)
+    text = _QUERY.sub("?" + REDACTED, text)
+    return _VALUE.sub("=" + REDACTED, text)
+
+
+class ServerMessageFilter(logging.Filter):
+    """For a server's own logger (gunicorn's error log), whose messages quote
+    raw requests: each record becomes one line (its traceback included) with
+    no query string or credential in it, whatever the handler's format."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        if record.stack_info:
+            text += "\n" + record.stack_info
+        record.msg = one_line(redact_request(text))
+        record.args = None
+        record.exc_info = record.exc_text = record.stack_info = None
+        return True
 
 
 def request_id() -> str:
@@ -71,7 +128,7 @@ class TextFormatter(logging.Formatter):
             if value is not None:
                 context.append(f"{name}={value}")
         record.context = " ".join(context)
-        return super().format(record)
+        return one_line(super().format(record))
 
 
 class JsonFormatter(logging.Formatter):
@@ -92,7 +149,7 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return json.dumps(entry, ensure_ascii=False, default=str).translate(_JSON_ESCAPES)
 
 
 def make_formatter(name: str) -> logging.Formatter:
@@ -109,6 +166,11 @@ def init_app(app: Flask) -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(app.config["LOG_LEVEL"])
     logger.propagate = False
+    # werkzeug's development server (`flask run`) logs each request line, query
+    # string and all: the same treatment as gunicorn's own messages.
+    server_log = logging.getLogger("werkzeug")
+    if not any(isinstance(f, ServerMessageFilter) for f in server_log.filters):
+        server_log.addFilter(ServerMessageFilter())  # the logger is the process's
 
     @app.before_request
     def assign_request_id() -> None:

@@ -203,3 +203,65 @@ def test_an_unknown_log_format_stops_start_up(
 ) -> None:
     with pytest.raises(ValueError, match="GLUE_LOG_FORMAT must be one of text, json"):
         create_app({**app_config, "LOG_FORMAT": "xml"}, instance_path=str(tmp_path / "x"))
+
+
+# --- one line per event, whatever a request put in it -------------------------------
+
+# A path whose decoded form breaks lines: LF (and a forged line after it), CR,
+# NEL (U+0085), U+2028, an escape sequence that would recolour a terminal.
+HOSTILE_PATH = "/boom/a%0a2026-01-01 00:00:00,000 INFO [-] app: forged%0dB%C2%85C%E2%80%A8D%1b[0m"
+
+
+def failing_route(app: Flask) -> None:
+    """A request under /boom/ fails as in production: logged by Flask, a 500."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # TESTING would raise it in the test
+
+    @app.before_request
+    def boom() -> None:
+        if request.path.startswith("/boom/"):
+            raise RuntimeError(f"cannot serve {request.path[6:]}")
+
+
+def test_flasks_error_line_for_a_hostile_path_is_one_text_line(app: Flask) -> None:
+    failing_route(app)
+    sink = capture(app)
+    response = app.test_client().get(HOSTILE_PATH)
+    assert response.status_code == 500
+
+    [error] = [line for line in sink.getvalue().splitlines() if " ERROR " in line]
+    assert sink.getvalue().count("\n") == len(sink.getvalue().splitlines())  # no raw breaker
+    assert "app: Exception on /boom/a\\n2026-01-01 00:00:00,000 INFO [-] app: forged\\rB" in error
+    assert "B\\x85C\\u2028D\\x1b[0m [GET]" in error
+    # The traceback is on the same line, its line breaks escaped.
+    assert "\\nTraceback (most recent call last):\\n" in error
+    assert "RuntimeError: cannot serve a\\n2026-01-01" in error
+
+
+def test_flasks_error_line_for_a_hostile_path_is_one_json_line(json_app: Flask) -> None:
+    failing_route(json_app)
+    sink = capture(json_app)
+    json_app.test_client().get(HOSTILE_PATH)
+
+    written = sink.getvalue()
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]", written)
+    assert written.count("\n") == len(written.splitlines())
+    [error] = [line for line in json_lines(sink) if line["level"] == "ERROR"]
+    assert error["message"].startswith("Exception on /boom/a\n2026-01-01 00:00:00,000 INFO")
+    assert "B\x85C\u2028D\x1b[0m [GET]" in error["message"]  # the path, as decoded
+    assert "RuntimeError: cannot serve a\n2026" in error["exception"]
+
+
+def test_werkzeugs_request_lines_lose_their_query_and_stay_one_line(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The development server's request log (`flask run`) goes through Glue's filter."""
+    caplog.set_level(logging.INFO, "werkzeug")
+    logging.getLogger("werkzeug").info(
+        '127.0.0.1 - - [01/Jan/2026 00:00:00] "%s" 200 -',
+        f"GET /ifbyphone/verify_caller?key={KEY}&pin=24682468 HTTP/1.1\nforged",
+    )
+    [record] = caplog.records
+    assert record.getMessage() == (
+        '127.0.0.1 - - [01/Jan/2026 00:00:00] "GET /ifbyphone/verify_caller?<redacted> '
+        'HTTP/1.1\\nforged" 200 -'
+    )
