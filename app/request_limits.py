@@ -6,6 +6,10 @@
   to the limit, then parses the truncated part as if it were whole. So a body
   is measured here, before any route: 413 if it is larger (answered in the
   route's own format by app.http_errors), else buffered whole.
+- A chunked body whose framing is broken (a chunk size that is not hex, a
+  chunk without its CRLF, the connection closed mid-body) is a bad request:
+  400, in the route's own format. The server raises it from the stream while
+  the body is read here, once: nothing after this reads the server's stream.
 - An id in a URL (`<int:...>`) larger than the database's INTEGER is no id:
   404, where the database would have refused the query (a 500).
 - Doubled slashes are not merged by a redirect: a platform's misconfigured URL
@@ -18,12 +22,19 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import IO, Any
 
 from flask import Flask, abort, request
+from gunicorn.http.errors import ParseException
 from werkzeug.routing import IntegerConverter, Map
 
 MAX_ID = 2**31 - 1  # INTEGER on PostgreSQL; SQLite's is larger
+
+# How a server says the chunked body it is reading for us is broken: gunicorn
+# raises its parser's errors (InvalidChunkSize, ChunkMissingTerminator,
+# InvalidChunkExtension) and, when the connection ends mid-body, NoMoreData,
+# an OSError; werkzeug's development server raises OSError for both.
+BROKEN_BODY = (ParseException, OSError)
 
 
 class IdConverter(IntegerConverter):
@@ -44,27 +55,35 @@ def init_app(app: Flask) -> None:
 
 def check_body() -> None:
     limit = request.max_content_length
-    if limit is None:
-        return
     declared = request.content_length
     if declared is not None:
-        if declared > limit:
+        if limit is not None and declared > limit:
             abort(413)
         return
     if "wsgi.input_terminated" not in request.environ:
         return  # no length and no server framing: werkzeug reads no body at all
-    # Chunked: read one byte past the limit to know whether it is over.
     stream = request.environ["wsgi.input"]
+    request.environ["wsgi.input"] = io.BytesIO()  # if refused, the rest is never read
+    try:
+        body = _read_body(stream, limit)
+    except BROKEN_BODY:
+        abort(400, "The request body's chunked framing is broken.")
+    if limit is not None and len(body) > limit:
+        abort(413)
+    request.environ["wsgi.input"] = io.BytesIO(body)
+
+
+def _read_body(stream: IO[bytes], limit: int | None) -> bytes:
+    """The whole body, or its first `limit` + 1 bytes: enough to know it is over."""
+    if limit is None:
+        return stream.read()
     body = b""
     while len(body) <= limit:
         chunk = stream.read(limit + 1 - len(body))
         if not chunk:
             break
         body += chunk
-    if len(body) > limit:
-        request.environ["wsgi.input"] = io.BytesIO()  # the rest is never read
-        abort(413)
-    request.environ["wsgi.input"] = io.BytesIO(body)
+    return body
 
 
 def check_text() -> None:
