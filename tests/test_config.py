@@ -24,7 +24,7 @@ def test_defaults_use_sqlite_in_the_instance_folder(tmp_path: Path) -> None:
     app = create_app(instance_path=str(tmp_path / "instance"))
     assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'instance' / 'glue.db'}"
     assert app.config["LOCKOUT_THRESHOLD"] == 5
-    assert app.config["PIN_MIN_LENGTH"] == 4 and app.config["PIN_MAX_LENGTH"] == 10
+    assert app.config["PIN_MIN_LENGTH"] == 4 and app.config["PIN_MAX_LENGTH"] == 8
 
 
 def test_glue_variables_override_defaults_with_the_right_types(

@@ -6,6 +6,7 @@ it committed through a session of their own.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -22,10 +23,12 @@ from sqlalchemy.orm import Session, selectinload
 from app.calls.passwords import verify_password
 from app.directory.pins import PinHasher, get_hasher
 from app.models import Group, Membership, PhoneNumber, User, utcnow
+from tests.conftest import PROJECT_ROOT
 
-# Eight digits or more, so that none turns up by chance in a hash or a phone number.
+# Eight digits (the most the shipped flows take), so that none turns up by
+# chance in a hash or a phone number.
 ADA_PIN = "24681357"
-GRACE_PIN = "8675309123"
+GRACE_PIN = "86753091"
 GROUP_PIN = "50505050"
 
 
@@ -221,8 +224,8 @@ def test_users_add_prompts_for_hidden_pin(
             ["1002", "--name", "G", "--pin", GRACE_PIN, "--phone", "312-555-0101"],
             "Error: phone +13125550101 is already registered to user 1001\n",
         ),
-        (["1002", "--name", "G", "--pin", "135"], "Error: PIN must be 4-10 digits\n"),
-        (["1002", "--name", "G", "--pin", "13571357135"], "Error: PIN must be 4-10 digits\n"),
+        (["1002", "--name", "G", "--pin", "135"], "Error: PIN must be 4-8 digits\n"),
+        (["1002", "--name", "G", "--pin", "135713571"], "Error: PIN must be 4-8 digits\n"),
         (["1002", "--name", "G", "--pin", "13ab"], "Error: PIN must contain digits only\n"),
         (["10x", "--name", "G", "--pin", GRACE_PIN], "account number must be 1-32 digits"),
         (["1002", "--name", " ", "--pin", GRACE_PIN], "Error: name must not be empty\n"),
@@ -259,8 +262,8 @@ def test_users_set_pin(app: Flask, runner: FlaskCliRunner, hasher: PinHasher) ->
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["1001", "--pin", "123"], "Error: PIN must be 4-10 digits\n"),
-        (["1001", "--pin", "12345678901"], "Error: PIN must be 4-10 digits\n"),
+        (["1001", "--pin", "123"], "Error: PIN must be 4-8 digits\n"),
+        (["1001", "--pin", "123456789"], "Error: PIN must be 4-8 digits\n"),
         (["1001", "--pin", "12a4"], "Error: PIN must contain digits only\n"),
         (["1002", "--pin", GRACE_PIN], "Error: no user with account number 1002\n"),
     ],
@@ -369,8 +372,8 @@ def test_groups_add(app: Flask, runner: FlaskCliRunner, hasher: PinHasher) -> No
     [
         (["500", "--name", "Again"], "Error: group 500 already exists\n"),
         (["5o1", "--name", "Day"], "group number must be 1-32 digits"),
-        (["501", "--name", "Day", "--pin", "123"], "Error: PIN must be 4-10 digits\n"),
-        (["501", "--name", "Day", "--pin", "12345678901"], "Error: PIN must be 4-10 digits\n"),
+        (["501", "--name", "Day", "--pin", "123"], "Error: PIN must be 4-8 digits\n"),
+        (["501", "--name", "Day", "--pin", "123456789"], "Error: PIN must be 4-8 digits\n"),
         (["501", "--name", "Day", "--pin", "abcd"], "Error: PIN must contain digits only\n"),
         (["501", "--name", "Day", "--phone", "call me"], "invalid phone number"),
         (
@@ -533,7 +536,7 @@ def test_directory_import_reports_every_error_and_changes_nothing(
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
-        f"{path}:{lines[0]}: PIN must be 4-10 digits",
+        f"{path}:{lines[0]}: PIN must be 4-8 digits",
         f"{path}:{lines[1]}: user 1001 already exists",
         f"{path}:{lines[2]}: invalid phone number '+1 312 555'",
     ]
@@ -623,3 +626,63 @@ def test_demo_load_leaves_an_existing_directory_alone(app: Flask, runner: FlaskC
     before = snapshot(app)
     assert_ok(run(runner, "demo", "load"), "demo not loaded: the directory already has users\n")
     assert snapshot(app) == before
+
+
+# --- one PIN policy: what the flows can take ---------------------------------
+
+NINE_DIGITS = "135713571"
+NO_FLOW_TAKES_NINE = (
+    "Error: no flow can take a 9-digit PIN (their PIN questions take: "
+    "group_line 4-8, verify_caller 4-8 digits)\n"
+)
+
+
+def test_pins_longer_than_the_shipped_flows_take_are_refused_by_default(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    add_ada(runner)
+    before = snapshot(app)
+    for args in (
+        ["users", "add", "1002", "--name", "Grace", "--pin", NINE_DIGITS],
+        ["users", "set-pin", "1001", "--pin", NINE_DIGITS],
+        ["groups", "add", "501", "--name", "Day", "--pin", NINE_DIGITS],
+    ):
+        result = run(runner, *args)
+        assert_error(result, "Error: PIN must be 4-8 digits\n")
+        assert NINE_DIGITS not in result.output
+    assert snapshot(app) == before
+
+
+def test_a_policy_wider_than_the_flows_still_refuses_a_pin_no_flow_can_take(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    app.config["PIN_MAX_LENGTH"] = 10  # an admin widened the policy, not the flows
+    add_ada(runner)
+    before = snapshot(app)
+    for args in (
+        ["users", "add", "1002", "--name", "Grace", "--pin", NINE_DIGITS],
+        ["users", "set-pin", "1001", "--pin", NINE_DIGITS],
+    ):
+        result = run(runner, *args)
+        assert_error(result, NO_FLOW_TAKES_NINE)
+        assert NINE_DIGITS not in result.output
+    path = write(tmp_path, "d.csv", f"kind,number,name,pin\nuser,1002,Grace,{NINE_DIGITS}\n")
+    result = run(runner, "directory", "import", str(path))
+    assert result.exit_code == 1
+    assert result.stderr == f"{path}:2: {NO_FLOW_TAKES_NINE.removeprefix('Error: ')}"
+    assert snapshot(app) == before
+
+
+def test_a_pin_one_flow_can_take_is_accepted(
+    app: Flask, runner: FlaskCliRunner, hasher: PinHasher, tmp_path: Path
+) -> None:
+    forms = tmp_path / "forms"
+    shutil.copytree(PROJECT_ROOT / "survo_forms", forms)
+    verify_caller = forms / "verify_caller.yaml"
+    text = verify_caller.read_text()
+    assert text.count("    max_digits: 8\n") == 1  # the PIN question's
+    verify_caller.write_text(text.replace("    max_digits: 8\n", "    max_digits: 10\n"))
+    app.config.update(FORMS_DIR=str(forms), PIN_MAX_LENGTH=10)
+
+    assert_ok(run(runner, "users", "add", "1002", "--name", "Grace", "--pin", NINE_DIGITS))
+    assert hasher.verify(NINE_DIGITS, get_user(app, "1002").pin_hash)

@@ -345,3 +345,77 @@ def test_problem_str_puts_the_hint_in_brackets() -> None:
     )
     # One line each, so a logged problem stays one log line.
     assert "\n" not in str(problem)
+
+
+# --- the PIN question against the PIN policy -------------------------------------
+
+
+def pin_max_digits_line(path: Path) -> int:
+    """The line of the PIN question's `max_digits: 8` in a shipped flow."""
+    lines = path.read_text().splitlines()
+    return lines.index("    max_digits: 8") + 1
+
+
+def test_check_reports_shipped_flows_that_cannot_take_every_pin_the_policy_allows(
+    cli_app: Flask, cli: FlaskCliRunner, forms: Path
+) -> None:
+    cli_app.config["PIN_MAX_LENGTH"] = 10  # PINs of 9 and 10 digits allowed
+
+    result = cli.invoke(args=["forms", "check"])
+
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"{forms / name}.yaml:{pin_max_digits_line(forms / f'{name}.yaml')}: "
+        "questions[1].max_digits: PIN question pin takes at most 8 digits, but PINs may "
+        "have 10 (GLUE_PIN_MAX_LENGTH): longer PINs could never be keyed in "
+        "(hint: make max_digits 10, or set GLUE_PIN_MAX_LENGTH=8)"
+        for name in ("group_line", "verify_caller")
+    ] + ["2 problem(s) in 2 file(s); 0 flow(s) OK"]
+
+
+def test_check_reports_a_pin_question_asking_for_more_digits_than_pins_may_have(
+    cli_app: Flask, cli: FlaskCliRunner, forms: Path
+) -> None:
+    cli_app.config["PIN_MIN_LENGTH"] = 3
+    path = forms / "verify_caller.yaml"
+    line = path.read_text().splitlines().index("    min_digits: 4") + 1
+
+    result = cli.invoke(args=["forms", "check", str(path)])
+
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"{path}:{line}: questions[1].min_digits: PIN question pin takes at least 4 digits, "
+        "but PINs may have 3 (GLUE_PIN_MIN_LENGTH): shorter PINs could never be keyed in "
+        "(hint: make min_digits 3, or set GLUE_PIN_MIN_LENGTH=4)",
+        "1 problem(s) in 1 file(s); 0 flow(s) OK",
+    ]
+
+
+def test_check_takes_a_pin_question_without_max_digits_as_didml_does(
+    cli_app: Flask, cli: FlaskCliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "open.yaml"
+    path.write_text(HINTED)  # its pin question has no min_digits nor max_digits
+    assert cli.invoke(args=["forms", "check", str(path)]).exit_code == 0
+    cli_app.config["PIN_MAX_LENGTH"] = 21
+
+    result = cli.invoke(args=["forms", "check", str(path)])
+
+    assert result.exit_code == 1
+    assert (
+        f"{path}:3: questions[1].max_digits: PIN question pin takes at most 20 digits "
+        "(no max_digits: DIDforSale's <Gather> default), but PINs may have 21" in result.output
+    )
+
+
+def test_check_accepts_a_pin_question_taking_more_lengths_than_pins_have(
+    cli: FlaskCliRunner, forms: Path
+) -> None:
+    # Harmless: a caller keying 12 digits hears a wrong PIN, as for any wrong PIN.
+    path = forms / "verify_caller.yaml"
+    path.write_text(path.read_text().replace("    max_digits: 8\n", "    max_digits: 12\n"))
+
+    result = cli.invoke(args=["forms", "check"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "2 flows OK"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.directory.pins import PinError, PinHasher, check_policy, looks_like_hash
+from app.directory.pins import PinError, PinHasher, PinPolicy, check_policy, looks_like_hash
 
 
 def test_hash_verifies_only_the_right_pin() -> None:
@@ -44,3 +44,41 @@ FULLWIDTH_1234 = "\uff11\uff12\uff13\uff14"  # digits to str.isdigit(), not to a
 def test_policy_refuses_other_pins(pin: str) -> None:
     with pytest.raises(PinError):
         check_policy(pin, 4, 10)
+
+
+@pytest.mark.parametrize(
+    ("pin", "allowed"),
+    [
+        ("1234", True),
+        ("12345678", True),
+        ("123", False),
+        ("123456789", False),
+        ("1234567890", False),
+    ],
+)
+def test_the_default_policy_is_what_the_shipped_flows_take(pin: str, allowed: bool) -> None:
+    # survo_forms/*.yaml ask for 4 to 8 digits: a 9- or 10-digit PIN could never be keyed in.
+    if allowed:
+        assert PinPolicy().check(pin) == pin
+    else:
+        with pytest.raises(PinError, match=r"^PIN must be 4-8 digits$"):
+            PinPolicy().check(pin)
+
+
+def test_the_policy_comes_from_the_configuration() -> None:
+    policy = PinPolicy.from_config({"PIN_MIN_LENGTH": "6", "PIN_MAX_LENGTH": 12})
+    assert (policy.min_length, policy.max_length, policy.flows) == (6, 12, {})
+
+
+def test_with_flows_a_pin_must_fit_at_least_one_flows_pin_question() -> None:
+    policy = PinPolicy(4, 10).with_flows({"verify_caller": (4, 8), "long_line": (6, 9)})
+    assert policy.check("12345678") == "12345678"
+    assert policy.check("123456789") == "123456789"  # long_line takes it
+    with pytest.raises(PinError) as caught:
+        policy.check("1234567890")
+    assert str(caught.value) == (
+        "no flow can take a 10-digit PIN (their PIN questions take: "
+        "verify_caller 4-8, long_line 6-9 digits)"
+    )
+    with pytest.raises(PinError, match=r"^PIN must be 4-10 digits$"):
+        policy.check("12345678901")  # the policy itself comes first

@@ -29,8 +29,9 @@ from app.directory.import_export import (
     import_directory,
 )
 from app.directory.phones import PhoneError
-from app.directory.pins import PinError, get_hasher
-from app.directory.service import DirectoryError, PinPolicy
+from app.directory.pins import PinError, PinPolicy, get_hasher
+from app.directory.service import DirectoryError
+from app.flows.loader import flow_pin_lengths
 from app.models import User, utcnow
 
 users_cli = AppGroup("users", help="Callers: an account number, a PIN and phones.")
@@ -52,8 +53,11 @@ def _transaction() -> Iterator[Session]:
 
 
 def _policy() -> PinPolicy:
+    """The PIN policy, narrowed to the PIN lengths the flows in FORMS_DIR take:
+    a PIN that no flow could take is refused, whatever the policy allows."""
     config = current_app.config
-    return PinPolicy(config["PIN_MIN_LENGTH"], config["PIN_MAX_LENGTH"])
+    flows = flow_pin_lengths(Path(config["FORMS_DIR"]))
+    return PinPolicy.from_config(config).with_flows(flows)
 
 
 def _region() -> str:

@@ -32,8 +32,8 @@ from sqlalchemy.orm import Session
 
 from app.calls.passwords import PasswordError, hash_password, looks_like_hash
 from app.directory import service
-from app.directory.pins import PinHasher
-from app.directory.service import DirectoryError, PinPolicy
+from app.directory.pins import PinHasher, PinPolicy
+from app.directory.service import DirectoryError
 from app.models import Group, User
 
 KINDS = ("user", "group")

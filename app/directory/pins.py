@@ -1,5 +1,12 @@
 """PIN policy and keyed PIN hashes.
 
+The policy is the one rule for every PIN the directory takes (the CLI, the
+import, the demo): digits only, GLUE_PIN_MIN_LENGTH to GLUE_PIN_MAX_LENGTH of
+them. Its default matches the PIN questions of the shipped flows, which take 4
+to 8 digits: a PIN longer than a flow's question takes could never be keyed in.
+`flask forms check` reports a flow whose PIN question cannot take every length
+the policy allows, and the CLI also refuses a PIN that no flow could take.
+
 A PIN is stored as HMAC-SHA256(server secret, salt + PIN) with a random
 per-record salt. The server secret lives outside the database, so a stolen
 database alone cannot be brute-forced: a 4-digit PIN space is tiny, and only the
@@ -11,6 +18,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from flask import Flask, current_app
 
@@ -19,6 +29,36 @@ SCHEME = "hmac-sha256"
 
 class PinError(ValueError):
     """A PIN that breaks the policy."""
+
+
+@dataclass(frozen=True)
+class PinPolicy:
+    """How long a PIN may be; `flows` narrows it to lengths some flow can take."""
+
+    min_length: int = 4
+    max_length: int = 8
+    # Flow name -> the PIN lengths its PIN question takes (lowest, highest).
+    # Empty: no flow is consulted (no flows, or none loaded).
+    flows: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> PinPolicy:
+        return cls(int(config["PIN_MIN_LENGTH"]), int(config["PIN_MAX_LENGTH"]))
+
+    def with_flows(self, flows: Mapping[str, tuple[int, int]]) -> PinPolicy:
+        return replace(self, flows=dict(flows))
+
+    def check(self, pin: str) -> str:
+        """Return the PIN if the policy allows it and some flow can take it,
+        else raise PinError saying why."""
+        check_policy(pin, self.min_length, self.max_length)
+        if self.flows and not any(low <= len(pin) <= high for low, high in self.flows.values()):
+            takes = ", ".join(f"{name} {low}-{high}" for name, (low, high) in self.flows.items())
+            raise PinError(
+                f"no flow can take a {len(pin)}-digit PIN (their PIN questions take: "
+                f"{takes} digits)"
+            )
+        return pin
 
 
 def check_policy(pin: str, min_length: int, max_length: int) -> str:

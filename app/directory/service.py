@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import func, select
@@ -18,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from app.directory import phones as phone_numbers
 from app.directory import pins
-from app.directory.pins import PinHasher
+from app.directory.pins import PinHasher, PinPolicy
 from app.models import Group, Membership, PhoneNumber, User
 
 NAME_MAX_LENGTH = 200
@@ -29,16 +28,10 @@ class DirectoryError(ValueError):
     """Bad input for a directory operation; the message is one line for an admin."""
 
 
-@dataclass(frozen=True)
-class PinPolicy:
-    min_length: int
-    max_length: int
-
-
 def hash_pin(hasher: PinHasher, policy: PinPolicy, pin: str) -> str:
     """The stored form of a PIN that meets the policy."""
     try:
-        pins.check_policy(pin, policy.min_length, policy.max_length)
+        policy.check(pin)
     except pins.PinError as exc:
         raise DirectoryError(str(exc)) from None
     return hasher.hash(pin)

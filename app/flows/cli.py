@@ -8,6 +8,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from app.directory.pins import PinPolicy
 from app.flows.graph import FORMATS, GraphError, render
 from app.flows.loader import FLOW_NAME, FlowFileError, Problem, load_dir, load_flow
 from app.flows.model import Flow
@@ -21,12 +22,15 @@ def check(files: tuple[Path, ...]) -> None:
     """Validate flow files (default: every flow in FORMS_DIR); exit 1 on any problem.
 
     Each problem is one line: file:line: field: message (hint: how to fix it).
+    A PIN question that cannot take every PIN length the PIN policy allows
+    (GLUE_PIN_MIN_LENGTH, GLUE_PIN_MAX_LENGTH) is a problem too.
     """
     # Reads the files afresh: the running registry may hold an older good version.
+    pins = PinPolicy.from_config(current_app.config)
     if files:
-        flows, problems = _load_files(files)
+        flows, problems = _load_files(files, pins)
     else:
-        flows, problems = load_dir(Path(current_app.config["FORMS_DIR"]))
+        flows, problems = load_dir(Path(current_app.config["FORMS_DIR"]), pins)
     for problem in problems:
         click.echo(str(problem))
     if problems:
@@ -91,12 +95,12 @@ def _flow_to_draw(flow: str) -> Flow:
         ) from None
 
 
-def _load_files(files: tuple[Path, ...]) -> tuple[dict[str, Flow], list[Problem]]:
+def _load_files(files: tuple[Path, ...], pins: PinPolicy) -> tuple[dict[str, Flow], list[Problem]]:
     flows: dict[str, Flow] = {}
     problems: list[Problem] = []
     for path in files:
         try:
-            flows[str(path)] = load_flow(path)
+            flows[str(path)] = load_flow(path, pins)
         except FlowFileError as exc:
             problems += exc.problems
     return flows, problems

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from marshmallow import ValidationError
 
+from app.directory.pins import PinPolicy
 from app.flows.fields import DataPath
 from app.flows.model import Flow
 from app.flows.schema import FlowSchema, default_hint
@@ -19,6 +20,9 @@ from app.flows.schema import FlowSchema, default_hint
 FLOW_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # /didml/status and /twiml/status receive status callbacks, not a flow.
 RESERVED_FLOW_NAMES = frozenset({"status"})
+# The most digits a PIN question without max_digits takes everywhere: DIDforSale's
+# <Gather> stops at 20 digits unless told otherwise.
+UNSET_MAX_DIGITS = 20
 
 
 @dataclass(frozen=True, order=True)
@@ -61,17 +65,21 @@ _FlowYamlLoader.add_implicit_resolver(
 )
 
 
-def load_flow(path: Path) -> Flow:
-    """Load and validate one flow file; raises FlowFileError listing all its problems."""
+def load_flow(path: Path, pins: PinPolicy | None = None) -> Flow:
+    """Load and validate one flow file; raises FlowFileError listing all its problems.
+
+    With `pins`, a PIN question that cannot take every PIN length the policy
+    allows is one of them (see `pin_problems`).
+    """
     try:
-        return _load_flow(path)
+        return _load_flow(path, pins)
     except RecursionError:  # reading YAML and checking the data both recurse
         message = "YAML nested too deeply, or an alias (*name) inside its own anchor (&name)"
         hint = "write the repeated part out in full"
         raise FlowFileError([Problem(str(path), 1, "", message, hint)]) from None
 
 
-def _load_flow(path: Path) -> Flow:
+def _load_flow(path: Path, pins: PinPolicy | None) -> Flow:
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -120,6 +128,8 @@ def _load_flow(path: Path) -> Flow:
         )
     try:
         flow: Flow = FlowSchema().load(data)
+        if pins is not None:
+            problems += pin_problems(file, lines, flow, pins)
     except ValidationError as exc:
         problems += [
             Problem(
@@ -136,7 +146,9 @@ def _load_flow(path: Path) -> Flow:
     return replace(flow, name=path.stem, source=file)
 
 
-def load_dir(directory: Path) -> tuple[dict[str, Flow], list[Problem]]:
+def load_dir(
+    directory: Path, pins: PinPolicy | None = None
+) -> tuple[dict[str, Flow], list[Problem]]:
     """Every *.yaml flow in directory, by name, and the problems of those that failed."""
     if not directory.is_dir():
         raise NotADirectoryError(f"flow directory not found: {directory}")
@@ -144,10 +156,75 @@ def load_dir(directory: Path) -> tuple[dict[str, Flow], list[Problem]]:
     problems: list[Problem] = []
     for path in sorted(directory.glob("*.yaml")):
         try:
-            flows[path.stem] = load_flow(path)
+            flows[path.stem] = load_flow(path, pins)
         except FlowFileError as exc:
             problems += exc.problems
     return flows, problems
+
+
+def pin_lengths(flow: Flow) -> tuple[int, int]:
+    """The fewest and most digits the flow's PIN question takes.
+
+    Every dialect asks for at most `max_digits` (a `<Gather>`'s numDigits) and
+    the engine refuses an answer outside min_digits..max_digits, whichever
+    platform collected it.
+    """
+    question = flow.question(flow.verify.pin)
+    assert question is not None  # the schema checks that verify.pin names a question
+    return question.min_digits or 1, question.max_digits or UNSET_MAX_DIGITS
+
+
+def flow_pin_lengths(directory: Path) -> dict[str, tuple[int, int]]:
+    """The PIN lengths each flow in `directory` takes; flows that do not load
+    are left out, and a missing directory has none."""
+    try:
+        flows, _problems = load_dir(directory)
+    except NotADirectoryError:
+        return {}
+    return {name: pin_lengths(flow) for name, flow in flows.items()}
+
+
+def pin_problems(
+    file: str, lines: dict[DataPath, int], flow: Flow, pins: PinPolicy
+) -> list[Problem]:
+    """The PIN lengths the policy allows that the flow's PIN question cannot take.
+
+    That direction matters: such a PIN can be given to a user, who could then
+    never key it in on this flow. The other (the question takes lengths no PIN
+    has) only means a caller keying too many digits hears a wrong PIN.
+    """
+    index = next(i for i, q in enumerate(flow.questions) if q.name == flow.verify.pin)
+    question = flow.questions[index]
+    low, high = pin_lengths(flow)
+    problems = []
+    if high < pins.max_length:
+        at: DataPath = ("questions", index, "max_digits")
+        takes = f"takes at most {high} digits" + (
+            "" if question.max_digits else " (no max_digits: DIDforSale's <Gather> default)"
+        )
+        problems.append(
+            Problem(
+                file,
+                _line(lines, at),
+                _dotted(at),
+                f"PIN question {question.name} {takes}, but PINs may have "
+                f"{pins.max_length} (GLUE_PIN_MAX_LENGTH): longer PINs could never be keyed in",
+                f"make max_digits {pins.max_length}, or set GLUE_PIN_MAX_LENGTH={high}",
+            )
+        )
+    if low > pins.min_length:
+        at = ("questions", index, "min_digits")
+        problems.append(
+            Problem(
+                file,
+                _line(lines, at),
+                _dotted(at),
+                f"PIN question {question.name} takes at least {low} digits, but PINs may have "
+                f"{pins.min_length} (GLUE_PIN_MIN_LENGTH): shorter PINs could never be keyed in",
+                f"make min_digits {pins.min_length}, or set GLUE_PIN_MIN_LENGTH={low}",
+            )
+        )
+    return problems
 
 
 def _parse(text: str) -> tuple[yaml.Node | None, Any]:
