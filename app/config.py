@@ -31,10 +31,12 @@ SECRET_KEYS = (
     "DIDML_SECRET",
     "TWILIO_AUTH_TOKEN",
 )
-# Call provider credentials and account ids: read verbatim from the environment
-# like the secrets, but never generated (no provider accepts a made-up key):
-# empty means not configured.
+# Call provider credentials and account ids, and Twilio's optional signing
+# secrets: read verbatim from the environment like the secrets, but never
+# generated (no provider accepts a made-up key): empty means not configured.
 CREDENTIAL_KEYS = (
+    "TWILIO_AUTH_TOKEN_SECONDARY",  # the other auth token while one is rotated
+    "TWILIO_WEBHOOK_SIGNING_KEY",  # secret of a webhook shared key (HMAC_SHA256)
     "IFBYPHONE_API_KEY",
     "IFBYPHONE_ACCESS_KEY",
     "IFBYPHONE_SECRET_ACCESS_KEY",
@@ -66,6 +68,10 @@ DEFAULTS: dict[str, Any] = {
     # Public base URL (https://glue.example.com) when behind a proxy: callback
     # URLs and Twilio signatures use it. Empty: the URL the request came to.
     "PUBLIC_URL": "",
+    # Twilio signatures: the second auth token accepted while the account's is
+    # rotated, and the secret of the webhook shared key (empty: not accepted).
+    "TWILIO_AUTH_TOKEN_SECONDARY": "",
+    "TWILIO_WEBHOOK_SIGNING_KEY": "",
     # Largest request body a platform may send (bytes).
     "MAX_CONTENT_LENGTH": 64 * 1024,
     # Longest value accepted for any single request field.
