@@ -30,7 +30,7 @@ XML_ROOTS = {
     "/twiml/": "Response",
 }
 
-_STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-5]\d\d) [\x20-\x7e]*")
+_STATUS_LINE = re.compile(rb"HTTP/1\.\d ([1-5]\d\d) [\x20-\x7e]*")
 _HEADER_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\x20-\x7e\t\x80-\xff]*)")
 
 # Every line of the server's output is one of these (never one a sender began):
@@ -105,7 +105,8 @@ def parse_reply(raw: bytes, head_request: bool = False) -> RawReply:
         header = _HEADER_LINE.fullmatch(line)
         assert header, f"bad header line: {line!r} in {head[:300]!r}"
         headers[header.group(1).decode().lower()] = header.group(2).decode("latin-1").strip()
-    if head_request or status in (204, 304):
+    if status in (204, 304) or (head_request and rest == b""):
+        # An answer to HEAD has none; gunicorn's own refusal of one still does.
         assert rest == b"", f"a body where none may be: {rest[:100]!r}"
         return RawReply(status, headers, b"", raw)
     if headers.get("transfer-encoding", "").lower() == "chunked":
