@@ -27,6 +27,7 @@ HOST = "glue.test"
 PIN = "90817263"  # distinctive: in no id, port or time the log holds
 SECRETS = (*(TEST_SECRETS[f"{p}_SECRET"] for p in ("IFBYPHONE", "VOIPNOW", "DIDML")), PIN)
 TWIML = "/twiml/verify_caller"
+DIDML_STATUS = f"/didml/status?key={TEST_SECRETS['DIDML_SECRET']}"
 TWIML_SIGNATURE = RequestValidator(TEST_SECRETS["TWILIO_AUTH_TOKEN"]).compute_signature(
     f"http://{HOST}{TWIML}", {}
 )
@@ -95,15 +96,22 @@ def test_a_broken_chunked_body_gets_the_platforms_xml_400(
 
 
 @pytest.mark.parametrize("body", BROKEN_CHUNKED.values(), ids=BROKEN_CHUNKED.keys())
-@pytest.mark.parametrize("target", ["/healthz", "/login", "/api/calls", "/ifbyphone/x"])
+@pytest.mark.parametrize(
+    "target",
+    ["/healthz", "/login", "/api/calls", "/ifbyphone/x", DIDML_STATUS],
+    ids=["healthz", "login", "api", "unauthenticated-platform", "status-callback"],
+)
 def test_a_broken_chunked_body_is_a_bad_request_on_any_route(
     server: Server, target: str, body: bytes
 ) -> None:
-    """Unauthenticated on a platform's prefix: the bare 403, no XML."""
+    """Unauthenticated on a platform's prefix: the bare 403, no XML; a status
+    callback, whose answer only a log reads: text."""
     reply = post_chunked(server, target, body)
 
     if target.startswith("/ifbyphone/"):
         assert (reply.status, reply.body) == (403, b"Forbidden\n"), reply.raw
+    elif target == DIDML_STATUS:
+        assert (reply.status, reply.body) == (400, b"Bad Request\n"), reply.raw
     else:
         assert reply.status == 400, reply.raw
 
