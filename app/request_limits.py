@@ -6,10 +6,13 @@
   to the limit, then parses the truncated part as if it were whole. So a body
   is measured here, before any route: 413 if it is larger (answered in the
   route's own format by app.http_errors), else buffered whole.
-- A chunked body whose framing is broken (a chunk size that is not hex, a
-  chunk without its CRLF, the connection closed mid-body) is a bad request:
-  400, in the route's own format. The server raises it from the stream while
-  the body is read here, once: nothing after this reads the server's stream.
+- A body whose framing is broken is a bad request: 400, in the route's own
+  format. Chunked: a chunk size that is not hex, a chunk without its CRLF, the
+  connection closed mid-body (the server raises it from the stream). With a
+  Content-Length: fewer bytes before the connection closed (the server says
+  nothing; werkzeug, trusting a server that frames the body, would parse the
+  part as if it were whole: a PIN cut short, a wrong try counted). The body is
+  read here once, from a server that frames it: nothing after reads its stream.
 - An id in a URL (`<int:...>`) larger than the database's INTEGER is no id:
   404, where the database would have refused the query (a 500).
 - Doubled slashes are not merged by a redirect: a platform's misconfigured URL
@@ -30,7 +33,7 @@ from werkzeug.routing import IntegerConverter, Map
 
 MAX_ID = 2**31 - 1  # INTEGER on PostgreSQL; SQLite's is larger
 
-# How a server says the chunked body it is reading for us is broken: gunicorn
+# How a server says the body it is reading for us is broken: gunicorn
 # raises its parser's errors (InvalidChunkSize, ChunkMissingTerminator,
 # InvalidChunkExtension) and, when the connection ends mid-body, NoMoreData,
 # an OSError; werkzeug's development server raises OSError for both.
@@ -56,30 +59,34 @@ def init_app(app: Flask) -> None:
 def check_body() -> None:
     limit = request.max_content_length
     declared = request.content_length
-    if declared is not None:
-        if limit is not None and declared > limit:
-            abort(413)
-        return
+    if declared is not None and limit is not None and declared > limit:
+        abort(413)
     if "wsgi.input_terminated" not in request.environ:
-        return  # no length and no server framing: werkzeug reads no body at all
+        # werkzeug reads the body: no more than a Content-Length, and a shorter
+        # one is a 400 (ClientDisconnected); none at all without a length.
+        return
     stream = request.environ["wsgi.input"]
     request.environ["wsgi.input"] = io.BytesIO()  # if refused, the rest is never read
+    # With no length, read one byte past the limit to know whether it is over.
+    wanted = declared if declared is not None else None if limit is None else limit + 1
     try:
-        body = _read_body(stream, limit)
+        body = _read(stream, wanted)
     except BROKEN_BODY:
-        abort(400, "The request body's chunked framing is broken.")
-    if limit is not None and len(body) > limit:
+        abort(400, "The request body's framing is broken.")
+    if declared is not None and len(body) < declared:
+        abort(400, "The request body ended before its Content-Length.")
+    if declared is None and limit is not None and len(body) > limit:
         abort(413)
     request.environ["wsgi.input"] = io.BytesIO(body)
 
 
-def _read_body(stream: IO[bytes], limit: int | None) -> bytes:
-    """The whole body, or its first `limit` + 1 bytes: enough to know it is over."""
-    if limit is None:
+def _read(stream: IO[bytes], size: int | None) -> bytes:
+    """`size` bytes, fewer if the stream ends first; all of it if `size` is None."""
+    if size is None:
         return stream.read()
     body = b""
-    while len(body) <= limit:
-        chunk = stream.read(limit + 1 - len(body))
+    while len(body) < size:
+        chunk = stream.read(size - len(body))
         if not chunk:
             break
         body += chunk

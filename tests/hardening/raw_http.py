@@ -135,16 +135,21 @@ def _dechunk(data: bytes) -> bytes:
         data = data[size + 2 :]
 
 
+def database_url(server: Server) -> str:
+    """The database of a `glue_server`: beside its log, named alike."""
+    return f"sqlite:///{server.output.with_suffix('.db')}"
+
+
 @contextmanager
 def glue_server(
     workdir: Path, env: Mapping[str, str] | None = None, name: str = "raw"
 ) -> Iterator[Server]:
     """gunicorn (one worker, gunicorn.conf.py) serving Glue on a migrated SQLite file."""
-    database_url = f"sqlite:///{workdir}/{name}.db"
-    engine = make_engine(database_url)
+    url = f"sqlite:///{workdir}/{name}.db"
+    engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    with gunicorn(database_url, workdir, name=name, env=env) as server:
+    with gunicorn(url, workdir, name=name, env=env) as server:
         yield server
 
 

@@ -9,13 +9,18 @@ from collections.abc import Iterator
 
 import pytest
 from lxml import etree
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
+from app.db import make_engine
+from app.models import Call, CallEvent
 from tests.conftest import TEST_SECRETS
 from tests.hardening.raw_http import (
     XML_ROOTS,
     LogReader,
     RawReply,
+    database_url,
     exchange,
     glue_server,
     log_problems,
@@ -126,6 +131,35 @@ def test_a_whole_chunked_body_is_still_read(server: Server) -> None:
     assert reply.status == 200, reply.raw
     root = etree.fromstring(reply.body)
     assert root.findtext("app") == "survo"  # a question asked: the turn was read
+
+
+@pytest.mark.parametrize("platform", PLATFORM_TARGETS)
+def test_a_body_shorter_than_its_content_length_is_a_bad_request(
+    server: Server, log: LogReader, platform: str
+) -> None:
+    """The connection ended mid-body: the PIN may be cut short, so nothing of
+    the turn is run or stored (a wrong try would count toward a lockout)."""
+    target, headers = PLATFORM_TARGETS[platform]
+    session = f"short-{platform}"
+    fields = f"session_id={session}&CallID={session}&CallSid={session}&account=1001&pin=12"
+    head = (
+        f"POST {target} HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: {len(fields) + 2}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+    ).encode()
+    reply = parse_reply(exchange(server, head + headers + b"\r\n" + fields.encode()))
+
+    assert reply.status == 400, reply.raw
+    root = etree.fromstring(reply.body)
+    assert etree.QName(root).localname == XML_ROOTS[f"/{platform}/"]
+    engine = make_engine(database_url(server))
+    try:
+        with Session(engine) as db:
+            calls = db.scalars(select(Call).where(Call.platform_call_id == session)).all()
+            rid = reply.headers["x-request-id"]
+            events = db.scalars(select(CallEvent).where(CallEvent.request_id == rid)).all()
+    finally:
+        engine.dispose()
+    assert (calls, events) == ([], [])
 
 
 # A decoded URL's line breaks and other controls, and the log line they would forge.
