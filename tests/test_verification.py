@@ -10,7 +10,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import User, VerificationAttempt, utcnow
+from app.models import UnknownClaim, User, VerificationAttempt, utcnow
 from app.verification.lockout import LockoutPolicy
 from app.verification.service import Verifier
 from app.verification.types import Claim
@@ -201,3 +201,99 @@ def test_concurrent_wrong_pins_lock_exactly_once_at_the_threshold(
 def test_odd_pins_are_just_wrong(session: Session, pin: str) -> None:
     add_user(session, "1001", "Ada", "2468")
     assert verifier(session).verify(Claim("account", "1001"), pin).outcome == "rejected"
+
+
+# --- a check made for one user (a verification call placed to them) -------------
+
+
+def counters(session: Session, user: User) -> tuple[int, int, int, int]:
+    session.refresh(user)
+    return (user.failed_attempts, user.owner_failed_attempts, user.lockouts, user.owner_lockouts)
+
+
+def test_a_check_for_one_user_verifies_that_user(session: Session) -> None:
+    ada = add_user(session, "1001", "Ada", "2468", "+13125550101")
+    verdict = verifier(session).verify(Claim("account", "1001"), "2468", for_user=ada.id)
+    by_phone = verifier(session).verify(Claim("caller_id", "3125550101"), "2468", for_user=ada.id)
+    session.commit()
+    assert (verdict.outcome, verdict.reason) == ("verified", "pin")
+    assert verdict.subject is not None and verdict.subject.id == ada.id
+    assert by_phone.outcome == "verified"
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        Claim("account", "1002"),  # Grace, with her own right PIN
+        Claim("caller_id", "3125550102"),  # Grace's phone
+        Claim("group", "500"),  # a group Ada is in, by a member's PIN
+        Claim("account", "9999"),  # nobody
+    ],
+)
+def test_a_check_for_one_user_naming_anyone_else_fails_as_that_users(
+    session: Session, claim: Claim
+) -> None:
+    ada = add_user(session, "1001", "Ada", "2468", "+13125550101")
+    grace = add_user(session, "1002", "Grace", "1357", "+13125550102")
+    group = add_group(session, "500", "Night shift", "5050", members=(ada, grace))
+
+    verdict = verifier(session).verify(claim, "1357", for_user=ada.id)
+    session.commit()
+
+    assert (verdict.outcome, verdict.reason, verdict.subject) == ("rejected", "other_account", None)
+    [attempt] = attempts(session)
+    assert (attempt.claim_type, attempt.claimed) == (claim.kind, claim.value)
+    assert (attempt.user_id, attempt.group_id, attempt.outcome) == (ada.id, None, "rejected")
+    # Counted as Ada's failure from elsewhere (no caller given); Grace, the group
+    # and unknown claims are not touched.
+    assert counters(session, ada) == (1, 0, 0, 0)
+    assert counters(session, grace) == (0, 0, 0, 0)
+    session.refresh(group)
+    assert (group.failed_attempts, group.owner_failed_attempts) == (0, 0)
+    assert session.scalar(select(func.count()).select_from(UnknownClaim)) == 0
+
+
+def test_another_account_from_the_users_own_phone_counts_on_the_owners_counter(
+    session: Session,
+) -> None:
+    ada = add_user(session, "1001", "Ada", "2468", "+13125550101")
+    grace = add_user(session, "1002", "Grace", "1357", "+13125550102")
+    check = verifier(session)
+    reasons = [
+        check.verify(Claim("account", "1002"), "1357", caller="3125550101", for_user=ada.id).reason
+        for _ in range(5)
+    ]
+    session.commit()
+    # Like five wrong PINs of Ada's from her phone: she is locked, Grace is not.
+    assert reasons == ["other_account"] * 4 + ["locked_now"]
+    assert counters(session, ada) == (0, 0, 0, 1)
+    assert ada.owner_locked_until is not None
+    assert counters(session, grace) == (0, 0, 0, 0) and grace.owner_locked_until is None
+    # Grace herself still gets in, on a call of her own.
+    assert check.verify(Claim("account", "1002"), "1357", caller="3125550102").outcome == (
+        "verified"
+    )
+
+
+def test_a_check_for_a_locked_user_is_refused_whatever_is_claimed(session: Session) -> None:
+    ada = add_user(session, "1001", "Ada", "2468")
+    add_user(session, "1002", "Grace", "1357")
+    ada.locked_until = utcnow() + timedelta(minutes=5)
+    session.commit()
+    verdict = verifier(session).verify(Claim("account", "1002"), "1357", for_user=ada.id)
+    session.commit()
+    assert (verdict.outcome, verdict.reason) == ("locked", "locked")
+    assert [(a.user_id, a.reason) for a in attempts(session)] == [(ada.id, "locked")]
+
+
+def test_a_check_for_a_user_since_deleted_verifies_nobody(session: Session) -> None:
+    ada = add_user(session, "1001", "Ada", "2468")
+    gone = add_user(session, "1009", "Gone", "1111")
+    gone_id = gone.id
+    session.delete(gone)
+    session.commit()
+    verdict = verifier(session).verify(Claim("account", "1001"), "2468", for_user=gone_id)
+    session.commit()
+    assert (verdict.outcome, verdict.reason) == ("rejected", "unknown")
+    assert [(a.claimed, a.user_id) for a in attempts(session)] == [("1001", None)]
+    assert counters(session, ada) == (0, 0, 0, 0)

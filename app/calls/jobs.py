@@ -28,6 +28,7 @@ from app.directory.pins import get_hasher
 from app.flows.registry import get_flow
 from app.logs import bind_action
 from app.models import CallAction
+from app.verification import call_link
 
 
 def _make_huey() -> Huey:
@@ -113,7 +114,8 @@ def call_request(session: Session, action: CallAction, config: Mapping[str, Any]
             request,
             survo_id=str(survo),
             user_parameters={"name": action.user.name},
-            pass_through=f"action|{action.id}",
+            # Signed: it is what ties the SurVo's answers to this request.
+            pass_through=call_link.pass_through(get_hasher(), action),
         )
     return replace(request, connect_to=action.to_number or "", page="glue")
 

@@ -29,7 +29,8 @@ from app.flows import engine, turn_store
 from app.flows.engine import CallState
 from app.flows.model import OUTCOMES, Flow
 from app.logs import bind_call
-from app.models import CallAction, utcnow
+from app.models import utcnow
+from app.verification import call_link
 from app.verification.service import Verifier
 
 log = logging.getLogger(__name__)
@@ -225,11 +226,20 @@ class TurnRunner:
                 self.session.commit()
                 return _restored(last, url).encode()
 
+        # A verification call Glue placed verifies only the user it was placed for.
+        request = (
+            call_link.bound(self.session, call.action_id, turn.platform)
+            if call.action_id is not None
+            else call_link.bind(
+                self.session, self.verifier.hasher, call.id, turn.platform, turn.pass_through
+            )
+        )
+        for_user = request.user_id if request else None
         decision = engine.decide(
             flow,
             state,
             turn.answers,
-            lambda claim, pin: self.verifier.verify(claim, pin, call.id, turn.caller),
+            lambda claim, pin: self.verifier.verify(claim, pin, call.id, turn.caller, for_user),
             turn.caller,
             one_by_one=dialect.ONE_BY_ONE,
         )
@@ -241,10 +251,10 @@ class TurnRunner:
         changes: dict[str, Any] = {"state": new_state.to_json(), "updated_at": now}
         if decision.outcome in OUTCOMES:
             changes["outcome"] = decision.outcome
-        if decision.outcome in VERIFICATION_ENDS:
-            action_id = self._report_verification(call.action_id, turn, decision.outcome)
-            if action_id != call.action_id:
-                changes["action_id"] = action_id
+        if request is not None and request.action_id != call.action_id:
+            changes["action_id"] = request.action_id
+        if request is not None and decision.outcome in VERIFICATION_ENDS:
+            call_link.report(self.session, request, decision.outcome)
         if new_state.ended and call.ended_at is None:
             changes["status"], changes["ended_at"] = "ended", now
         store(decision.outcome, _redacted(rendered.body.decode(), url), changes)
@@ -308,20 +318,6 @@ class TurnRunner:
         except Exception:
             log.exception("flow %s has no usable fallback; hanging up", flow.name)
             return dialect.render_hangup()
-
-    def _report_verification(self, action_id: int | None, turn: Turn, outcome: str) -> int | None:
-        """A verification call Glue placed (click-to-SurVo names it in `p_t`):
-        its action learns how the check ended. Returns the call's action."""
-        named = turn.pass_through.get("action", "")
-        if action_id is None and named.isdigit():
-            action = self.session.get(CallAction, int(named))
-            if action is not None and action.purpose == "verify_survo":
-                action_id = action.id
-        if action_id is not None:
-            action = self.session.get(CallAction, action_id)
-            if action is not None:
-                action.verification = outcome
-        return action_id
 
     def _stored_reply(self, key: str, url: str) -> bytes | None:
         reply = turn_store.stored_reply(self.session.connection(), key)

@@ -9,10 +9,16 @@ never the owner calling from home, so locking a whole directory buys an
 attacker nothing but their own lockouts. Each count is one conditional UPDATE, so concurrent
 wrong PINs on any number of workers or hosts each count, and an account locked
 by one of them is not counted past its threshold by the others.
+
+A check made for one known user (a verification call Glue placed to that user,
+see app/verification/call_link.py) verifies that user only: a claim naming
+anyone else is a failed attempt of that user, counted like a wrong PIN, and the
+record it names is neither read nor counted.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,6 +44,8 @@ from app.verification.lockout import LockoutPolicy
 from app.verification.types import Claim, Subject, Verdict
 
 Counted = User | Group | UnknownClaim
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,15 @@ FIND_USER = (
     select(User, PhoneNumber.e164)
     .outerjoin(PhoneNumber, PhoneNumber.user_id == User.id)
     .where(User.account_number == bindparam("claimed"))
+    .order_by(PhoneNumber.id)
+    .with_for_update(of=User, key_share=True)
+    .execution_options(**FRESH)
+)
+# The same, by id: the user a verification call was placed for.
+FIND_USER_BY_ID = (
+    select(User, PhoneNumber.e164)
+    .outerjoin(PhoneNumber, PhoneNumber.user_id == User.id)
+    .where(User.id == bindparam("user"))
     .order_by(PhoneNumber.id)
     .with_for_update(of=User, key_share=True)
     .execution_options(**FRESH)
@@ -99,23 +116,52 @@ class Verifier:
         self.region = region
 
     def verify(
-        self, claim: Claim, pin: str, call_id: int | None = None, caller: str | None = None
+        self,
+        claim: Claim,
+        pin: str,
+        call_id: int | None = None,
+        caller: str | None = None,
+        for_user: int | None = None,
     ) -> Verdict:
         """Check `pin` for the claimed record and record the attempt.
 
         `caller` is the number the call comes from, as the platform sent it.
+        `for_user`: the check is made for this user only (a verification call
+        placed to them): a claim naming anyone else fails as theirs.
         """
         begin_write(self.session)  # it reads the record, then counts the attempt
         now = utcnow()
-        record, phones = self._find(claim)
+        if for_user is None:
+            record, phones = self._find(claim)
+            other = False
+        else:
+            record, phones = self._find_intended(for_user)
+            if record is None:  # gone since the call was placed: nobody to verify
+                self.hasher.verify(pin, self.hasher.decoy)
+                verdict = Verdict("rejected", "unknown")
+                self._record(claim, None, verdict, call_id)
+                return verdict
+            other = not self._names(claim, record, phones)
         counted: Counted = record if record is not None else self._unknown_claim(claim)
         counters = (
             OWN_PHONE
-            if record is not None and self._from_own_phone(claim, record, caller, phones)
+            if record is not None and self._from_own_phone(claim, record, caller, phones, other)
             else ELSEWHERE
         )
         if _locked(counted, now, counters):
             verdict = Verdict("locked", "locked")  # refused without looking at the PIN
+        elif other:
+            # The same work as a real check: the caller learns nothing from the time.
+            assert isinstance(record, User)
+            self.hasher.verify(pin, self.hasher.decoy)
+            log.warning(
+                "call %s: a check made for user %s claimed %s %s instead: counted as a failure",
+                call_id,
+                record.account_number,
+                claim.kind,
+                claim.value[:64],
+            )
+            verdict = self._fail(record, now, "other_account", counters)
         elif record is None or not record.active:
             # Spend the same work as a real check: unknown and wrong look alike.
             self.hasher.verify(pin, self.hasher.decoy)
@@ -132,11 +178,13 @@ class Verifier:
         record: User | Group,
         caller: str | None,
         phones: tuple[str, ...] | None,
+        other: bool = False,
     ) -> bool:
         """Whether the call comes from one of the record's phones (a group's own
-        or its members'). A claim by caller ID was found by that very phone.
-        `phones` are a user's own, already loaded."""
-        if claim.kind == "caller_id":
+        or its members'). A claim by caller ID was found by that very phone,
+        unless the record is not what it claimed (`other`). `phones` are a
+        user's own, already loaded."""
+        if claim.kind == "caller_id" and not other:
             return True
         e164 = try_e164(caller, self.region) if caller else None
         if e164 is None:
@@ -152,6 +200,22 @@ class Verifier:
             self.session.scalar(select(PhoneNumber.id).where(PhoneNumber.e164 == e164, owned))
             is not None
         )
+
+    def _find_intended(self, user_id: int) -> tuple[User | None, tuple[str, ...] | None]:
+        """The user a check is made for, and their phones, locked as `_find` does."""
+        rows = self.session.execute(FIND_USER_BY_ID, {"user": user_id}).all()
+        if not rows:
+            return None, None
+        return rows[0][0], tuple(e164 for _user, e164 in rows if e164 is not None)
+
+    def _names(self, claim: Claim, user: User, phones: tuple[str, ...] | None) -> bool:
+        """Whether `claim` names `user`: their account number, or (by caller ID)
+        one of their phones. A group claim never names a user."""
+        if claim.kind == "account":
+            return claim.value == user.account_number
+        if claim.kind == "caller_id":
+            return try_e164(claim.value, self.region) in (phones or ())
+        return False
 
     def _find(self, claim: Claim) -> tuple[User | Group | None, tuple[str, ...] | None]:
         """The claimed record and, for a user, its phones. The record is locked

@@ -43,7 +43,8 @@ class Subject:
 @dataclass(frozen=True)
 class Verdict:
     outcome: Outcome
-    # pin, member_pin, wrong_pin, unknown, inactive, locked, locked_now
+    # pin, member_pin, wrong_pin, unknown, inactive, locked, locked_now, and
+    # other_account: a check made for one user claimed someone else
     reason: str
     subject: Subject | None = None
     member_id: int | None = None  # the member whose PIN opened a group

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.calls import tokens
-from app.models import CallAction, OneTimeCode, PhoneNumber, utcnow
+from app.models import Call, CallAction, OneTimeCode, PhoneNumber, User, VerificationAttempt, utcnow
 from tests.calls.web_client import API_KEY, dashboard_token, sign_in
 from tests.conftest import TEST_SECRETS
 
@@ -150,7 +150,7 @@ def test_a_survo_verification_call_runs_the_verification_flows_survo(
     session.commit()
     assert (sent["app"], sent["survo_id"], sent["phone_to_call"]) == ("cts", "4101", "3125550101")
     action = session.scalars(select(CallAction)).one()
-    assert sent["p_t"] == f"action|{action.id}"
+    assert sent["p_t"].startswith(f"action|{action.id}||sig|")
     assert (action.purpose, action.provider, action.status) == (
         "verify_survo",
         "ifbyphone",
@@ -176,8 +176,161 @@ def test_the_survo_verification_result_comes_back_to_the_call(
             "caller_id": "3125550101",
             "account": "1001",
             "pin": "2468",
-            "p_t": f"action|{action_id}",
+            "p_t": sent_form(ifbyphone)["p_t"],
         },
     )
     view = client.get(f"/api/v1/calls/{action_id}", headers=auth).get_json()
     assert view["verification"] == "verified"
+
+
+# --- click-to-SurVo: the result verifies only the user the call was placed for --
+
+HOOK = f"/ifbyphone/verify_caller?key={TEST_SECRETS['IFBYPHONE_SECRET']}"
+SAY_SURVO, ASK_SURVO = "4102", "4101"  # survo_forms/verify_caller.yaml's ifbyphone block
+
+
+def survo_post(client: FlaskClient, session_id: str, p_t: str, **answers: str) -> etree._Element:
+    """A SurVo posting back to Glue, as IfbyPhone does; the parsed `<action>`."""
+    response = client.post(
+        HOOK, data={"session_id": session_id, "caller_id": "3125550101", "p_t": p_t, **answers}
+    )
+    assert response.status_code == 200 and response.mimetype == "text/xml"
+    root = etree.fromstring(response.data)
+    assert root.tag == "action"
+    return root
+
+
+def start_survo_verification(
+    client: FlaskClient, session: Session, ifbyphone: HTTPServer, account: str
+) -> tuple[dict[str, str], int, str]:
+    """The API asks Glue to call `account`; the auth header, the action and the
+    p_t Glue gave IfbyPhone for the call."""
+    token = tokens.create(session, "crm")
+    session.commit()
+    auth = {"Authorization": f"Bearer {token}"}
+    started = client.post(
+        f"/api/v1/users/{account}/verifications", json={"method": "survo"}, headers=auth
+    )
+    assert started.status_code == 202
+    return auth, started.get_json()["call"]["id"], sent_form(ifbyphone)["p_t"]
+
+
+def verification_rows(session: Session, action_id: int) -> list[VerificationAttempt]:
+    session.commit()  # see what the requests wrote
+    return list(
+        session.scalars(
+            select(VerificationAttempt)
+            .join(Call, Call.id == VerificationAttempt.call_id)
+            .where(Call.action_id == action_id)
+            .order_by(VerificationAttempt.id)
+        )
+    )
+
+
+def test_the_survo_verification_p_t_is_signed(
+    client: FlaskClient, session: Session, ifbyphone: HTTPServer, directory: dict[str, int]
+) -> None:
+    _, action_id, p_t = start_survo_verification(client, session, ifbyphone, "1001")
+    pairs = dict(piece.split("|", 1) for piece in p_t.split("||"))
+    assert pairs["action"] == str(action_id)
+    assert len(pairs["sig"]) >= 22  # 128 bits or more, base64
+
+
+def test_another_users_account_and_pin_on_a_verification_call_verify_nobody(
+    client: FlaskClient, session: Session, ifbyphone: HTTPServer, directory: dict[str, int]
+) -> None:
+    auth, action_id, p_t = start_survo_verification(client, session, ifbyphone, "1001")
+    # Whoever answers Ada's phone keys in Grace's account number and her real PIN.
+    reply = survo_post(client, "s-other", p_t, account="1002", pin="1357")
+    # Not verified: the retry's message, then the questions again; no transfer.
+    assert reply.findtext("app") == "survo"
+    assert reply.findtext("parameters/id") == SAY_SURVO
+    assert reply.findtext("parameters/user_parameters/message") == (
+        "That did not match. Please try again."
+    )
+    [attempt] = verification_rows(session, action_id)
+    assert (attempt.claimed, attempt.user_id, attempt.outcome, attempt.reason) == (
+        "1002",
+        directory["1001"],
+        "rejected",
+        "other_account",
+    )
+    ada, grace = session.get(User, directory["1001"]), session.get(User, directory["1002"])
+    assert ada is not None and grace is not None
+    # A failed attempt of the user called (from her own phone); Grace untouched.
+    assert (ada.owner_failed_attempts, ada.failed_attempts) == (1, 0)
+    assert (grace.owner_failed_attempts, grace.failed_attempts, grace.locked_until) == (0, 0, None)
+    assert client.get(f"/api/v1/calls/{action_id}", headers=auth).get_json()["verification"] is None
+
+    # The next tries of the same call (their p_t is Glue's own) stay bound to Ada.
+    for _ in range(2):
+        said = survo_post(client, "s-other", reply.findtext("parameters/p_t") or "")
+        assert said.findtext("parameters/id") == ASK_SURVO
+        reply = survo_post(
+            client, "s-other", said.findtext("parameters/p_t") or "", account="1002", pin="1357"
+        )
+    # Out of tries: the flow's `failed`, and the verification request failed.
+    assert reply.findtext("parameters/user_parameters/message") == "Sorry, we could not verify you."
+    view = client.get(f"/api/v1/calls/{action_id}", headers=auth).get_json()
+    assert view["verification"] == "failed"
+    rows = verification_rows(session, action_id)
+    assert [(a.claimed, a.user_id, a.reason) for a in rows] == [
+        ("1002", directory["1001"], "other_account")
+    ] * 3
+    session.refresh(grace)
+    assert (grace.owner_failed_attempts, grace.failed_attempts, grace.lockouts) == (0, 0, 0)
+    call = session.scalars(select(Call).where(Call.platform_call_id == "s-other")).one()
+    assert call.action_id == action_id and call.outcome == "failed"
+
+
+def test_the_user_called_is_verified_by_their_own_account_and_pin(
+    client: FlaskClient, session: Session, ifbyphone: HTTPServer, directory: dict[str, int]
+) -> None:
+    auth, action_id, p_t = start_survo_verification(client, session, ifbyphone, "1001")
+    wrong = survo_post(client, "s-own", p_t, account="1001", pin="1111")
+    said = survo_post(client, "s-own", wrong.findtext("parameters/p_t") or "")
+    reply = survo_post(
+        client, "s-own", said.findtext("parameters/p_t") or "", account="1001", pin="2468"
+    )
+    assert reply.findtext("parameters/user_parameters/message") == "Thank you, Ada Lovelace."
+    view = client.get(f"/api/v1/calls/{action_id}", headers=auth).get_json()
+    assert view["verification"] == "verified"
+    rows = verification_rows(session, action_id)
+    assert [(a.claimed, a.user_id, a.outcome, a.reason) for a in rows] == [
+        ("1001", directory["1001"], "rejected", "wrong_pin"),
+        ("1001", directory["1001"], "verified", "pin"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "forged", ["action|{id}", "action|{id}||sig|AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]
+)
+def test_a_p_t_glue_did_not_sign_links_no_verification_call(
+    client: FlaskClient,
+    session: Session,
+    ifbyphone: HTTPServer,
+    directory: dict[str, int],
+    forged: str,
+) -> None:
+    auth, action_id, _ = start_survo_verification(client, session, ifbyphone, "1001")
+    # A request made up to look like the verification call's, with Ada's own PIN.
+    reply = survo_post(client, "s-forged", forged.format(id=action_id), account="1001", pin="2468")
+    assert reply.findtext("parameters/user_parameters/message") == "Thank you, Ada Lovelace."
+    view = client.get(f"/api/v1/calls/{action_id}", headers=auth).get_json()
+    assert view["verification"] is None
+    call = session.scalars(select(Call).where(Call.platform_call_id == "s-forged")).one()
+    assert call.action_id is None
+
+
+def test_a_verification_calls_p_t_links_only_the_first_call_that_brings_it(
+    client: FlaskClient, session: Session, ifbyphone: HTTPServer, directory: dict[str, int]
+) -> None:
+    auth, action_id, p_t = start_survo_verification(client, session, ifbyphone, "1001")
+    survo_post(client, "s-first", p_t, account="1001", pin="1111")
+    # The same p_t replayed on another call: not the verification call.
+    survo_post(client, "s-replay", p_t, account="1001", pin="2468")
+    view = client.get(f"/api/v1/calls/{action_id}", headers=auth).get_json()
+    assert view["verification"] is None
+    session.commit()
+    linked = session.scalars(select(Call.platform_call_id).where(Call.action_id == action_id))
+    assert list(linked) == ["s-first"]

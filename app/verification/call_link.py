@@ -1,0 +1,126 @@
+"""The link between a verification call Glue placed and the turns of that call.
+
+A click-to-SurVo verification call (`verify_survo`, see app/calls) runs the
+verification flow on the user's own phone; the SurVo's answers come back to the
+platform hook like any caller's. What ties them to the request is the
+pass-through Glue gave the platform, `action|<id>||sig|<token>`: the token is
+derived from the action's id and user with the server's PIN key, so nobody
+without the key can make one up or move one to another action.
+
+The first call that brings a valid token is bound to the action (its row's
+`action_id`), and every later turn of that call reads the binding, not the
+pass-through (Glue's own replies rewrite it). A token brought again by another
+call, or older than LINK_VALID_FOR, binds nothing. While a call is bound, its
+checks verify the action's user only (`Verifier.verify(..., for_user=...)`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.directory.pins import PinHasher
+from app.models import Call, CallAction, utcnow
+
+PURPOSE = "verify_survo"
+# A call is placed within minutes of its request (a refused one is retried after
+# 30 s, then 60 s) and its SurVo answers within minutes of that: a token older
+# than this is a replay, not the call.
+LINK_VALID_FOR = timedelta(hours=1)
+# The largest action id (a 64-bit column): anything larger names no action.
+_MAX_ID = 2**63 - 1
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VerificationRequest:
+    """A verification call Glue placed: its action and the user it was placed for."""
+
+    action_id: int
+    user_id: int
+
+
+def pass_through(hasher: PinHasher, action: CallAction) -> dict[str, str]:
+    """What Glue gives the platform to bring back with the call's first answers."""
+    return {"action": str(action.id), "sig": _token(hasher, action.id, action.user_id)}
+
+
+def _token(hasher: PinHasher, action_id: int, user_id: int) -> str:
+    digest = hasher.derive(PURPOSE, f"{action_id}:{user_id}")
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def bind(
+    session: Session,
+    hasher: PinHasher,
+    call_id: int,
+    platform: str,
+    brought: Mapping[str, str],
+) -> VerificationRequest | None:
+    """The verification request a call's pass-through names, if its token is
+    Glue's, still valid and not brought by another call first; else None.
+
+    The action's row is locked until the turn commits (it binds the call), so
+    of two calls bringing the same token at once only the first is bound.
+    """
+    named = brought.get("action", "")
+    if not named:
+        return None
+    # ASCII digits only (int() also reads other scripts' digits), and few enough
+    # for the id column: anything else names no action.
+    if not (named.isascii() and named.isdigit() and len(named) <= len(str(_MAX_ID))):
+        named = ""
+    if not named or int(named) > _MAX_ID:
+        log.warning("call %s: pass-through names no verification call: not linked", call_id)
+        return None
+    action = session.get(
+        CallAction, int(named), with_for_update={"key_share": True}, populate_existing=True
+    )
+    if action is None or action.purpose != PURPOSE or action.provider != platform:
+        log.warning("call %s: pass-through names no verification call: not linked", call_id)
+        return None
+    token = _token(hasher, action.id, action.user_id)
+    if not hmac.compare_digest(brought.get("sig", "").encode(), token.encode()):
+        log.warning(
+            "call %s: verification call %s named without its token: not linked", call_id, action.id
+        )
+        return None
+    if utcnow() - action.created_at > LINK_VALID_FOR:
+        log.warning("call %s: verification call %s is too old to link", call_id, action.id)
+        return None
+    taken = session.scalar(
+        select(Call.id).where(Call.action_id == action.id, Call.id != call_id).limit(1)
+    )
+    if taken is not None:
+        log.warning(
+            "call %s: verification call %s is already call %s: not linked",
+            call_id,
+            action.id,
+            taken,
+        )
+        return None
+    return VerificationRequest(action.id, action.user_id)
+
+
+def bound(session: Session, action_id: int, platform: str) -> VerificationRequest | None:
+    """The verification request a call is bound to, if its action is one placed
+    on this platform (a call may also be an action's for other reasons)."""
+    action = session.get(CallAction, action_id)
+    if action is None or action.purpose != PURPOSE or action.provider != platform:
+        return None
+    return VerificationRequest(action.id, action.user_id)
+
+
+def report(session: Session, request: VerificationRequest, outcome: str) -> None:
+    """The request learns how the check ended (verified, failed, locked, no_input)."""
+    action = session.get(CallAction, request.action_id)
+    if action is not None:
+        action.verification = outcome
