@@ -85,19 +85,27 @@ def redact_request(text: str) -> str:
 
 
 class ServerMessageFilter(logging.Filter):
-    """For a server's own logger (gunicorn's error log), whose messages quote
-    raw requests: each record becomes one line (its traceback included) with
-    no query string or credential in it, whatever the handler's format."""
+    """For a server's own logger, whose messages quote raw requests: no query
+    string or credential in them, whatever the handler's format, and (with
+    `one_line`, for gunicorn's error log) each record on one line, its
+    traceback included."""
+
+    def __init__(self, one_line: bool = True) -> None:
+        super().__init__()
+        self.one_line = one_line
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        if record.exc_info:
-            text += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
-        if record.stack_info:
-            text += "\n" + record.stack_info
-        record.msg = one_line(redact_request(text))
+        if self.one_line:
+            if record.exc_info:
+                text += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            if record.stack_info:
+                text += "\n" + record.stack_info
+            record.exc_info = record.exc_text = record.stack_info = None
+        # Redacted first: a line break still ends a query string there.
+        text = redact_request(text)
+        record.msg = one_line(text) if self.one_line else text
         record.args = None
-        record.exc_info = record.exc_text = record.stack_info = None
         return True
 
 
@@ -167,10 +175,11 @@ def init_app(app: Flask) -> None:
     logger.setLevel(app.config["LOG_LEVEL"])
     logger.propagate = False
     # werkzeug's development server (`flask run`) logs each request line, query
-    # string and all: the same treatment as gunicorn's own messages.
+    # string and all. It escapes the line's control characters itself, and
+    # colours it with escape sequences of its own: those are left alone.
     server_log = logging.getLogger("werkzeug")
     if not any(isinstance(f, ServerMessageFilter) for f in server_log.filters):
-        server_log.addFilter(ServerMessageFilter())  # the logger is the process's
+        server_log.addFilter(ServerMessageFilter(one_line=False))  # the process's logger
 
     @app.before_request
     def assign_request_id() -> None:

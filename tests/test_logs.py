@@ -251,17 +251,20 @@ def test_flasks_error_line_for_a_hostile_path_is_one_json_line(json_app: Flask) 
     assert "RuntimeError: cannot serve a\n2026" in error["exception"]
 
 
-def test_werkzeugs_request_lines_lose_their_query_and_stay_one_line(
+def test_werkzeugs_request_lines_lose_their_query(
     app: Flask, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The development server's request log (`flask run`) goes through Glue's filter."""
+    """The development server's request log (`flask run`) goes through Glue's
+    filter; it escapes the line itself, and colours it (left as it is)."""
     caplog.set_level(logging.INFO, "werkzeug")
     logging.getLogger("werkzeug").info(
-        '127.0.0.1 - - [01/Jan/2026 00:00:00] "%s" 200 -',
-        f"GET /ifbyphone/verify_caller?key={KEY}&pin=24682468 HTTP/1.1\nforged",
+        '127.0.0.1 - - [01/Jan/2026 00:00:00] "%s" %s %s',
+        f"\x1b[33mGET /ifbyphone/verify_caller?key={KEY}&pin=24682468 HTTP/1.1\\x0a\x1b[0m",
+        "404",
+        "-",
     )
     [record] = caplog.records
     assert record.getMessage() == (
-        '127.0.0.1 - - [01/Jan/2026 00:00:00] "GET /ifbyphone/verify_caller?<redacted> '
-        'HTTP/1.1\\nforged" 200 -'
+        '127.0.0.1 - - [01/Jan/2026 00:00:00] "\x1b[33mGET /ifbyphone/verify_caller?<redacted> '
+        'HTTP/1.1\\x0a\x1b[0m" 404 -'
     )
