@@ -475,7 +475,12 @@ def _voice_verb(call: SimulatedCall, verb: etree._Element) -> tuple[str, dict[st
     elif verb.tag == "Play":
         heard.plays(verb.text or "")
     elif verb.tag == "Pause":
-        heard.pauses(verb.get("length", "1"))
+        # TwiML gives the seconds in `length`; didML the milliseconds as the text.
+        milliseconds = (verb.text or "").strip()
+        heard.pauses(
+            verb.get("length")
+            or (f"{int(milliseconds) / 1000:g}" if milliseconds.isdigit() else "1")
+        )
     elif verb.tag == "Gather":
         action = _local_path(call, verb.get("action", ""))
         name = parse_qs(urlsplit(action or "").query).get("question", ["?"])[0]

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.calls import codes
 from app.db import get_session
+from app.dialects.didml import DIDML
 from app.directory.pins import get_hasher
 
 bp = Blueprint("voice", __name__, url_prefix="/calls/voice")
@@ -20,7 +21,7 @@ bp = Blueprint("voice", __name__, url_prefix="/calls/voice")
 
 @bp.route("/<int:code_id>/<token>", methods=["GET", "POST"])
 def code_document(code_id: int, token: str) -> Response:
-    """didML/TwiML reading a one-time code digit by digit (twice), then hanging up."""
+    """didML reading a one-time code digit by digit (twice), then hanging up."""
     session = get_session()
     code = codes.read_once(session, get_hasher(), code_id, token[:64])
     session.commit()
@@ -30,7 +31,7 @@ def code_document(code_id: int, token: str) -> Response:
         voice = current_app.config["VOICE_CODE_MESSAGE"]
         for _ in range(2):
             etree.SubElement(response, "Say").text = voice.format(code=spaced)
-            etree.SubElement(response, "Pause", length="1")
+            DIDML.add_pause(response, 1)  # only DIDforSale calls fetch a voice document
     etree.SubElement(response, "Hangup")
     return _xml(response)
 

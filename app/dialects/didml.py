@@ -3,6 +3,19 @@
 It names the call `callSid` (either case is accepted), and its `<Gather>` takes
 `minDigits` and re-prompts by itself `tries` times: Glue asks for one try and
 re-prompts itself, as on Twilio, so both behave the same.
+
+Where didML's attribute names differ from Twilio's, DIDforSale's are written:
+`<Dial callerid>`, `<Record maxlength>` (and no `playBeep`, which didML does not
+have), and `<Pause>` takes no attribute at all: its text is the silence in
+milliseconds.
+
+DIDforSale writes verbs sometimes capitalised (`<Say>`, `<Gather>`) and
+sometimes not (`<dial>`, `<number>`, `<pause>`, `<hangup>`), and its attribute
+tables capitalise some names (`Method`, `Timeout`, `Tries`, `Action`) that its
+examples write in lower case (`method`, `timeout`, `action`). Glue keeps the
+capitalised verbs, as in its verb list, and the examples' lower-case names.
+`<Record>`'s table says `maxlength` (as `<Number>`'s table and example do) where
+its example says `maxLength`: the table's spelling is used.
 """
 
 from __future__ import annotations
@@ -14,4 +27,7 @@ DIDML = VoiceXml(
     call_id_fields=("callSid", "CallSid"),
     gather_attributes={"tries": "1"},
     min_digits_attribute="minDigits",
+    caller_id_attribute="callerid",
+    pause_length_attribute=None,
+    max_length_attribute="maxlength",
 )

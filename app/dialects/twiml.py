@@ -47,7 +47,7 @@ class VoiceXmlSettings(StrictSchema):
 
     voice = fields.String(validate=Length(1, 64))  # <Say voice=...>
     language = fields.String(validate=Length(1, 16))  # <Say language=...>
-    caller_id = Phone()  # shown on transfers (<Dial callerId=...>)
+    caller_id = Phone()  # shown on transfers (the <Dial>'s caller ID attribute)
     # voicemail box -> number to dial; a box not listed is recorded by Glue
     voicemail = fields.Dict(keys=Id(), values=Phone())
     voicemail_prompt = fields.String(validate=Length(1, 500))
@@ -59,12 +59,22 @@ class VoiceXmlSettings(StrictSchema):
 
 @dataclass(frozen=True)
 class VoiceXml:
-    """A TwiML-like platform: its names for things, and how it gathers digits."""
+    """A TwiML-like platform: its names for things, and how it gathers digits.
+
+    XML is case-sensitive, so each verb's attributes are spelled as the platform
+    spells them; the defaults are Twilio's.
+    """
 
     NAME: str
     call_id_fields: tuple[str, ...]  # first one present names the call
     gather_attributes: Mapping[str, str] = field(default_factory=dict)  # always set
     min_digits_attribute: str | None = None  # didML has minDigits; Twilio does not
+    caller_id_attribute: str = "callerId"  # <Dial>'s caller ID shown to the party rung
+    # <Pause>: the attribute holding its seconds; None where the element's text
+    # holds its milliseconds instead.
+    pause_length_attribute: str | None = "length"
+    max_length_attribute: str = "maxLength"  # <Record>'s longest message, in seconds
+    record_attributes: Mapping[str, str] = field(default_factory=dict)  # always set
     CONTENT_TYPE: str = "text/xml; charset=utf-8"
     VOLATILE_FIELDS: frozenset[str] = frozenset()
     ONE_BY_ONE: bool = True
@@ -141,7 +151,7 @@ class VoiceXml:
         elif isinstance(step, SayDigits):
             _say(response, " ".join(step.digits), block)  # spaced: read one by one
         elif isinstance(step, Pause):
-            etree.SubElement(response, "Pause", length=str(step.seconds))
+            self.add_pause(response, step.seconds)
         elif isinstance(step, Play):
             etree.SubElement(response, "Play").text = step.sound
         elif isinstance(step, Ask):
@@ -150,11 +160,11 @@ class VoiceXml:
         elif isinstance(step, RunForm):
             return _redirect_or_skip(response, block.get("forms", {}), step.form, "form")
         elif isinstance(step, Transfer):
-            _dial(response, [step.to], block)
+            self._dial(response, [step.to], block)
         elif isinstance(step, FindMe):
             numbers = block.get("findme", {}).get(step.list_id) if step.list_id else step.numbers
             if numbers:
-                _dial(response, list(numbers), block)
+                self._dial(response, list(numbers), block)
             else:
                 log.warning(
                     "no numbers for Find Me list %s in the %s block", step.list_id, self.NAME
@@ -197,35 +207,41 @@ class VoiceXml:
     ) -> None:
         number = block.get("voicemail", {}).get(box)
         if number:
-            _dial(response, [number], block)
+            self._dial(response, [number], block)
             return
         # No voicemail number for this box: record the message here.
         _say(
             response, block.get("voicemail_prompt", "Please leave a message after the tone."), block
         )
-        etree.SubElement(
-            response,
-            "Record",
-            maxLength=str(block.get("voicemail_seconds", 120)),
-            playBeep="true",
-            action=_callback(cursor, **{RECORDED: box}),
-            method="POST",
-        )
+        attributes = {
+            self.max_length_attribute: str(block.get("voicemail_seconds", 120)),
+            **self.record_attributes,
+            "action": _callback(cursor, **{RECORDED: box}),
+            "method": "POST",
+        }
+        etree.SubElement(response, "Record", attributes)
+        etree.SubElement(response, "Hangup")
+
+    def add_pause(self, parent: etree._Element, seconds: int) -> None:
+        """A silence of `seconds`, written the platform's way."""
+        if self.pause_length_attribute:
+            etree.SubElement(parent, "Pause", {self.pause_length_attribute: str(seconds)})
+        else:
+            etree.SubElement(parent, "Pause").text = str(seconds * 1000)
+
+    def _dial(self, response: etree._Element, numbers: list[str], block: Mapping[str, Any]) -> None:
+        """Ring the numbers (all at once); when that call ends, so does this one."""
+        caller_id = block.get("caller_id")
+        attributes = {self.caller_id_attribute: str(caller_id)} if caller_id else {}
+        dial = etree.SubElement(response, "Dial", attributes)
+        for number in numbers:
+            etree.SubElement(dial, "Number").text = number
         etree.SubElement(response, "Hangup")
 
 
 def _say(parent: etree._Element, text: str, block: Mapping[str, Any]) -> None:
     attributes = {k: str(block[k]) for k in ("voice", "language") if block.get(k)}
     etree.SubElement(parent, "Say", attributes).text = text
-
-
-def _dial(response: etree._Element, numbers: list[str], block: Mapping[str, Any]) -> None:
-    """Ring the numbers (all at once); when that call ends, so does this one."""
-    attributes = {"callerId": str(block["caller_id"])} if block.get("caller_id") else {}
-    dial = etree.SubElement(response, "Dial", attributes)
-    for number in numbers:
-        etree.SubElement(dial, "Number").text = number
-    etree.SubElement(response, "Hangup")
 
 
 def _redirect_or_skip(
@@ -253,4 +269,5 @@ TWIML = VoiceXml(
     NAME="twiml",
     call_id_fields=("CallSid", "callSid"),
     gather_attributes={"input": "dtmf"},
+    record_attributes={"playBeep": "true"},
 )
