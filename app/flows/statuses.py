@@ -4,15 +4,21 @@ Each report is kept once (its key: platform, call id, status and leg, claimed
 atomically by a unique insert), every distinct report of a call is kept, and
 the call's `platform_status` only moves forward: a late "ringing" never undoes
 "completed".
+
+DIDforSale reports a call nobody answered as `completed`, like one that was
+answered: only the leg's reports tell them apart. So a report is read with the
+reports stored before it, whatever order they came in: a leg that completed
+with no `answered` report is "no-answer", and an `answered` that arrives after
+its `completed` makes it "completed" again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,7 +26,7 @@ from app.db import begin_write
 from app.flows import turn_store
 from app.flows.runner import delivery_key
 from app.logs import bind_action, bind_call
-from app.models import CallAction, CallEvent, utcnow
+from app.models import Call, CallAction, CallEvent, utcnow
 
 # How far along a call is; statuses of equal rank do not replace each other.
 RANK: Mapping[str, int] = {
@@ -49,17 +55,32 @@ ACTION_STATUS: Mapping[str, str] = {
     "failed": "failed",
     "canceled": "failed",
 }
-# The second party's leg: only its failures matter to the caller.
-LEG_FAILURES: Mapping[str, str] = {
-    "busy": "busy",
-    "no-answer": "no_answer",
-    "failed": "failed",
-    "canceled": "failed",
-}
+# The second party's leg failing, as the action shows it (first found wins).
+LEG_FAILED = ("busy", "no_answer", "failed")
 ACTION_RANK: Mapping[str, int] = {
     "queued": 0, "retrying": 0, "unknown": 0, "calling": 1, "ringing": 2,
     "connected": 3, "completed": 4, "busy": 4, "no_answer": 4, "failed": 4,
 }  # fmt: skip
+ANSWERED = frozenset({"answered", "in-progress"})
+NO_FLOW = "-"  # the flow of a call Glue knows only from status reports
+# Platforms whose `completed` also ends a call nobody answered: DIDforSale has no
+# other final status. Twilio says `no-answer` itself.
+COMPLETED_UNANSWERED = frozenset({"didml"})
+# A leg's final statuses, in the order one decides (a leg has only one in practice).
+LEG_FINALS = ("busy", "no-answer", "failed", "canceled", "completed")
+# The status reports stored of a call, and of every call of a click-to-call action.
+STORED_REPORTS = (
+    select(CallEvent.call_id, CallEvent.outcome, CallEvent.payload)
+    .join(Call, Call.id == CallEvent.call_id)
+    .where(
+        CallEvent.kind == "status",
+        or_(Call.id == bindparam("call_row"), Call.action_id == bindparam("action")),
+    )
+    .order_by(CallEvent.id)
+)
+
+# One report as the leg reading needs it: the call's row, the leg, the status.
+Reported = tuple[int, str, str]
 
 
 @dataclass(frozen=True)
@@ -114,23 +135,43 @@ def _store(
         report.platform,
         report.call_id,
         (report.caller or "")[:32] or None,
-        "-",
+        NO_FLOW,
         utcnow(),
     )
     bind_call(call.id)
+    unanswered_completes = report.platform in COMPLETED_UNANSWERED
+    # Locked before the reports are read: the other leg's reports, stored by
+    # another request, are then all in (it held the lock until it committed).
+    action = (
+        session.get(CallAction, report.action_id, with_for_update=True)
+        if report.action_id is not None
+        else None
+    )
+    # This report is read with the others, as it will be stored.
+    here = (call.id, _leg(payload))
+    reports: list[Reported] = [(*here, report.status)]
+    if action is not None or (unanswered_completes and report.status in ANSWERED | {"completed"}):
+        reports = _stored_reports(connection, call.id, report.action_id) + reports
+    if call.flow != NO_FLOW:
+        # Glue ran its flow: the platform fetched the call's voice document, which
+        # it does once the call is answered.
+        reports.append((call.id, "", "answered"))
+    this_leg = {status for row, leg, status in reports if (row, leg) == here}
+    status = _read_status(report.status, this_leg, unanswered_completes)
     changes: dict[str, Any] = {}
-    if RANK.get(report.status, -1) > RANK.get(call.platform_status or "", -1):
-        changes["platform_status"] = report.status
+    if _moves_on(RANK, call.platform_status or "", status, read=status != report.status):
+        changes["platform_status"] = status
     if report.duration_seconds is not None:
         changes["duration_seconds"] = report.duration_seconds
     if report.recording_url:
         changes["recording_url"] = report.recording_url[:500]
-    if RANK.get(report.status) == FINAL_RANK and call.ended_at is None:
+    if RANK.get(status) == FINAL_RANK and call.ended_at is None:
         changes["status"], changes["ended_at"] = "ended", utcnow()
-    if report.action_id is not None:
-        action_id = _advance_action(session, report)
-        if action_id is not None and action_id != call.action_id:
-            changes["action_id"] = action_id
+    if action is not None:
+        bind_action(action.id)
+        _advance_action(action, reports, unanswered_completes)
+        if action.id != call.action_id:
+            changes["action_id"] = action.id
     # Stored last: a copy of a stored report fails here on its key, and is undone.
     turn_store.store_event(
         connection,
@@ -147,19 +188,69 @@ def _store(
     session.commit()
 
 
-def _advance_action(session: Session, report: StatusReport) -> int | None:
-    """Move the click-to-call action on (never back): its page shows the progress.
-    Returns the action's id, if it exists."""
-    action = session.get(CallAction, report.action_id, with_for_update=True)
-    if action is None:
-        return None
-    bind_action(action.id)
-    if report.leg:
-        status = LEG_FAILURES.get(report.status)  # the person called did not answer
-    else:
-        status = ACTION_STATUS.get(report.status)
-        if status == "completed" and action.status != "connected" and not report.duration_seconds:
-            status = "no_answer"  # it ended without ever being answered
-    if status and ACTION_RANK[status] > ACTION_RANK.get(action.status, 0):
+def _advance_action(
+    action: CallAction, reports: Sequence[Reported], unanswered_completes: bool
+) -> None:
+    """Move the click-to-call action on (never back) as its calls' reports read:
+    its page shows the progress. One final status may give way to another the
+    reports read better (an `answered` that came late, the other leg's failure)."""
+    status = _action_status(reports, unanswered_completes)
+    if status and _moves_on(ACTION_RANK, action.status, status, read=True):
         action.status = status
-    return action.id
+
+
+def _action_status(reports: Sequence[Reported], unanswered_completes: bool) -> str | None:
+    """The action's status from its legs. The call itself (no parent) says how far
+    it got. The second party's leg counts when it failed (the person called did
+    not answer: the caller hears that), and when it ended after being answered
+    (the conversation is over, whenever the first leg's report comes)."""
+    legs: dict[tuple[int, str], set[str]] = {}
+    for row, leg, reported in reports:
+        legs.setdefault((row, leg), set()).add(reported)
+    first = [_leg_status(s, unanswered_completes) for (_, leg), s in legs.items() if not leg]
+    second = {_leg_status(s, unanswered_completes) for (_, leg), s in legs.items() if leg}
+    status = max(filter(None, first), key=ACTION_RANK.__getitem__, default=None)
+    if not {"connected", "completed"} & second:
+        failure = next((s for s in LEG_FAILED if s in second), None)
+        if failure:
+            return failure
+    if "completed" in second and ACTION_RANK.get(status or "", 0) < FINAL_RANK:
+        return "completed"
+    return status
+
+
+def _leg_status(statuses: Collection[str], unanswered_completes: bool) -> str | None:
+    """One leg's status for the action, from all of its reports."""
+    for final in LEG_FINALS:
+        if final in statuses:
+            if final == "completed" and unanswered_completes and ANSWERED.isdisjoint(statuses):
+                return "no_answer"
+            return ACTION_STATUS[final]
+    progress = [ACTION_STATUS[s] for s in statuses if s in ACTION_STATUS]
+    return max(progress, key=ACTION_RANK.__getitem__, default=None)
+
+
+def _read_status(status: str, leg_statuses: Collection[str], unanswered_completes: bool) -> str:
+    """A report's status for the call's row, read with its leg's other reports."""
+    if unanswered_completes:
+        if status == "completed" and ANSWERED.isdisjoint(leg_statuses):
+            return "no-answer"  # it ended without ever being answered
+        if status in ANSWERED and "completed" in leg_statuses:
+            return "completed"  # the `answered` came after the `completed`
+    return status
+
+
+def _moves_on(rank: Mapping[str, int], current: str, new: str, *, read: bool) -> bool:
+    """Forward only; between two final statuses, only to one the reports read."""
+    before, after = rank.get(current, -1), rank.get(new, -1)
+    return after > before or (read and after == before == FINAL_RANK and new != current)
+
+
+def _stored_reports(connection: Connection, call_row: int, action: int | None) -> list[Reported]:
+    rows = connection.execute(STORED_REPORTS, {"call_row": call_row, "action": action})
+    return [(row, _leg(payload or {}), outcome or "") for row, outcome, payload in rows]
+
+
+def _leg(payload: Mapping[str, Any]) -> str:
+    """The parent call a report names, as stored: "" for the call itself."""
+    return str(payload.get("ParentCallSid") or "")
