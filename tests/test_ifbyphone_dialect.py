@@ -125,11 +125,42 @@ def test_parse_reads_platform_fields_answers_and_pass_through() -> None:
 
 @pytest.mark.parametrize(
     "values",
-    [{}, {"session_id": "  "}, {"session_id": "a", "account": "1" * 300}],
+    [
+        {},
+        {"session_id": "  "},
+        {"session_id": "a", "caller_id": "1" * 300},
+        {"session_id": "a", "p_t": "next|error:0||" + "x" * 300},
+    ],
 )
 def test_parse_refuses_requests_that_are_not_a_turn(values: dict[str, str]) -> None:
     with pytest.raises(MalformedRequest):
         ifbyphone.parse(values, max_length=256)
+
+
+@pytest.mark.parametrize(
+    "turn", ["9" * 10, "9" * 5000, "\u00b2", "\u0661\u0662", "\uff11", "-1", "1.0", " 1"]
+)
+def test_a_turn_in_p_t_that_is_no_bounded_ascii_number_is_malformed(turn: str) -> None:
+    values = {"session_id": "a", "p_t": f"turn|{turn}||next|verified:1"}
+    with pytest.raises(MalformedRequest):
+        ifbyphone.parse(values, max_length=10_000)
+    # Read for the fallback all the same, without the counter.
+    assert ifbyphone.parse_pass_through(values) == {"next": "verified:1"}
+
+
+def test_fields_glue_does_not_read_are_kept_whatever_their_length() -> None:
+    """Which answers a flow reads is the runner's to check: parse refuses none."""
+    values = {
+        "session_id": "a",
+        "p_t": "turn|999999999",
+        "account": "1" * 300,
+        "campaign": "c" * 5000,
+        "x" * 300: "1",
+    }
+    turn = ifbyphone.parse(values, max_length=256)
+    assert dict(turn.fields) == values
+    assert turn.answers["campaign"] == "c" * 5000
+    assert dict(turn.pass_through) == {"turn": "999999999"}
 
 
 def test_pass_through_round_trips_and_ignores_garbage() -> None:

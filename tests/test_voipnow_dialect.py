@@ -233,13 +233,33 @@ def test_no_caller_id(caller: str) -> None:
         {},
         {"CallID": "  "},
         {"CallID": "a" * (MAX_CALL_ID + 1)},
-        {"CallID": "a", "pin": "1" * 300},
-        {"CallID": "a", "x" * 300: "1"},
+        {"CallID": "a", "CallerIDNum": "1" * 300},
     ],
 )
 def test_parse_refuses_requests_that_are_not_a_turn(values: dict[str, str]) -> None:
     with pytest.raises(MalformedRequest):
         voipnow.parse(values, max_length=256)
+
+
+@pytest.mark.parametrize(
+    "turn", ["9" * 10, "9" * 5000, "\u00b2", "\u0661\u0662", "\uff11", "-1", "1.0", "x"]
+)
+def test_a_turn_that_is_no_bounded_ascii_number_is_malformed(turn: str) -> None:
+    with pytest.raises(MalformedRequest):
+        voipnow.parse({"CallID": "a", "glue_turn": turn}, max_length=10_000)
+
+
+@pytest.mark.parametrize("turn", ["", "null", "$glue_turn", "999999999", " 7 "])
+def test_an_unset_turn_or_a_number_is_a_turn(turn: str) -> None:
+    assert voipnow.parse({"CallID": "a", "glue_turn": turn}, max_length=256).call_id == "a"
+
+
+def test_fields_glue_does_not_read_are_kept_whatever_their_length() -> None:
+    """Which answers a flow reads is the runner's to check: parse refuses none."""
+    values = {"CallID": "a", "pin": "1" * 300, "campaign": "c" * 5000, "x" * 300: "1"}
+    turn = voipnow.parse(values, max_length=256)
+    assert dict(turn.fields) == values
+    assert turn.answers["campaign"] == "c" * 5000
 
 
 def test_volatile_fields_are_none() -> None:

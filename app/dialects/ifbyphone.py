@@ -16,7 +16,16 @@ from lxml import etree
 from marshmallow import fields
 from marshmallow.validate import Regexp
 
-from app.dialects.base import MAX_CALL_ID, Cursor, MalformedRequest, Rendered, Turn, check_lengths
+from app.dialects.base import (
+    MAX_CALL_ID,
+    MAX_COUNTER,
+    Cursor,
+    MalformedRequest,
+    Rendered,
+    Turn,
+    check_lengths,
+    read_number,
+)
 from app.dialects.steps import (
     Ask,
     FindMe,
@@ -39,6 +48,8 @@ NAME = "ifbyphone"
 CONTENT_TYPE = "text/xml; charset=utf-8"
 # Fields IfbyPhone itself sends (and our auth key): everything else is an answer.
 PLATFORM_FIELDS = frozenset({"caller_id", "session_id", "timestamp", "p_t", "key"})
+# The platform's fields a request's parse reads: checked for length.
+READ_FIELDS = ("caller_id", "session_id", "p_t")
 # A retried delivery may carry a new timestamp; p_t tells the turns of a call apart.
 VOLATILE_FIELDS = frozenset({"timestamp"})
 ONE_BY_ONE = False  # the SurVo asks every question, then posts all answers
@@ -48,13 +59,20 @@ log = logging.getLogger(__name__)
 
 
 def parse(values: Mapping[str, str], max_length: int) -> Turn:
-    """Read a SurVo post (GET query or POST/PUT form) into a turn."""
-    check_lengths(values, max_length)
+    """Read a SurVo post (GET query or POST/PUT form) into a turn.
+
+    Every field that is not IfbyPhone's own may answer a question: the runner
+    reads (and checks) those the flow's questions name; the rest are kept as sent.
+    """
+    check_lengths(values, READ_FIELDS, max_length)
     session_id = values.get("session_id", "").strip()
     if not session_id:
         raise MalformedRequest("no session_id")
     if len(session_id) > MAX_CALL_ID:
         raise MalformedRequest(f"session_id longer than {MAX_CALL_ID}")
+    turn = decode_pass_through(values.get("p_t", "")).get("turn")
+    if turn is not None and read_number(turn, MAX_COUNTER) is None:
+        raise MalformedRequest(f"p_t's turn is not a number up to {MAX_COUNTER}")
     return Turn(
         platform=NAME,
         call_id=session_id,
@@ -66,8 +84,12 @@ def parse(values: Mapping[str, str], max_length: int) -> Turn:
 
 
 def parse_pass_through(values: Mapping[str, str]) -> dict[str, str]:
-    """The pass-through of a request, even one that is not a readable turn."""
-    return decode_pass_through(values.get("p_t", ""))
+    """The pass-through of a request, even one that is not a readable turn
+    (without a turn counter that is no number)."""
+    pass_through = decode_pass_through(values.get("p_t", ""))
+    if read_number(pass_through.get("turn", ""), MAX_COUNTER) is None:
+        pass_through.pop("turn", None)
+    return pass_through
 
 
 def decode_pass_through(text: str) -> dict[str, str]:

@@ -17,7 +17,16 @@ from lxml import etree
 from marshmallow import Schema, fields
 from marshmallow.validate import Length, Range
 
-from app.dialects.base import MAX_CALL_ID, Cursor, MalformedRequest, Rendered, Turn, check_lengths
+from app.dialects.base import (
+    MAX_CALL_ID,
+    MAX_COUNTER,
+    Cursor,
+    MalformedRequest,
+    Rendered,
+    Turn,
+    check_lengths,
+    read_number,
+)
 from app.dialects.steps import (
     Ask,
     FindMe,
@@ -40,6 +49,8 @@ log = logging.getLogger(__name__)
 # Query fields Glue puts in its own callback URLs.
 QUESTION, TURN, SILENCE, RECORDED = "question", "turn", "silence", "recorded"
 DEFAULT_TIMEOUT = 5  # seconds of silence before a question counts as unanswered
+# The fields a request's parse reads, besides the answer: checked for length.
+READ_FIELDS = ("CallSid", "callSid", "From", "Caller", QUESTION, TURN, SILENCE)
 
 
 class VoiceXmlSettings(StrictSchema):
@@ -102,13 +113,20 @@ class VoiceXml:
         """Nothing a flow uses needs a setting here: every key has a default."""
 
     def parse(self, values: Mapping[str, str], max_length: int) -> Turn:
-        """A call's request; after a `<Gather>`, `Digits` answers the question it named."""
-        check_lengths(values, max_length)
+        """A call's request; after a `<Gather>`, `Digits` answers the question it named.
+
+        Only the fields read here are checked (the answer, by the runner, against
+        the flow's question); every other field is kept as sent.
+        """
+        check_lengths(values, READ_FIELDS, max_length)
         call_id = next((values[f] for f in self.call_id_fields if values.get(f)), "").strip()
         if not call_id:
             raise MalformedRequest(f"no {self.call_id_fields[0]}")
         if len(call_id) > MAX_CALL_ID:
             raise MalformedRequest(f"{self.call_id_fields[0]} longer than {MAX_CALL_ID}")
+        turn = values.get(TURN, "")
+        if turn and read_number(turn, MAX_COUNTER) is None:
+            raise MalformedRequest(f"{TURN} is not a number up to {MAX_COUNTER}")
         answers: dict[str, str] = {}
         question = values.get(QUESTION)
         if question:
@@ -125,8 +143,9 @@ class VoiceXml:
         )
 
     def parse_pass_through(self, values: Mapping[str, str]) -> dict[str, str]:
+        """The turn counter of Glue's callback URL, where it is one."""
         turn = values.get(TURN, "")
-        return {"turn": turn} if turn.isdigit() else {}
+        return {"turn": turn} if read_number(turn, MAX_COUNTER) is not None else {}
 
     def render(self, steps: Sequence[Step], block: Mapping[str, Any], cursor: Cursor) -> Rendered:
         """The steps in one `<Response>`, up to a `<Redirect>` to another document:

@@ -23,7 +23,16 @@ from lxml import etree
 from marshmallow import fields
 from marshmallow.validate import Length, NoneOf, OneOf, Regexp
 
-from app.dialects.base import MAX_CALL_ID, Cursor, MalformedRequest, Rendered, Turn, check_lengths
+from app.dialects.base import (
+    MAX_CALL_ID,
+    MAX_COUNTER,
+    Cursor,
+    MalformedRequest,
+    Rendered,
+    Turn,
+    check_lengths,
+    read_number,
+)
 from app.dialects.steps import (
     Ask,
     FindMe,
@@ -98,6 +107,11 @@ DEFAULT_JUMP_OPTION = "s"
 JUMP_PRIORITY = "1"
 # An unset IVR variable in the URL arrives as "" or "null".
 UNSET = ("", "null")
+# No turn yet: the call's first request, before any reply set the variable (an
+# IVR that sends an unset variable's `$name` as written included).
+UNSET_TURN = (*UNSET, f"${TURN_VARIABLE}")
+# The platform's fields a request's parse reads: checked for length.
+READ_FIELDS = ("CallID", "CallerIDNum", TURN_VARIABLE)
 
 
 class MissingSetting(LookupError):
@@ -105,13 +119,20 @@ class MissingSetting(LookupError):
 
 
 def parse(values: Mapping[str, str], max_length: int) -> Turn:
-    """Read a Call Interactive request (GET query or POST form) into a turn."""
-    check_lengths(values, max_length)
+    """Read a Call Interactive request (GET query or POST form) into a turn.
+
+    Every field that is not VoipNow's own may answer a question: the runner
+    reads (and checks) those the flow's questions name; the rest are kept as sent.
+    """
+    check_lengths(values, READ_FIELDS, max_length)
     call_id = values.get("CallID", "").strip()
     if not call_id:
         raise MalformedRequest("no CallID")
     if len(call_id) > MAX_CALL_ID:
         raise MalformedRequest(f"CallID longer than {MAX_CALL_ID}")
+    turn = values.get(TURN_VARIABLE, "").strip()
+    if turn not in UNSET_TURN and read_number(turn, MAX_COUNTER) is None:
+        raise MalformedRequest(f"{TURN_VARIABLE} is not a number up to {MAX_COUNTER}")
     caller = values.get("CallerIDNum", "").strip()
     return Turn(
         platform=NAME,
@@ -126,7 +147,7 @@ def parse(values: Mapping[str, str], max_length: int) -> Turn:
 def parse_pass_through(values: Mapping[str, str]) -> dict[str, str]:
     """The turn counter the last reply set, if the request carries one."""
     turn = values.get(TURN_VARIABLE, "").strip()
-    return {"turn": turn} if turn.isascii() and turn.isdigit() else {}
+    return {"turn": turn} if read_number(turn, MAX_COUNTER) is not None else {}
 
 
 def render(steps: Sequence[Step], block: Mapping[str, Any], cursor: Cursor) -> Rendered:

@@ -23,7 +23,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import begin_write
-from app.dialects.base import Cursor, Dialect, MalformedRequest, Turn
+from app.dialects.base import (
+    MAX_COUNTER,
+    Cursor,
+    Dialect,
+    MalformedRequest,
+    Turn,
+    capped,
+    read_number,
+)
 from app.directory.phones import try_e164
 from app.flows import engine, turn_store
 from app.flows.engine import CallState
@@ -40,6 +48,10 @@ MASK = "***"
 VERIFICATION_ENDS = frozenset({"verified", "failed", "locked", "no_input"})
 # Request fields that are credentials, never stored.
 CREDENTIAL_FIELDS = frozenset({"key", "apikey"})
+# Fields Glue does not read are stored with the event, this many at most: the
+# rest are counted under DROPPED. Every name and value stored is capped too.
+MAX_UNREAD_FIELDS = 50
+DROPPED = "_dropped"
 
 
 def delivery_key(secret: str, platform: str, flow: str, fields: Mapping[str, str]) -> str:
@@ -54,29 +66,55 @@ def masked(
     platform_fields: Collection[str],
     max_length: int,
     answer_fields: Mapping[str, str] | None = None,
+    also: Flow | None = None,
 ) -> dict[str, str]:
-    """The fields as stored: credentials dropped, secret answers masked, values capped.
+    """The fields as stored: credentials dropped, secret answers masked, names
+    and values capped (with a marker saying so), and of the fields that are
+    neither the platform's nor an answer to the flow's questions, the first
+    MAX_UNREAD_FIELDS (DROPPED counts the rest).
 
     Without a flow nobody knows which answer is the PIN, so every answer is masked.
     `answer_fields` names the field that carried a question's answer, where that
-    is not the question's own name.
+    is not the question's own name. `also` is a second flow whose secret answers
+    are masked too (the call's own, when the request named another).
     """
     carriers = answer_fields or {}
-    secrets = (
-        {carriers.get(q.name, q.name) for q in flow.questions if q.secret}
-        | {carriers.get(flow.verify.pin, flow.verify.pin)}
-        if flow
-        else set()
-    )
+    flows = [f for f in (flow, also) if f is not None]
+    asked = {carriers.get(q.name, q.name) for f in flows for q in f.questions}
+    secrets = {
+        carriers.get(name, name)
+        for f in flows
+        for name in (f.verify.pin, *(q.name for q in f.questions if q.secret))
+    }
 
     def secret(name: str) -> bool:
-        return name not in platform_fields if flow is None else name in secrets
+        return name in secrets if flows else name not in platform_fields
 
-    return {
-        name[:max_length]: MASK if secret(name) else value[:max_length]
-        for name, value in fields.items()
-        if name not in CREDENTIAL_FIELDS
-    }
+    stored: dict[str, str] = {}
+    unread = dropped = 0
+    for name, value in fields.items():
+        if name in CREDENTIAL_FIELDS:
+            continue
+        if name not in platform_fields and name not in asked:
+            if unread == MAX_UNREAD_FIELDS:
+                dropped += 1
+                continue
+            unread += 1
+        stored[capped(name, max_length)] = MASK if secret(name) else capped(value, max_length)
+    if dropped:
+        stored[DROPPED] = f"{dropped} more fields not stored"
+    return stored
+
+
+def read_answers(flow: Flow, turn: Turn, max_length: int) -> dict[str, str]:
+    """The answers a turn carries to the flow's questions (any other field is
+    no answer); MalformedRequest if one is longer than a field may be."""
+    answers = {q.name: turn.answers[q.name] for q in flow.questions if q.name in turn.answers}
+    for name, value in answers.items():
+        if len(value) > max_length:
+            field = turn.answer_fields.get(name, name)
+            raise MalformedRequest(f"field {field[:32]!r} longer than {max_length}")
+    return answers
 
 
 def read_turn(
@@ -147,6 +185,7 @@ class TurnRunner:
             return self._take_turn(dialect, flow, turn, url)
         except MalformedRequest as exc:
             log.warning("%s request is not a turn of a call: %s", dialect.NAME, exc)
+            self.session.rollback()  # a turn found out mid-way (an answer too long)
             return self._keep_malformed(dialect, flow, values, str(exc), url)
         except Exception:
             # The caller still hears the flow's apology; the log keeps the request id.
@@ -189,16 +228,20 @@ class TurnRunner:
             utcnow(),
         )
         bind_call(call.id)
-        payload = masked(
-            turn.fields, flow, dialect.PLATFORM_FIELDS, self.max_length, turn.answer_fields
-        )
         # A call goes on in the flow it began in, whichever URL a shared SurVo
-        # posts back to; its secret answers are masked too.
+        # posts back to; the secret answers of both are masked.
+        named = flow
         if call.flow != flow.name:
             flow = self.flows(call.flow) or flow
-            payload = masked(
-                payload, flow, dialect.PLATFORM_FIELDS, self.max_length, turn.answer_fields
-            )
+        payload = masked(
+            turn.fields,
+            flow,
+            dialect.PLATFORM_FIELDS,
+            self.max_length,
+            turn.answer_fields,
+            also=named if named is not flow else None,
+        )
+        answers = read_answers(flow, turn, self.max_length)
 
         def store(outcome: str, reply: str, call_changes: dict[str, Any] | None = None) -> None:
             # Stored last, in the same transaction: a second copy of this delivery
@@ -238,7 +281,7 @@ class TurnRunner:
         decision = engine.decide(
             flow,
             state,
-            turn.answers,
+            answers,
             lambda claim, pin: self.verifier.verify(claim, pin, call.id, turn.caller, for_user),
             turn.caller,
             one_by_one=dialect.ONE_BY_ONE,
@@ -305,10 +348,8 @@ class TurnRunner:
             return dialect.render_hangup()
         try:
             pass_through = dialect.parse_pass_through(values)
-            turn = pass_through.get("turn", "0")
-            state = _resume_from_mirror(
-                CallState(turn=int(turn) if turn.isdigit() else 0), pass_through
-            )
+            turn = read_number(pass_through.get("turn", ""), MAX_COUNTER) or 0
+            state = _resume_from_mirror(CallState(turn=turn), pass_through)
             if state.pending is None:
                 decision = engine.start(flow, state, "error")
             else:
@@ -329,8 +370,8 @@ def _answers_an_earlier_reply(turn: Turn, state: CallState) -> bool:
 
     (A larger turn than ours means a reply sent while the database was away.)
     """
-    sent = turn.pass_through.get("turn", "")
-    return sent.isdigit() and int(sent) < state.turn
+    sent = read_number(turn.pass_through.get("turn", ""), MAX_COUNTER)
+    return sent is not None and sent < state.turn
 
 
 def _redacted(reply: str, url: str) -> str:
@@ -355,6 +396,7 @@ def _resume_from_mirror(state: CallState, pass_through: Mapping[str, str]) -> Ca
     no verified record, so a forged `p_t` can lead nowhere but to an apology.
     """
     outcome, _, index = pass_through.get("next", "").partition(":")
-    if state.pending is None and outcome == "error" and index.isdigit():
-        return CallState(turn=state.turn, pending=("error", int(index)), outcome="error")
+    position = read_number(index, MAX_COUNTER)
+    if state.pending is None and outcome == "error" and position is not None:
+        return CallState(turn=state.turn, pending=("error", position), outcome="error")
     return state

@@ -9,7 +9,6 @@ once by app.flows.statuses; the platforms ignore the body, so the answer is a
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -17,18 +16,16 @@ from flask import Blueprint, Flask, Response, current_app
 from werkzeug.exceptions import HTTPException
 
 from app.db import get_session
-from app.dialects.base import MAX_CALL_ID
+from app.dialects.base import MAX_CALL_ID, read_number
 from app.flows.runner import log_not_stored, masked
 from app.flows.statuses import RANK, StatusReport, record_status
 from app.hooks.auth import forbidden, has_field_secret, has_secret
 from app.hooks.fields import sent_fields
 from app.hooks.twilio_signature import twilio_signature
 from app.logs import request_id
+from app.request_limits import MAX_ID
 
 log = logging.getLogger(__name__)
-
-# calls.platform_call_id is VARCHAR(128): a longer id is no id a platform sends.
-_SECONDS = re.compile(r"[0-9]{1,9}")  # fits the INTEGER column everywhere
 
 
 @dataclass(frozen=True)
@@ -111,17 +108,18 @@ def read_report(fields: CallbackFields, values: Mapping[str, str]) -> StatusRepo
         raise NotAReport("missing CallStatus")
     if status not in RANK:
         raise NotAReport("unknown CallStatus")
-    duration = _first(values, fields.duration).strip()
     return StatusReport(
         platform=fields.platform,
         call_id=call_id,
         status=status,
         leg=values.get("ParentCallSid", ""),
-        duration_seconds=int(duration) if _SECONDS.fullmatch(duration) else None,
+        # Both columns are INTEGER: a number past it is no duration nor id.
+        duration_seconds=read_number(_first(values, fields.duration).strip(), MAX_ID),
         recording_url=_first(values, fields.recording_url) or None,
         caller=values.get("From") or None,
-        # Glue's own status callback URLs name the click-to-call action.
-        action_id=int(action) if (action := values.get("action", "")).isdigit() else None,
+        # Glue's own status callback URLs name the click-to-call action; any other
+        # `action` (ids start at 1) names none, and the report is kept for the call.
+        action_id=read_number(values.get("action", ""), MAX_ID) or None,
     )
 
 

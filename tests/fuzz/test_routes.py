@@ -82,7 +82,9 @@ CALL_IDS = st.sampled_from(("call-1", "call-2", "call-3", "CA0001", " call-1 "))
 ACCOUNTS = st.sampled_from(("1001", "1002", "1004", "1900", "9999", "500", "0500", "1001 "))
 CALLERS = st.sampled_from(("3125550199", "+13125550101", "+13125550500", "anonymous", "null", ""))
 TURNS = st.one_of(
-    st.sampled_from(("0", "1", "2", "3", "4")), st.integers(0, 10**30).map(str), atoms
+    st.sampled_from(("0", "1", "2", "3", "4", "9" * 5000)),
+    st.integers(0, 10**30).map(str),
+    atoms,
 )
 PINS = st.sampled_from(SENT_PINS)
 QUESTIONS = st.sampled_from(("account", "group", "question", "CallSid"))  # "pin": see _pin_turn
@@ -96,6 +98,7 @@ PASS_THROUGH = st.sampled_from(
         "next|error:\u0661",
         "turn|1||next|retry:1",
         "turn|\u00b2",
+        "turn|" + "9" * 5000,
         "|||",
         "next|verified:x||action|1",
     )
@@ -151,7 +154,9 @@ STATUS_FIELDS = {
     "To": CALLERS,
     "Direction": st.sampled_from(("inbound", "outbound-api")),
     "optional": ANY,
-    "action": st.sampled_from(("1", "2", "0", "-1", "99999999999999999999", "\u0661")),
+    "action": st.sampled_from(
+        ("1", "2", "0", "-1", "2147483648", "99999999999999999999", "9" * 5000, "\u0661", "\u00b2")
+    ),
     "pin": PINS,
 }
 WEB = {
@@ -621,6 +626,7 @@ FLOW = (("flow_name", "verify_caller"),)
 TOO_LARGE = 70000
 BAD_JSON = Body(b"{", "application/json")
 FORM = "application/x-www-form-urlencoded"
+RINGING = b"callSid=call-1&CallStatus=ringing"
 UNNAMED_PART = (
     b'--glueboundary\r\nContent-Disposition: form-data; name="\r\n"\r\n\r\n<\r\n'
     b"--glueboundary--\r\n"
@@ -634,6 +640,14 @@ REGRESSIONS: dict[str, list[Spec]] = {
         Spec("POST", FLOW, "wrong", headers=((SIGNATURE_HEADER, "x"),), pad=TOO_LARGE),
         # A signed path with a `;`: urlparse dropped it, so the signature failed.
         Spec("GET", (("flow_name", "&amp;"),), "right"),
+        # A turn counter int() cannot read: a traceback and a bare hang-up.
+        Spec(
+            "POST",
+            FLOW,
+            "right",
+            query=(("turn", "9" * 5000), ("question", "account")),
+            body=Body(b"CallSid=c&Digits=1001", FORM),
+        ),
     ],
     # A chunked body over the limit was cut at the limit and the rest parsed as whole:
     # see "/ifbyphone/<flow_name>" below.
@@ -656,13 +670,27 @@ REGRESSIONS: dict[str, list[Spec]] = {
     "/phone": [Spec("POST", cookie="user", body=BAD_JSON)],
     # NUL in a field (PostgreSQL text cannot hold it): a status callback answered 500
     # (retried for ever), sign-in 500, a platform's turn lost.
-    "/didml/status": [Spec("POST", body=Body(b"callSid=a%00b&CallStatus=ringing", FORM))],
+    # An action id past INTEGER (PostgreSQL refused the query), or past what int()
+    # reads: 500, which the platform retries for ever.
+    "/didml/status": [
+        Spec("POST", body=Body(b"callSid=a%00b&CallStatus=ringing", FORM)),
+        Spec("POST", query=(("action", "2147483648"),), body=Body(RINGING, FORM)),
+        Spec("POST", query=(("action", "9" * 5000),), body=Body(RINGING, FORM)),
+    ],
+    "/twiml/status": [
+        Spec("POST", body=Body(RINGING.replace(b"callSid", b"CallSid") + b"&action=%C2%B2", FORM))
+    ],
     "/login": [
         Spec("POST", cookie="anon", body=Body(b"csrf_token=%40csrf&account=1%00&password=x", FORM))
     ],
     "/ifbyphone/<flow_name>": [
         Spec("POST", FLOW, "right", pad=TOO_LARGE, chunked=True),
         Spec("POST", FLOW, "right", body=Body(b"session_id=s%00&account=1001", FORM)),
+        # A turn counter int() cannot read: a traceback and a bare hang-up.
+        Spec("POST", FLOW, "right", body=Body(b"session_id=s&p_t=turn%7C%C2%B2", FORM)),
+    ],
+    "/voipnow/<flow_name>/dial-in": [
+        Spec("POST", FLOW, "right", body=Body(b"CallID=c&glue_turn=" + b"9" * 5000, FORM))
     ],
     # A multipart part whose name cannot be read (werkzeug keys it None): sorting the
     # fields to key the delivery raised TypeError (500).
@@ -672,7 +700,8 @@ REGRESSIONS: dict[str, list[Spec]] = {
             (("flow_name", "nope"),),
             "right",
             body=Body(UNNAMED_PART, "multipart/form-data; boundary=glueboundary"),
-        )
+        ),
+        Spec("POST", FLOW, "right", query=(("turn", "\u00b2"),), body=Body(b"callSid=c", FORM)),
     ],
     # JSON nested past Python's recursion limit (RecursionError), NUL in JSON text.
     "/api/v1/calls": [
