@@ -5,6 +5,7 @@ PostgreSQL)."""
 from __future__ import annotations
 
 import base64
+import itertools
 import threading
 from typing import Any
 
@@ -16,9 +17,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
 
+from app.calls.passwords import hash_password
 from app.db import make_engine
-from app.models import Call, CallEvent
+from app.models import Call, CallAction, CallEvent
+from tests.calls.web_client import PASSWORDS, sign_in
 from tests.conftest import TEST_SECRETS
+from tests.directory_helpers import add_user
+from tests.voice_xml_caller import VoiceXmlCall
 
 KEY = TEST_SECRETS["DIDML_SECRET"]
 TOKEN = TEST_SECRETS["TWILIO_AUTH_TOKEN"]
@@ -162,13 +167,15 @@ def test_concurrent_identical_deliveries_are_stored_once(app: Flask, session: Se
     assert codes == [204] * 8
     assert len(events(session)) == 1
     assert count(session, Call) == 1
-    assert the_call(session, "d-race").platform_status == "completed"
+    # No `answered` was ever reported: nobody answered.
+    assert the_call(session, "d-race").platform_status == "no-answer"
 
 
 def test_a_late_ringing_does_not_undo_completed(client: FlaskClient, session: Session) -> None:
+    stored(didml(client, progress("d-late", "answered")))
     stored(didml(client, progress("d-late", "completed", CallDuration="9")))
     stored(didml(client, progress("d-late", "ringing")))
-    assert [e.outcome for e in events(session)] == ["completed", "ringing"]
+    assert [e.outcome for e in events(session)] == ["answered", "completed", "ringing"]
     call = the_call(session, "d-late")
     assert (call.platform_status, call.status, call.duration_seconds) == ("completed", "ended", 9)
 
@@ -188,6 +195,7 @@ def test_the_b_leg_is_a_report_of_its_own(client: FlaskClient, session: Session)
 def test_field_spellings_and_case_as_didforsale_sends_them(
     client: FlaskClient, session: Session
 ) -> None:
+    stored(didml(client, {"CallSid": "d-case", "CallStatus": "Answered"}))
     stored(
         didml(
             client,
@@ -506,3 +514,172 @@ def test_a_didforsale_recording_url_in_either_spelling_is_kept_as_sent(
     [event] = events(session)
     assert event.payload["RecordingUrl"] == url
     assert the_call(session, "d-9").recording_url == url
+
+
+# Calls nobody answered: DIDforSale reports them `completed` too
+
+
+def an_action(session: Session) -> int:
+    """A click-to-call Ada placed through DIDforSale: accepted, now calling her."""
+    ada = add_user(session, "1001", "Ada Lovelace", "2468", "+13125550101")
+    ada.password_hash = hash_password(PASSWORDS["1001"])
+    action = CallAction(
+        user=ada,
+        via="web",
+        purpose="connect",
+        target_kind="number",
+        from_number="+13125550101",
+        to_number="+13125550102",
+        provider="didforsale",
+        status="calling",
+        provider_call_ids=["A-1"],
+    )
+    session.add(action)
+    session.commit()
+    return action.id
+
+
+def leg(client: FlaskClient, action_id: int, status: str, parent: str = "", **more: str) -> None:
+    """A report of the action's call (A-1) or, with a parent, of its second leg (B-1)."""
+    fields = progress("B-1" if parent else "A-1", status, **more)
+    if parent:
+        fields["ParentCallSid"] = parent
+    query = {"key": KEY, "action": str(action_id)}
+    stored(client.post("/didml/status", query_string=query, data=fields))
+
+
+def action_status(session: Session, action_id: int) -> str:
+    session.commit()
+    action = session.get(CallAction, action_id, populate_existing=True)
+    assert action is not None
+    return action.status
+
+
+def row(session: Session, call_sid: str) -> tuple[str | None, str, int | None]:
+    call = the_call(session, call_sid)
+    return call.platform_status, call.status, call.action_id
+
+
+def test_a_second_leg_that_completes_unanswered_is_no_answer_for_the_caller(
+    client: FlaskClient, session: Session
+) -> None:
+    action_id = an_action(session)
+    for status in ("initiated", "ringing", "answered"):
+        leg(client, action_id, status)
+    assert action_status(session, action_id) == "connected"
+    leg(client, action_id, "initiated", parent="A-1")
+    leg(client, action_id, "ringing", parent="A-1")
+    leg(client, action_id, "completed", parent="A-1", CallDurartion="0")
+    assert action_status(session, action_id) == "no_answer"
+    leg(client, action_id, "completed", CallDurartion="25")  # Ada hangs up
+    assert action_status(session, action_id) == "no_answer"
+    assert row(session, "B-1") == ("no-answer", "ended", action_id)
+    assert row(session, "A-1") == ("completed", "ended", action_id)
+    # Each report is kept as DIDforSale sent it.
+    assert [e.outcome for e in the_call(session, "B-1").events] == [
+        "initiated",
+        "ringing",
+        "completed",
+    ]
+    # What Ada reads on her call's page and in her history.
+    sign_in(client, "1001")
+    assert client.get(f"/calls/{action_id}.json").get_json()["status"] == "no_answer"
+    assert "No answer" in client.get("/").get_data(as_text=True)
+
+
+def test_a_second_leg_answered_then_completed_is_a_completed_call(
+    client: FlaskClient, session: Session
+) -> None:
+    action_id = an_action(session)
+    leg(client, action_id, "answered")
+    leg(client, action_id, "answered", parent="A-1")
+    leg(client, action_id, "completed", parent="A-1", CallDurartion="40")
+    assert action_status(session, action_id) == "completed"
+    leg(client, action_id, "completed", CallDurartion="45")
+    assert action_status(session, action_id) == "completed"
+    assert row(session, "B-1") == ("completed", "ended", action_id)
+    assert row(session, "A-1") == ("completed", "ended", action_id)
+
+
+@pytest.mark.parametrize(
+    "order",
+    list(itertools.permutations(["a answered", "a completed", "b ringing", "b completed"])),
+)
+def test_in_any_order_a_second_leg_never_answered_reads_no_answer(
+    client: FlaskClient, session: Session, order: tuple[str, ...]
+) -> None:
+    action_id = an_action(session)
+    for report in order:
+        which, status = report.split()
+        leg(client, action_id, status, parent="A-1" if which == "b" else "")
+    assert action_status(session, action_id) == "no_answer"
+    assert row(session, "B-1")[0] == "no-answer"
+    assert row(session, "A-1")[0] == "completed"
+
+
+def test_a_call_nobody_answered_is_no_answer(client: FlaskClient, session: Session) -> None:
+    action_id = an_action(session)
+    leg(client, action_id, "initiated")
+    leg(client, action_id, "ringing")
+    leg(client, action_id, "completed", CallDurartion="30")  # 30 s of ringing, say
+    assert action_status(session, action_id) == "no_answer"
+    assert row(session, "A-1") == ("no-answer", "ended", action_id)
+
+
+def test_a_late_answered_corrects_a_completed_read_as_no_answer(
+    client: FlaskClient, session: Session
+) -> None:
+    action_id = an_action(session)
+    leg(client, action_id, "completed", CallDurartion="60")
+    assert action_status(session, action_id) == "no_answer"
+    assert row(session, "A-1")[0] == "no-answer"
+    leg(client, action_id, "answered")  # delivered late
+    assert action_status(session, action_id) == "completed"
+    assert row(session, "A-1") == ("completed", "ended", action_id)
+    assert [e.outcome for e in events(session)] == ["completed", "answered"]
+
+
+def test_a_late_answered_of_the_second_leg_corrects_it_too(
+    client: FlaskClient, session: Session
+) -> None:
+    action_id = an_action(session)
+    leg(client, action_id, "answered")
+    leg(client, action_id, "completed", parent="A-1", CallDurartion="40")
+    assert action_status(session, action_id) == "no_answer"
+    leg(client, action_id, "answered", parent="A-1")  # delivered late
+    assert action_status(session, action_id) == "completed"
+    assert row(session, "B-1") == ("completed", "ended", action_id)
+
+
+def test_retried_deliveries_do_not_change_the_reading(
+    client: FlaskClient, session: Session
+) -> None:
+    action_id = an_action(session)
+    leg(client, action_id, "answered")
+    for _ in range(2):
+        leg(client, action_id, "completed", parent="A-1")
+        leg(client, action_id, "completed")
+    assert action_status(session, action_id) == "no_answer"
+    assert [e.outcome for e in events(session)] == ["answered", "completed", "completed"]
+    assert row(session, "A-1")[0] == "completed" and row(session, "B-1")[0] == "no-answer"
+
+
+def test_a_call_glue_ran_its_flow_for_was_answered(client: FlaskClient, session: Session) -> None:
+    """DIDforSale fetches the call's voice document once the call is answered."""
+    VoiceXmlCall(client, "didml", "verify_caller", "A-flow").start()
+    stored(didml(client, progress("A-flow", "completed", CallDurartion="20")))
+    assert the_call(session, "A-flow").platform_status == "completed"
+
+
+def test_twilio_completed_stays_completed_it_says_no_answer_itself(
+    client: FlaskClient, session: Session
+) -> None:
+    action_id = an_action(session)
+    url = f"/twiml/status?action={action_id}"
+    fields = twilio_status("CA-t1", "completed", CallDuration="12")
+    signature = RequestValidator(TOKEN).compute_signature(f"http://localhost{url}", fields)
+    stored(client.post(url, data=fields, headers={"X-Twilio-Signature": signature}))
+    assert action_status(session, action_id) == "completed"
+    assert row(session, "CA-t1") == ("completed", "ended", action_id)
+    stored(twiml(client, twilio_status("CA-t2", "no-answer")))
+    assert the_call(session, "CA-t2").platform_status == "no-answer"
