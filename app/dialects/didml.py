@@ -1,8 +1,11 @@
 """DIDforSale didML dialect: TwiML's family, with DIDforSale's names.
 
-It names the call `callSid` (either case is accepted), and its `<Gather>` takes
-`minDigits` and re-prompts by itself `tries` times: Glue asks for one try and
-re-prompts itself, as on Twilio, so both behave the same.
+It names the call `callSid` (either case is accepted), except in a `<Record>`'s
+action request: that one carries `RecordingUrl`, `callid`, `dialednumber`,
+`callerid` (the caller's number) and `callername` in place of `callSid`, `To`,
+`From` and `CallerName`, and is read as a turn of the same call. Its `<Gather>`
+takes `minDigits` and re-prompts by itself `tries` times: Glue asks for one try
+and re-prompts itself, as on Twilio, so both behave the same.
 
 Where didML's attribute names differ from Twilio's, DIDforSale's are written:
 `<Dial callerid>`, `<Record maxlength>` (and no `playBeep`, which didML does not
@@ -24,10 +27,12 @@ from app.dialects.twiml import VoiceXml
 
 DIDML = VoiceXml(
     NAME="didml",
-    call_id_fields=("callSid", "CallSid"),
+    call_id_fields=("callSid", "CallSid", "callid"),
+    caller_fields=("From", "Caller", "callerid"),
     gather_attributes={"tries": "1"},
     min_digits_attribute="minDigits",
     caller_id_attribute="callerid",
     pause_length_attribute=None,
     max_length_attribute="maxlength",
+    PLATFORM_FIELDS=VoiceXml.PLATFORM_FIELDS | {"callid", "callerid", "callername", "dialednumber"},
 )

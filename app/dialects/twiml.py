@@ -49,8 +49,9 @@ log = logging.getLogger(__name__)
 # Query fields Glue puts in its own callback URLs.
 QUESTION, TURN, SILENCE, RECORDED = "question", "turn", "silence", "recorded"
 DEFAULT_TIMEOUT = 5  # seconds of silence before a question counts as unanswered
-# The fields a request's parse reads, besides the answer: checked for length.
-READ_FIELDS = ("CallSid", "callSid", "From", "Caller", QUESTION, TURN, SILENCE)
+# The fields a request's parse reads, besides the answer and the dialect's call id
+# and caller fields: checked for length.
+READ_FIELDS = (QUESTION, TURN, SILENCE)
 
 
 class VoiceXmlSettings(StrictSchema):
@@ -78,6 +79,7 @@ class VoiceXml:
 
     NAME: str
     call_id_fields: tuple[str, ...]  # first one present names the call
+    caller_fields: tuple[str, ...] = ("From", "Caller")  # first one present is the caller
     gather_attributes: Mapping[str, str] = field(default_factory=dict)  # always set
     min_digits_attribute: str | None = None  # didML has minDigits; Twilio does not
     caller_id_attribute: str = "callerId"  # <Dial>'s caller ID shown to the party rung
@@ -118,7 +120,7 @@ class VoiceXml:
         Only the fields read here are checked (the answer, by the runner, against
         the flow's question); every other field is kept as sent.
         """
-        check_lengths(values, READ_FIELDS, max_length)
+        check_lengths(values, (*self.call_id_fields, *self.caller_fields, *READ_FIELDS), max_length)
         call_id = next((values[f] for f in self.call_id_fields if values.get(f)), "").strip()
         if not call_id:
             raise MalformedRequest(f"no {self.call_id_fields[0]}")
@@ -135,7 +137,7 @@ class VoiceXml:
         return Turn(
             platform=self.NAME,
             call_id=call_id,
-            caller=values.get("From") or values.get("Caller") or None,
+            caller=next((values[f] for f in self.caller_fields if values.get(f)), None),
             answers=answers,
             pass_through=self.parse_pass_through(values),
             fields=dict(values),

@@ -32,9 +32,9 @@ BASE = "http://localhost"  # the host the test client requests, so the URL Twili
 SUBSTITUTABLE = frozenset(
     {
         # call ids
-        "CallSid", "callSid", "ParentCallSid", "CallID", "CallAPIID", "session_id",
+        "CallSid", "callSid", "callid", "ParentCallSid", "CallID", "CallAPIID", "session_id",
         # numbers of the parties
-        "From", "Caller", "caller_id", "CallerIDNum",
+        "From", "Caller", "callerid", "caller_id", "CallerIDNum",
         # what the caller keyed
         "Digits", "account", "pin", "group",
         # Glue's own: the owner's secret in the URL, and what Glue asked to get back
