@@ -138,10 +138,16 @@ def parse(values: Mapping[str, str], max_length: int) -> Turn:
         platform=NAME,
         call_id=call_id,
         caller=None if caller in UNSET else caller,
-        answers={k: v for k, v in values.items() if k not in PLATFORM_FIELDS},
+        answers={k: _answer(k, v) for k, v in values.items() if k not in PLATFORM_FIELDS},
         pass_through=parse_pass_through(values),
         fields=dict(values),
     )
+
+
+def _answer(name: str, value: str) -> str:
+    """An answer as sent, or "" (no answer) for the URL's `$name` left unreplaced:
+    the IVR had no value for that variable, and its literal text is no input."""
+    return "" if value.strip() == f"${name}" else value
 
 
 def parse_pass_through(values: Mapping[str, str]) -> dict[str, str]:
