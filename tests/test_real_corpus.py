@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
+from app.dialects.didml import DIDML
 from app.dialects.ifbyphone import decode_pass_through
 from app.models import Call, CallEvent, VerificationAttempt
 from tests.conftest import TEST_SECRETS
@@ -301,6 +302,14 @@ class DidmlCall:
         request = load("didml/gather_digits").at(gather.get("action", ""))
         return self._send(request.substituted(callSid=self.call_sid, Digits=digits))
 
+    def leave_message(self) -> etree._Element:
+        """The `<Record>`'s action request, which names the call `callid`."""
+        assert self.last is not None
+        record = self.last.find("Record")
+        assert record is not None, "the last reply records nothing"
+        request = load("didml/record_action").at(record.get("action", ""))
+        return self._send(request.substituted(callid=self.call_sid))
+
     def _send(self, request: RealRequest) -> etree._Element:
         self.last = reply(send(self.client, request), "Response")
         return self.last
@@ -353,6 +362,40 @@ def test_didml_wrong_pin_is_told_and_asked_again(
     assert asks(retry, "account")
     assert the_call(session, "didml", call.call_sid).state["tries_used"] == 1
     assert attempts(session) == [WRONG]
+
+
+def test_didml_caller_out_of_tries_leaves_a_recorded_message(
+    client: FlaskClient, session: Session, demo: None
+) -> None:
+    call = DidmlCall(client, "6f1c6b1e-3a4d-4c51-9d3e-6a2f0b8c7d13")
+    call.start()
+    for _ in range(3):
+        call.press("1001")
+        last = call.press("0000")
+    assert says(last) == [
+        "Sorry, we could not verify you.",
+        "Please leave a message after the tone.",
+    ]
+    record = last.find("Record")
+    assert record is not None and (record.get("maxlength"), record.get("method")) == ("120", "POST")
+    assert "recorded=200" in record.get("action", "")
+
+    # DIDforSale posts the recording as `callid` (no callSid) and `callerid` (no From).
+    recorded = load("didml/record_action")
+    turn = DIDML.parse(recorded.fields(), max_length=256)
+    assert (turn.call_id, turn.caller) == (recorded.form["callid"], recorded.form["callerid"])
+    after = call.leave_message()
+    assert [el.tag for el in after] == ["Hangup"]
+    row = the_call(session, "didml", call.call_sid)
+    assert (row.outcome, row.status) == ("failed", "ended")
+    last_event = events(session, row)[-1]
+    assert (last_event.kind, last_event.payload["RecordingUrl"]) == (
+        "turn",
+        recorded.form["RecordingUrl"],
+    )
+    assert last_event.payload["callid"] == call.call_sid
+    assert session.scalars(select(CallEvent).where(CallEvent.call_id.is_(None))).all() == []
+    assert attempts(session) == [WRONG] * 3
 
 
 # --- VoipNow --------------------------------------------------------------------
