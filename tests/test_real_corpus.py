@@ -473,19 +473,6 @@ def test_voipnow_unset_pin_is_no_input(
     assert attempts(session) == []
 
 
-def test_voipnow_unsubstituted_variable_is_never_taken_for_a_pin(
-    client: FlaskClient, session: Session, demo: None
-) -> None:
-    # '$pin' left in the URL is undocumented: whatever Glue answers, it verifies
-    # nobody and counts no wrong PIN against the account.
-    call_id = "5205dc5cc5a411e5ab9eb3691b90elit"
-    answer = voipnow(client, "voipnow/unset_literal", call_id)
-    assert THANKS not in tts(answer)
-    assert answer.find("Hangup") is not None or jumps(answer) == ["glue_ask"]
-    assert attempts(session) == []
-    assert the_call(session, "voipnow", call_id).outcome != "verified"
-
-
 # --- IfbyPhone ------------------------------------------------------------------
 
 
