@@ -26,16 +26,16 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.dialects.base import read_number
 from app.directory.pins import PinHasher
 from app.models import Call, CallAction, utcnow
+from app.request_limits import MAX_ID
 
 PURPOSE = "verify_survo"
 # A call is placed within minutes of its request (a refused one is retried after
 # 30 s, then 60 s) and its SurVo answers within minutes of that: a token older
 # than this is a replay, not the call.
 LINK_VALID_FOR = timedelta(hours=1)
-# The largest action id (a 64-bit column): anything larger names no action.
-_MAX_ID = 2**63 - 1
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +74,13 @@ def bind(
     named = brought.get("action", "")
     if not named:
         return None
-    # ASCII digits only (int() also reads other scripts' digits), and few enough
-    # for the id column: anything else names no action.
-    if not (named.isascii() and named.isdigit() and len(named) <= len(str(_MAX_ID))):
-        named = ""
-    if not named or int(named) > _MAX_ID:
+    # Past the id column's INTEGER the database would refuse the lookup.
+    action_id = read_number(named, MAX_ID)
+    if action_id is None:
         log.warning("call %s: pass-through names no verification call: not linked", call_id)
         return None
     action = session.get(
-        CallAction, int(named), with_for_update={"key_share": True}, populate_existing=True
+        CallAction, action_id, with_for_update={"key_share": True}, populate_existing=True
     )
     if action is None or action.purpose != PURPOSE or action.provider != platform:
         log.warning("call %s: pass-through names no verification call: not linked", call_id)

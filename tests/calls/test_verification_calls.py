@@ -4,6 +4,7 @@ a real local HTTP server; the test fetches the voice document as it would."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -334,3 +335,25 @@ def test_a_verification_calls_p_t_links_only_the_first_call_that_brings_it(
     session.commit()
     linked = session.scalars(select(Call.platform_call_id).where(Call.action_id == action_id))
     assert list(linked) == ["s-first"]
+
+
+@pytest.mark.parametrize("named", ["3000000000", "2147483648", "99999999999999999999"])
+def test_a_p_t_naming_an_id_past_the_id_column_is_an_unlinked_call(
+    client: FlaskClient,
+    session: Session,
+    ifbyphone: HTTPServer,
+    directory: dict[str, int],
+    caplog: pytest.LogCaptureFixture,
+    named: str,
+) -> None:
+    # Past INTEGER, the database would refuse the lookup: the turn must not ask it.
+    reply = survo_post(client, "s-large", f"action|{named}||sig|x", account="1001", pin="2468")
+    assert reply.findtext("parameters/user_parameters/message") == "Thank you, Ada Lovelace."
+    session.commit()
+    call = session.scalars(select(Call).where(Call.platform_call_id == "s-large")).one()
+    assert (call.action_id, call.outcome) == (None, "verified")
+    [attempt] = session.scalars(
+        select(VerificationAttempt).where(VerificationAttempt.call_id == call.id)
+    )
+    assert (attempt.user_id, attempt.outcome) == (directory["1001"], "verified")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
