@@ -34,8 +34,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import get_session
 from app.directory.phones import try_e164, unformatted
+from app.flows.fields import listing
 from app.flows.model import Flow
-from app.flows.registry import get_flow
+from app.flows.registry import current_registry
 from app.hooks.twilio_signature import SIGNATURE_HEADER, compute_signature
 from app.models import Call, CallEvent
 
@@ -222,7 +223,7 @@ class SimulatedCall:
 
     platform: str
     flow_name: str
-    flow: Flow | None
+    flow: Flow
     caller: str
     call_id: str
     http: Http
@@ -234,10 +235,10 @@ class SimulatedCall:
     sent: int = 0  # turn requests sent, in order: event i of the call answers request i
 
     def question_names(self) -> list[str]:
-        return [q.name for q in self.flow.questions] if self.flow else []
+        return [q.name for q in self.flow.questions]
 
     def prompt(self, name: str) -> str | None:
-        question = self.flow.question(name) if self.flow else None
+        question = self.flow.question(name)
         return question.prompt if question else None
 
     def ask(self, name: str, prompt: str | None = None) -> str:
@@ -262,7 +263,6 @@ class SimulatedCall:
 def run_ifbyphone(call: SimulatedCall) -> None:
     """A SurVo asks the flow's questions and posts them all; each reply is one
     building block; a SurVo that reads a message posts back with its p_t."""
-    assert call.flow is not None
     block = call.flow.platform("ifbyphone")
     ask_survo, say_survo = str(block.get("survo", "")), str(block.get("say_survo", ""))
     say_parameter = str(block.get("say_parameter") or "message")
@@ -333,7 +333,6 @@ def _end_ifbyphone(call: SimulatedCall, app: str, parameters: Mapping[str, str])
 def run_voipnow(call: SimulatedCall) -> None:
     """The IVR records the flow's questions into variables and calls Glue with
     them; each reply's verbs run in order until a Jump or a Hangup."""
-    assert call.flow is not None
     block = call.flow.platform("voipnow")
     contexts = {str(block[k]): k for k in ("transfer_context", "voicemail_context") if block.get(k)}
     ask_context = str(block.get("ask_context", ""))
@@ -621,13 +620,11 @@ def simulate_command(
         # Bytes a shell passed that were not UTF-8: neither sent nor printed.
         if value and any(0xD800 <= ord(char) <= 0xDFFF for char in value):
             raise click.BadParameter("not UTF-8 text", param_hint=hint)
-    loaded = get_flow(flow)
-    if platform in ("ifbyphone", "voipnow"):
-        # The platform's own side (SurVo ids, IVR contexts, questions) is in the flow.
-        if loaded is None:
-            raise click.ClickException(f"no flow {flow!r} in {config['FORMS_DIR']}")
-        if not loaded.platform(platform):
-            raise click.ClickException(f"flow {flow!r} has no {platform} block")
+    # Every platform's side (SurVo ids, IVR contexts, questions) is in the flow; and
+    # a name that is no flow would only hear Glue's hang-up, on any platform.
+    loaded = _flow(flow)
+    if platform in ("ifbyphone", "voipnow") and not loaded.platform(platform):
+        raise click.ClickException(f"flow {flow!r} has no {platform} block")
     base = url.rstrip("/")
     region = config["DEFAULT_REGION"]
     transcript = Transcript(click.echo)
@@ -653,6 +650,20 @@ def simulate_command(
             _print_path(call)
         raise click.ClickException(str(exc)) from None
     _print_path(call)
+
+
+def _flow(name: str) -> Flow:
+    """The flow called name in this app's FORMS_DIR, or a ClickException naming the flows."""
+    registry = current_registry()
+    loaded = registry.get(name)
+    if loaded is not None:
+        return loaded
+    if name in registry.problems:
+        raise click.ClickException(
+            f"flow {name!r} does not load: `flask forms check` lists its problems"
+        )
+    known = listing("flows are", registry.names(), name)
+    raise click.ClickException(f"no flow {name!r} in {registry.directory} ({known})")
 
 
 def _print_path(call: SimulatedCall) -> None:

@@ -176,12 +176,41 @@ def test_an_answer_that_is_no_xml_exits_1(
     assert "is no XML:\nhello" in result.output
 
 
-def test_the_flow_must_exist_for_platform_forms(live_glue: tuple[Flask, str]) -> None:
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_an_unknown_flow_is_an_error_naming_the_flows(
+    live_glue: tuple[Flask, str], platform: str
+) -> None:
     app, base = live_glue
-    args = ["call", "simulate", "nope", "--platform", "ifbyphone", "--from", "3125550199"]
-    result = app.test_cli_runner().invoke(args=[*args, "--url", base])
+    args = ["call", "simulate", "verify_caler", "--platform", platform, "--from", "3125550199"]
+    result = app.test_cli_runner().invoke(args=[*args, "--url", base, "--digits", "1001#2468#"])
     assert result.exit_code == 1
-    assert "Error: no flow 'nope'" in result.output
+    assert result.output == (
+        f"Error: no flow 'verify_caler' in {PROJECT_ROOT / 'survo_forms'} "
+        "(did you mean verify_caller? flows are: group_line, verify_caller)\n"
+    )
+    with Session(app.extensions["glue.engine"]) as session:
+        assert session.scalars(select(Call)).all() == []  # nothing was sent
+
+
+def test_a_flow_that_does_not_load_is_an_error(
+    live_glue: tuple[Flask, str], tmp_path: Path
+) -> None:
+    app, base = live_glue
+    forms = tmp_path / "forms"
+    shutil.copytree(PROJECT_ROOT / "survo_forms", forms)
+    (forms / "broken.yaml").write_text("questions: []\n")
+    other = create_app(
+        {"TESTING": True, "DATABASE_URL": "sqlite://", "FORMS_DIR": str(forms), **TEST_SECRETS},
+        instance_path=app.instance_path,
+        strict_flows=False,
+    )
+    args = ["call", "simulate", "broken", "--platform", "twiml", "--from", "3125550199"]
+    result = other.test_cli_runner().invoke(args=[*args, "--url", base, "--digits", "1#"])
+    other.extensions["glue.engine"].dispose()
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: flow 'broken' does not load: `flask forms check` lists its problems\n"
+    )
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)

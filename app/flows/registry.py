@@ -51,6 +51,11 @@ class FlowRegistry:
             problems += self._refresh(path.stem)
         return problems
 
+    def names(self) -> list[str]:
+        """The flow names the directory holds now, whether their files load or not."""
+        paths = self.directory.glob("*.yaml") if self.directory.is_dir() else []
+        return sorted(path.stem for path in paths if FLOW_NAME.fullmatch(path.stem))
+
     def get(self, name: str) -> Flow | None:
         """The flow called name (checking its file for edits now and then), or None."""
         if not FLOW_NAME.fullmatch(name):  # names come from URLs: never a path
@@ -109,7 +114,11 @@ def init_app(app: Flask, strict: bool) -> None:
     app.extensions[EXTENSION] = registry
 
 
+def current_registry() -> FlowRegistry:
+    registry: FlowRegistry = current_app.extensions[EXTENSION]
+    return registry
+
+
 def get_flow(name: str) -> Flow | None:
     """The current app's flow called name (an untrusted string from a URL), or None."""
-    registry: FlowRegistry = current_app.extensions[EXTENSION]
-    return registry.get(name)
+    return current_registry().get(name)
