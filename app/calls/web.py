@@ -71,6 +71,16 @@ STATUS_TEXT = {
     "retrying": "Retrying…",
     "unknown": "No clear answer from the provider (not retried)",
 }
+# What a call to the user's own phone is, in their history (it connects them to nobody).
+PURPOSE_LABEL = {
+    "verify_phone": "Phone confirmation",
+    "verify_survo": "Verification call",
+}
+# What such a call does, on its page.
+PURPOSE_ABOUT = {
+    "verify_phone": "Glue calls your phone ({phone}) and reads you a code, to confirm it is yours.",
+    "verify_survo": "Glue calls your phone ({phone}) and asks you to verify yourself.",
+}
 # The page calls people in the directory, never a number typed in.
 WEB_TARGET_KINDS = ("originator", "user", "group")
 HISTORY_LENGTH = 20
@@ -457,19 +467,31 @@ def _history(session: Session, user: User) -> list[CallAction]:
 def _view(action: CallAction) -> dict[str, Any]:
     """An action as the pages show it: the service's view, a label and readable texts."""
     view = service.action_view(action)
-    view["label"] = _action_label(action)
+    label = _action_label(action)
+    view["label"] = label
+    if action.purpose in PURPOSE_ABOUT:
+        view["heading"] = label
+        view["about"] = PURPOSE_ABOUT[action.purpose].format(phone=action.from_number)
+    else:
+        view["heading"] = f"Calling {label}"
+        view["about"] = (
+            f"Glue rings your phone ({action.from_number}) first. "
+            f"When you answer, it connects you to {label}."
+        )
     view["status_text"] = STATUS_TEXT.get(action.status, action.status)
     return view
 
 
 def _action_label(action: CallAction) -> str:
+    if action.purpose in PURPOSE_LABEL:
+        return PURPOSE_LABEL[action.purpose]
     if action.target_kind == "originator":
         return str(_originator()["name"])
     if action.target_kind == "user" and action.target_user is not None:
         return action.target_user.name
     if action.target_kind == "group" and action.target_group is not None:
         return action.target_group.name
-    return action.to_number or "?"
+    return action.to_number or "an unknown number"
 
 
 def _target_label(kind: str, value: str) -> str | None:

@@ -420,6 +420,27 @@ def test_the_history_is_newest_first_and_only_yours(
     assert f"call-{theirs}" not in ada.get("/").get_data(as_text=True)
 
 
+def test_a_phone_confirmation_call_is_named_as_such(
+    client: FlaskClient, provider: HTTPServer, directory: dict[str, int]
+) -> None:
+    sign_in(client, "1001")
+    confirm = client.post("/phone/confirm", data={"csrf_token": dashboard_token(client)})
+    assert confirm.status_code == 302
+
+    (entry,) = page(client.get("/")).xpath("//ol[@class='history']/li")
+    link = entry.xpath(".//a")[0]
+    assert text(link) == "Phone confirmation"
+    assert text(entry).startswith("Phone confirmation: Calling you…")
+
+    status_page = page(client.get(link.get("href")))
+    assert text(status_page.xpath("//h1")[0]) == "Phone confirmation"
+    assert text(status_page.xpath("//title")[0]).startswith("Phone confirmation")
+    assert text(status_page.xpath("//*[@id='call-about']")[0]) == (
+        "Glue calls your phone (+13125550101) and reads you a code, to confirm it is yours."
+    )
+    assert "?" not in text(status_page.xpath("//main")[0])
+
+
 def test_the_phone_page_alone_only_stores_a_number(
     client: FlaskClient, session: Session, provider: HTTPServer, directory: dict[str, int]
 ) -> None:
