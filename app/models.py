@@ -186,6 +186,9 @@ class CallEvent(Base):
 
     `dedupe_key` is a keyed hash of the delivery: a retried identical delivery
     hits the unique constraint and is answered with the stored `reply`.
+    `payload` holds the fields sent, and only those; `notes` what Glue says of
+    them (`dropped`: how many unread fields were not stored; `error`: why the
+    request is no turn of a call), kept apart so no field sent can pass for one.
     """
 
     __tablename__ = "call_events"
@@ -202,6 +205,7 @@ class CallEvent(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     reply: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    notes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     call: Mapped[Call | None] = relationship(back_populates="events")
 

@@ -87,7 +87,7 @@ def test_a_flow_without_an_ifbyphone_block_hangs_up_and_is_kept(
     reply = send(client, answers("s-nb", "1001", "2468"), flow="no_ifbyphone")
     assert reply.findtext("app") == "hangup"
     [event] = session.scalars(select(CallEvent)).all()
-    assert event.kind == "malformed" and "no ifbyphone block" in event.payload["_error"]
+    assert event.kind == "malformed" and "no ifbyphone block" in (event.notes or {})["error"]
     assert count(session, VerificationAttempt) == 0
 
 

@@ -342,7 +342,7 @@ def test_unknown_flow_hangs_up_and_is_kept(client: FlaskClient, session: Session
     reply = send(client, answers("s-nf", "1001", "2468"), flow="no_such_flow")
     assert reply.findtext("app") == "hangup"
     [event] = session.scalars(select(CallEvent)).all()
-    assert event.payload["_error"] == "unknown flow 'no_such_flow'"
+    assert event.notes == {"error": "unknown flow 'no_such_flow'"}
     assert event.payload["pin"] == event.payload["account"] == "***"
     assert event.payload["session_id"] == "s-nf"
 

@@ -362,8 +362,21 @@ def test_a_callback_full_of_fields_glue_does_not_read_is_kept_capped(
     assert event.payload["Called"] == "+1" * 128 + "…[truncated 344 chars]"
     assert event.payload["x" * 256 + "…[truncated 44 chars]"] == "***"
     assert event.payload["Extra048"] == "***" and "Extra049" not in event.payload
-    assert event.payload["_dropped"] == "31 more fields not stored"
+    assert event.notes == {"dropped": 31}
     assert the_call(session, "CA-many").platform_status == "completed"
+
+
+def test_a_sent_field_named_like_a_note_is_kept_as_sent(
+    client: FlaskClient, session: Session
+) -> None:
+    """Glue's count of fields not stored is a note apart: a field the platform
+    sends as `_dropped` is one of its fields like any other."""
+    unknown = {f"Extra{i:03d}": str(i) for i in range(60)}
+    stored(twiml(client, twilio_status("CA-named", "completed", _dropped="7", **unknown)))
+    [event] = events(session)
+    assert event.payload["_dropped"] == "***"  # unread, so masked: but the platform's
+    assert "Extra048" in event.payload and "Extra049" not in event.payload
+    assert event.notes == {"dropped": 11}
 
 
 def test_a_storage_failure_answers_500_so_the_platform_retries(

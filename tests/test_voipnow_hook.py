@@ -438,7 +438,7 @@ def test_a_flow_without_a_voipnow_block_is_refused_with_a_hangup(
         assert [verb.tag for verb in reply] == ["Hangup"]
         session = app.extensions["glue.sessionmaker"]()
         [stored] = session.scalars(select(CallEvent)).all()
-        assert stored.payload["_error"] == "flow 'ifbyphone_only' has no voipnow block"
+        assert stored.notes == {"error": "flow 'ifbyphone_only' has no voipnow block"}
         session.close()
     finally:
         app.extensions["glue.engine"].dispose()

@@ -16,7 +16,7 @@ import hmac
 import json
 import logging
 from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote_plus, urlsplit
 
 from sqlalchemy.exc import IntegrityError
@@ -49,9 +49,16 @@ VERIFICATION_ENDS = frozenset({"verified", "failed", "locked", "no_input"})
 # Request fields that are credentials, never stored.
 CREDENTIAL_FIELDS = frozenset({"key", "apikey"})
 # Fields Glue does not read are stored with the event, this many at most: the
-# rest are counted under DROPPED. Every name and value stored is capped too.
+# rest are counted in its notes. Every name and value stored is capped too.
 MAX_UNREAD_FIELDS = 50
-DROPPED = "_dropped"
+
+
+class Kept(NamedTuple):
+    """A request as stored: the fields sent, and Glue's own notes on them
+    (`dropped`, `error`), apart, so that a field sent under any name is kept."""
+
+    fields: dict[str, str]
+    notes: dict[str, Any]
 
 
 def delivery_key(secret: str, platform: str, flow: str, fields: Mapping[str, str]) -> str:
@@ -67,11 +74,11 @@ def masked(
     max_length: int,
     answer_fields: Mapping[str, str] | None = None,
     also: Flow | None = None,
-) -> dict[str, str]:
+) -> Kept:
     """The fields as stored: credentials dropped, secret answers masked, names
     and values capped (with a marker saying so), and of the fields that are
     neither the platform's nor an answer to the flow's questions, the first
-    MAX_UNREAD_FIELDS (DROPPED counts the rest).
+    MAX_UNREAD_FIELDS (the notes' `dropped` counts the rest).
 
     Without a flow nobody knows which answer is the PIN, so every answer is masked.
     `answer_fields` names the field that carried a question's answer, where that
@@ -101,9 +108,7 @@ def masked(
                 continue
             unread += 1
         stored[capped(name, max_length)] = MASK if secret(name) else capped(value, max_length)
-    if dropped:
-        stored[DROPPED] = f"{dropped} more fields not stored"
-    return stored
+    return Kept(stored, {"dropped": dropped} if dropped else {})
 
 
 def read_answers(flow: Flow, turn: Turn, max_length: int) -> dict[str, str]:
@@ -127,18 +132,17 @@ def read_turn(
         return exc
 
 
-def log_not_stored(
-    platform: str, kind: str, flow: str, request_id: str, fields: Mapping[str, str]
-) -> None:
+def log_not_stored(platform: str, kind: str, flow: str, request_id: str, kept: Kept) -> None:
     """Say what a request held that could not be stored (the database is down or
-    slow), so an operator can see what was lost: `fields` must already be masked."""
+    slow), so an operator can see what was lost: `kept` is as `masked` made it."""
     log.error(
-        "event not stored: platform=%s kind=%s flow=%s request=%s fields=%s",
+        "event not stored: platform=%s kind=%s flow=%s request=%s fields=%s notes=%s",
         platform,
         kind,
         json.dumps(flow[:64]),
         request_id,
-        json.dumps(dict(fields), ensure_ascii=False, sort_keys=True),
+        json.dumps(kept.fields, ensure_ascii=False, sort_keys=True),
+        json.dumps(kept.notes, ensure_ascii=False, sort_keys=True),
     )
 
 
@@ -233,7 +237,7 @@ class TurnRunner:
         named = flow
         if call.flow != flow.name:
             flow = self.flows(call.flow) or flow
-        payload = masked(
+        kept = masked(
             turn.fields,
             flow,
             dialect.PLATFORM_FIELDS,
@@ -253,7 +257,8 @@ class TurnRunner:
                 kind="turn",
                 dedupe_key=key,
                 request_id=self.request_id,
-                payload=payload,
+                payload=kept.fields,
+                notes=kept.notes,
                 outcome=outcome,
                 reply=reply,
                 call_changes=call_changes,
@@ -311,7 +316,8 @@ class TurnRunner:
         reply = self._fallback(dialect, flow, values, url)
         key = delivery_key(self.secret, dialect.NAME, flow.name if flow else "-", values)
         # Unreadable, so which field holds a PIN is unknown: every answer is masked.
-        payload = masked(values, None, dialect.PLATFORM_FIELDS, self.max_length)
+        kept = masked(values, None, dialect.PLATFORM_FIELDS, self.max_length)
+        kept.notes["error"] = why
         try:
             begin_write(self.session)
             turn_store.store_event(
@@ -321,7 +327,8 @@ class TurnRunner:
                 kind="malformed",
                 dedupe_key=key,
                 request_id=self.request_id,
-                payload=payload | {"_error": why},
+                payload=kept.fields,
+                notes=kept.notes,
                 outcome="malformed",
                 reply=_redacted(reply.decode(), url),
             )
@@ -333,7 +340,7 @@ class TurnRunner:
             log.exception("could not store a malformed %s request", dialect.NAME)
             self.session.rollback()
             flow_name = flow.name if flow else "-"
-            log_not_stored(dialect.NAME, "malformed", flow_name, self.request_id, payload)
+            log_not_stored(dialect.NAME, "malformed", flow_name, self.request_id, kept)
         return reply
 
     def _fallback(

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from app.db import begin_write
 from app.flows import turn_store
-from app.flows.runner import delivery_key
+from app.flows.runner import Kept, delivery_key
 from app.logs import bind_action, bind_call
 from app.models import Call, CallAction, CallEvent, utcnow
 
@@ -98,7 +98,7 @@ class StatusReport:
 def record_status(
     session: Session,
     report: StatusReport,
-    payload: Mapping[str, str],
+    kept: Kept,
     secret: str,
     request_id: str,
 ) -> bool:
@@ -113,7 +113,7 @@ def record_status(
     # conflict (a row deleted meanwhile) gets one more try.
     for _ in range(2):
         try:
-            _store(session, report, payload, key, request_id)
+            _store(session, report, kept, key, request_id)
             return True
         except IntegrityError:
             session.rollback()
@@ -124,9 +124,7 @@ def record_status(
     raise RuntimeError(f"could not store status {report.status} of call {report.call_id}")
 
 
-def _store(
-    session: Session, report: StatusReport, payload: Mapping[str, str], key: str, request_id: str
-) -> None:
+def _store(session: Session, report: StatusReport, kept: Kept, key: str, request_id: str) -> None:
     begin_write(session)
     connection = session.connection()
     # A call Glue did not run a flow for (an outbound leg, say) is kept anyway.
@@ -148,7 +146,7 @@ def _store(
         else None
     )
     # This report is read with the others, as it will be stored.
-    here = (call.id, _leg(payload))
+    here = (call.id, _leg(kept.fields))
     reports: list[Reported] = [(*here, report.status)]
     if action is not None or (unanswered_completes and report.status in ANSWERED | {"completed"}):
         reports = _stored_reports(connection, call.id, report.action_id) + reports
@@ -180,7 +178,8 @@ def _store(
         kind="status",
         dedupe_key=key,
         request_id=request_id,
-        payload=payload,
+        payload=kept.fields,
+        notes=kept.notes,
         outcome=report.status,
         reply=None,
         call_changes=changes | {"updated_at": utcnow()} if changes else None,

@@ -145,6 +145,7 @@ def store_event(
     outcome: str,
     reply: str | None,
     call_changes: Mapping[str, Any] | None = None,
+    notes: Mapping[str, Any] | None = None,
 ) -> None:
     """Insert one event, received now, and first make `call_changes` to its call;
     a delivery already stored raises IntegrityError and changes nothing.
@@ -161,6 +162,7 @@ def store_event(
         "outcome": outcome,
         "reply": reply,
         "received_at": utcnow(),
+        "notes": dict(notes) if notes else None,
     }
     if not call_changes:
         connection.execute(STORE_EVENT, event)

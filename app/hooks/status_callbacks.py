@@ -132,11 +132,11 @@ def receive(fields: CallbackFields) -> Response:
         log.warning("%s status callback not stored: %s", fields.platform, exc)
         return _text(f"{exc}\n", 400)
     config = current_app.config
-    payload = masked(values, None, fields.known, config["MAX_FIELD_LENGTH"])
+    kept = masked(values, None, fields.known, config["MAX_FIELD_LENGTH"])
     session = get_session()
     try:
         stored = record_status(
-            session, report, payload, secret=config["SECRET_KEY"], request_id=request_id()
+            session, report, kept, secret=config["SECRET_KEY"], request_id=request_id()
         )
     except Exception:
         # 500, so the platform may retry: the report is not dropped in silence.
@@ -148,7 +148,7 @@ def receive(fields: CallbackFields) -> Response:
             request_id(),
         )
         session.rollback()
-        log_not_stored(fields.platform, "status", "-", request_id(), payload)
+        log_not_stored(fields.platform, "status", "-", request_id(), kept)
         return _text("status not stored\n", 500)
     if not stored:
         log.info("repeated %s status %s of call %s", fields.platform, report.status, report.call_id)

@@ -54,13 +54,11 @@ def hangup(flow_name: str) -> Response:
         leg="",
         caller=None if caller in voipnow.UNSET else caller,
     )
-    payload = masked(
-        values, get_flow(flow_name), voipnow.PLATFORM_FIELDS, config["MAX_FIELD_LENGTH"]
-    )
+    kept = masked(values, get_flow(flow_name), voipnow.PLATFORM_FIELDS, config["MAX_FIELD_LENGTH"])
     session = get_session()
     try:
         if not record_status(
-            session, report, payload, secret=config["SECRET_KEY"], request_id=request_id()
+            session, report, kept, secret=config["SECRET_KEY"], request_id=request_id()
         ):
             log.info("duplicate voipnow hang-up of call %s ignored", call_id)
     except Exception:
