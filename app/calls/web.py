@@ -71,6 +71,24 @@ STATUS_TEXT = {
     "retrying": "Retrying…",
     "unknown": "No clear answer from the provider (not retried)",
 }
+# What a person reads for each status report a platform sent; its own word stays
+# in the API and on the admin pages.
+REPORT_TEXT = {
+    "queued": "Queued",
+    "calling": "Calling",
+    "initiated": "Calling",
+    "ringing": "Ringing",
+    "answered": "Answered",
+    "in-progress": "Answered",
+    "completed": "Call ended",
+    "busy": "Busy",
+    "failed": "Failed",
+    "no-answer": "No answer",
+    "canceled": "Cancelled",
+}
+# Statuses whose detail is the reason a person needs. On any other, the detail is
+# the provider's acknowledgement of the request ("success", "HTTP 200"): not shown.
+REASON_STATUSES = frozenset({"failed", "unknown", "retrying"})
 # What a call to the user's own phone is, in their history (it connects them to nobody).
 PURPOSE_LABEL = {
     "verify_phone": "Phone confirmation",
@@ -230,7 +248,7 @@ def _error_page(exc: HTTPException) -> ResponseReturnValue:
 @bp.context_processor
 def _page_context() -> dict[str, Any]:
     signed_in = current_user.is_authenticated
-    return {"status_texts": STATUS_TEXT, "logout_form": logout_button() if signed_in else None}
+    return {"logout_form": logout_button() if signed_in else None}
 
 
 def logout_button() -> LogoutForm:
@@ -396,13 +414,14 @@ def call_status(action_id: int) -> ResponseReturnValue:
 
 @bp.get("/calls/<int:action_id>.json")
 def call_status_json(action_id: int) -> ResponseReturnValue:
-    """One call's progress as JSON, for the status page's script (its owner only)."""
+    """One call's progress as JSON, for the status page's script (its owner only):
+    the API's view of the call, with the texts the page shows."""
     if not current_user.is_authenticated:
         return jsonify(error="sign in first"), 401
     action = _find_own_action(action_id)
     if action is None:
         return jsonify(error="no such call"), 404
-    response = jsonify(service.action_view(action))
+    response = jsonify(_view(action))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -465,7 +484,8 @@ def _history(session: Session, user: User) -> list[CallAction]:
 
 
 def _view(action: CallAction) -> dict[str, Any]:
-    """An action as the pages show it: the service's view, a label and readable texts."""
+    """An action as the pages show it: the service's view, a label and readable texts
+    (the status, the reason it failed if it did, and each status report)."""
     view = service.action_view(action)
     label = _action_label(action)
     view["label"] = label
@@ -479,6 +499,9 @@ def _view(action: CallAction) -> dict[str, Any]:
             f"When you answer, it connects you to {label}."
         )
     view["status_text"] = STATUS_TEXT.get(action.status, action.status)
+    view["reason"] = action.detail if action.status in REASON_STATUSES else None
+    for report in view["statuses"]:
+        report["text"] = REPORT_TEXT.get(report["status"], report["status"])
     return view
 
 

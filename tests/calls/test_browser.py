@@ -153,8 +153,9 @@ def test_a_user_without_a_phone_calls_a_group_and_watches_it_connect(
             post_status(base, action, "answered")
             expect(status).to_have_text("Connected")
             expect(page.locator("#call-statuses li")).to_have_count(2)
-            expect(page.locator("#call-statuses")).to_contain_text("ringing")
-            expect(page.locator("#call-statuses")).to_contain_text("answered")
+            expect(page.locator("#call-statuses")).to_contain_text("Ringing")
+            expect(page.locator("#call-statuses")).to_contain_text("Answered")
+            expect(page.get_by_role("main")).not_to_contain_text("success")
             assert page.evaluate("window.notReloaded") is True
             page.screenshot(path=screenshot_path("screenshot-call.png", tmp_path))
 

@@ -18,6 +18,8 @@ from werkzeug.test import TestResponse
 
 from app.calls import jobs
 from app.calls.passwords import hash_password
+from app.calls.web import REPORT_TEXT
+from app.flows.statuses import RANK
 from app.models import CallAction, PhoneNumber, User
 from tests.calls.web_client import (
     API_KEY,
@@ -395,13 +397,74 @@ def test_status_callbacks_move_the_call_on_and_show_in_the_history(
     assert "Night shift: Connected" in text(entry)
     assert "from +13125550177" in text(entry)
     reports = [text(li) for li in entry.xpath(".//ol[contains(@class, 'statuses')]/li")]
-    assert [report.split()[0] for report in reports] == ["ringing", "answered"]
+    assert [report.split()[0] for report in reports] == ["Ringing", "Answered"]
     assert all(report.endswith("UTC") for report in reports)
 
     status_callback(client, action, "completed")
     view = client.get(f"/calls/{action}.json").get_json()
     assert (view["status"], view["final"]) == ("completed", True)
     assert not page(client.get(f"/calls/{action}")).xpath("//noscript/meta")
+
+
+def test_the_page_shows_glues_words_not_the_providers(
+    client: FlaskClient, session: Session, provider: HTTPServer, directory: dict[str, int]
+) -> None:
+    sign_in(client, "1001")
+    action = action_id(place(client, "group", "500"))
+    for status in ("initiated", "ringing", "answered", "completed"):
+        status_callback(client, action, status)
+    session.commit()
+    row = session.get(CallAction, action)
+    assert row is not None and row.detail == "success"  # DIDforSale's answer, kept as sent
+
+    entry = page(client.get("/")).xpath(f"//li[@id='call-{action}']")[0]
+    status_page = page(client.get(f"/calls/{action}")).xpath("//main")[0]
+    for shown in (entry, status_page):
+        assert "success" not in text(shown)
+        reports = [text(li) for li in shown.xpath(".//ol[contains(@class, 'statuses')]/li")]
+        words = [report.rpartition(" at ")[0] for report in reports]
+        assert words == ["Calling", "Ringing", "Answered", "Call ended"]
+    assert "Night shift: Call ended" in text(entry)
+
+    # The page's script reads the same texts; the machine values stay beside them.
+    view = client.get(f"/calls/{action}.json").get_json()
+    assert (view["status"], view["status_text"], view["reason"]) == (
+        "completed",
+        "Call ended",
+        None,
+    )
+    assert [(s["status"], s["text"]) for s in view["statuses"]] == [
+        ("initiated", "Calling"),
+        ("ringing", "Ringing"),
+        ("answered", "Answered"),
+        ("completed", "Call ended"),
+    ]
+
+
+def test_a_failed_call_shows_its_reason(
+    client: FlaskClient,
+    session: Session,
+    httpserver: HTTPServer,
+    provider: HTTPServer,
+    directory: dict[str, int],
+) -> None:
+    httpserver.clear()
+    httpserver.expect_request(ENDPOINT, method="POST").respond_with_data(
+        "Invalid destination number", status=400
+    )
+    sign_in(client, "1001")
+    action = action_id(place(client, "user", "1002"))
+    session.commit()
+    row = session.get(CallAction, action)
+    assert row is not None and row.status in ("failed", "retrying"), row.status
+
+    entry = page(client.get("/")).xpath(f"//li[@id='call-{action}']")[0]
+    assert "Reason: " in text(entry) and "Invalid destination number" in text(entry)
+    assert client.get(f"/calls/{action}.json").get_json()["reason"] == row.detail
+
+
+def test_every_status_a_platform_reports_has_words_for_people() -> None:
+    assert set(RANK) <= set(REPORT_TEXT)
 
 
 def test_the_history_is_newest_first_and_only_yours(
