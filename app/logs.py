@@ -39,15 +39,26 @@ _TEXT_ESCAPES = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _BREA
 _JSON_ESCAPES = {c: f"\\u{c:04x}" for c in _BREAKERS if c >= 0x7F}
 
 # What a server's own messages may quote of a raw request (a refused request
-# line, the bytes read before a client went away) and must not log: a query
-# string (IfbyPhone's `?key=`, a SurVo's answers sent by GET), every `=` value
-# (a raw space in a query leaves its tail outside the `?...` run; gunicorn's
-# own `ip=` is kept), and the headers that carry credentials. A quoted request
-# line has a space before its version; bytes quoted by repr() show CR LF as
-# `\r\n`: either ends what is redacted.
+# line, a refused header line, the bytes read before a client went away) and
+# must not log: a query string (IfbyPhone's `?key=`, a SurVo's answers sent by
+# GET), every `=` value (a raw space in a query leaves its tail outside the
+# `?...` run; gunicorn's own `ip=` is kept), and the headers that carry
+# credentials. A quoted request line has a space before its version.
 _QUERY = re.compile(r"\?\S+")
 _VALUE = re.compile(r"(?<!\bip)=[^\s&;'\"\\]+")
-_CREDENTIAL_HEADER = re.compile(r"(?i)((?:proxy-)?authorization|cookie)([ \t]*:[ \t]*)[^\\\r\n]+")
+# A credential header, from its name to the end of its line: a line break, one
+# quoted by repr() (`\r`, `\n`: a buffer's next header), or the end of the
+# text. Its name counts after a colon anywhere, and with or without one where a
+# line or quoted text starts (gunicorn quotes a header line with no colon whole).
+# Any other escape (`\x85`, `\\`, `\'`) is part of the value.
+_CREDENTIAL_NAME = r"(?:proxy-)?authorization|cookie"
+_CREDENTIAL_HEADER = re.compile(
+    rf"(?i)(?:(?:^|(?<=['\"\r\n])|(?<=\\[rn]))[ \t]*(?:{_CREDENTIAL_NAME})[ \t]*:?"
+    rf"|\b(?:{_CREDENTIAL_NAME})[ \t]*:)[ \t]*"
+    r"(?P<value>(?:\\[^rn\r\n]|[^\\\r\n])*)"
+)
+# What closes the quoted text a header line ends: kept, as it is no part of it.
+_CLOSING_QUOTE = re.compile(r"['\"]\)?$")
 REDACTED = "<redacted>"
 
 # Glue's ids (calls.id, call_actions.id): integers, so safe to write anywhere.
@@ -79,9 +90,19 @@ def one_line(text: str) -> str:
 
 def redact_request(text: str) -> str:
     """`text` without the query strings, `=` values and credential headers it quotes."""
-    text = _CREDENTIAL_HEADER.sub(rf"\1\2{REDACTED}", text)
+    text = _CREDENTIAL_HEADER.sub(_redact_credential, text)
     text = _QUERY.sub("?" + REDACTED, text)
     return _VALUE.sub("=" + REDACTED, text)
+
+
+def _redact_credential(match: re.Match[str]) -> str:
+    value = match["value"]
+    ends_line = match.string[match.end() : match.end() + 1] in ("", "\r", "\n")
+    closing = _CLOSING_QUOTE.search(value) if ends_line else None
+    kept = closing[0] if closing else ""
+    if len(kept) == len(value):  # nothing after the name but its closing quote
+        return match[0]
+    return f"{match.string[match.start() : match.start('value')]}{REDACTED}{kept}"
 
 
 class ServerMessageFilter(logging.Filter):

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
+from gunicorn.http.errors import InvalidHeader, NoMoreData
 
 from tests.conftest import PROJECT_ROOT
 
@@ -71,3 +72,29 @@ def test_gunicorns_own_failure_is_one_line_without_the_query(tmp_path: Path) -> 
         "'GET /ifbyphone/x?<redacted> HTTP/1.1'"
     )
     assert KEY not in "".join(lines) and "97531" not in "".join(lines)
+
+
+BASIC = "QWxhZGRpbjpvcGVuIHNlc2FtZQ"  # distinctive: in no time or id the log holds
+
+
+def test_a_credential_header_gunicorn_quotes_is_redacted_colon_or_not(tmp_path: Path) -> None:
+    logger = glue_logger(tmp_path)
+    # What gunicorn's worker logs of the header lines its parser refuses: a line
+    # with no colon is quoted whole (InvalidHeader), a buffer cut short as bytes.
+    refused = [
+        str(InvalidHeader(f"Authorization Basic {BASIC}")),
+        str(InvalidHeader(f"Proxy-Authorization:Basic \x85{BASIC}")),
+        str(InvalidHeader(f"Cookie it's {BASIC}")),  # repr() quotes it in "
+        str(NoMoreData(f"GET / HTTP/1.1\r\nAuthorization: \x85{BASIC}\r\nHost: a".encode())),
+    ]
+    for error in refused:
+        logger.warning("Invalid request from ip=10.0.0.9: %s", error)
+
+    lines = (tmp_path / "error.log").read_text().split("\n")[:-1]
+    assert [line.split("[WARNING] ", 1)[1] for line in lines] == [
+        "Invalid request from ip=10.0.0.9: Invalid HTTP Header: 'Authorization <redacted>'",
+        "Invalid request from ip=10.0.0.9: Invalid HTTP Header: 'Proxy-Authorization:<redacted>'",
+        'Invalid request from ip=10.0.0.9: Invalid HTTP Header: "Cookie <redacted>"',
+        "Invalid request from ip=10.0.0.9: No more data after: "
+        "b'GET / HTTP/1.1\\r\\nAuthorization: <redacted>\\r\\nHost: a'",
+    ]

@@ -195,7 +195,8 @@ def test_a_control_character_in_a_url_stays_inside_its_log_line(
 # carries a platform's key and a PIN where a platform puts them.
 KEY = TEST_SECRETS["IFBYPHONE_SECRET"]
 QUERY = f"key={KEY}&account=1001&pin={PIN}"
-BASIC = base64.b64encode(f":{KEY}".encode()).decode()
+# Unpadded: a redacted `=` would hide the padding, not the credential before it.
+BASIC = base64.b64encode(f":{KEY}".encode()).decode().rstrip("=")
 REFUSED = {
     "raw-byte-in-query": f"GET /ifbyphone/verify_caller?{QUERY}&name=Ren\xe9e HTTP/1.1".encode(
         "latin-1"
@@ -237,6 +238,14 @@ GIVEN_UP = {
     "bad-header": (
         f"GET /ifbyphone/x?{QUERY} HTTP/1.1\r\nAuthorization: Basic {BASIC}\r\nB\x01: x\r\n\r\n",
         "[WARNING] Invalid request from",
+    ),
+    "credentials-without-colon": (
+        f"GET /ifbyphone/x HTTP/1.1\r\nHost: {HOST}\r\nAuthorization Basic {BASIC}\r\n\r\n",
+        "[WARNING] Invalid request from",
+    ),
+    "credentials-after-a-raw-byte": (
+        f"GET /ifbyphone/x HTTP/1.1\r\nAuthorization: \x85Basic {BASIC}",
+        "[DEBUG] Ignored premature client disconnection",
     ),
     "folded-header": (
         f"GET /ifbyphone/x?{QUERY} HTTP/1.1\r\nHost: a\r\n folded: {KEY}\r\n\r\n",
