@@ -46,6 +46,7 @@ def snapshot(session: Session) -> dict[str, Any]:
                 u.name,
                 u.pin_hash,
                 u.active,
+                u.is_admin,
                 u.failed_attempts,
                 u.lockouts,
                 u.locked_until,
@@ -481,6 +482,7 @@ def test_import_reports_every_bad_row_and_writes_nothing(
         ('name: Ada, pin: "2468", phones: "+13125550101"', "phones must be a list"),
         ('name: Ada, pin: "2468", active: maybe', "active must be true or false"),
         ('name: Ada, name: Eve, pin: "2468"', "field 'name' given twice"),
+        ('name: Ada, pin: "2468", admin: "yes"', "admin must be true or false"),
     ],
 )
 def test_import_yaml_field_rules(
@@ -513,6 +515,48 @@ def test_import_reports_unreadable_files(
     [error] = caught.value.errors
     assert error.line == expected.line
     assert expected.message in error.message
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        (
+            "d.yaml",
+            'users:\n  - {account: "1000", name: Admin, pin: "8080", admin: true}\n'
+            '  - {account: "1001", name: Ada, pin: "2468", admin: false}\n'
+            '  - {account: "1002", name: Grace, pin: "1357"}\n',
+        ),
+        (
+            "d.csv",
+            "kind,number,name,pin,admin\nuser,1000,Admin,8080,true\n"
+            "user,1001,Ada,2468,false\nuser,1002,Grace,1357,\n",
+        ),
+    ],
+)
+def test_import_makes_admins(
+    session: Session, hasher: PinHasher, tmp_path: Path, name: str, text: str
+) -> None:
+    import_directory(session, hasher, POLICY, REGION, write(tmp_path, name, text))
+    session.commit()
+    admins = {u.account_number: u.is_admin for u in session.scalars(select(User))}
+    assert admins == {"1000": True, "1001": False, "1002": False}
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("d.yaml", 'groups:\n  - {number: "500", name: N, admin: true}\n', "unknown field"),
+        ("d.csv", "kind,number,name,admin\ngroup,500,N,true\n", "a group cannot be an admin"),
+        ("d.csv", "kind,number,name,pin,admin\nuser,1,A,2468,maybe\n", "admin must be true"),
+    ],
+)
+def test_import_refuses_bad_admin_fields(
+    session: Session, hasher: PinHasher, tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    with pytest.raises(DirectoryImportError) as caught:
+        import_directory(session, hasher, POLICY, REGION, write(tmp_path, name, text))
+    [error] = caught.value.errors
+    assert (error.line, message in error.message) == (2, True), error
 
 
 def test_import_empty_files_import_nothing(
@@ -558,6 +602,7 @@ def build_directory(session: Session, hasher: PinHasher) -> None:
         session, hasher, POLICY, "500", "Night shift", PINS["500"], ["+13125550500"], REGION
     )
     service.add_group(session, hasher, POLICY, "501", "No PIN", None, [], REGION)
+    user(session, "1002").is_admin = True
     service.add_member(session, "500", "1002")
     service.add_member(session, "500", "1001")
     session.commit()
@@ -597,15 +642,18 @@ def test_export_formats(session: Session, hasher: PinHasher) -> None:
     ada_hash = user(session, "1001").pin_hash
 
     csv_lines = export_directory(session, "csv").splitlines()
-    assert csv_lines[0] == "kind,number,name,pin_hash,phones,members,active,password_hash"
-    assert csv_lines[1] == f"user,1001,Ada Lovelace,{ada_hash},+13125550101,,true,"
+    header = "kind,number,name,pin_hash,phones,members,active,password_hash,admin"
+    assert csv_lines[0] == header
+    assert csv_lines[1] == f"user,1001,Ada Lovelace,{ada_hash},+13125550101,,true,,false"
+    assert csv_lines[2].endswith(",true,,true")  # 1002, the admin
     night_hash = group(session, "500").pin_hash
-    assert csv_lines[4] == f"group,500,Night shift,{night_hash},+13125550500,1001;1002,true,"
-    assert csv_lines[5] == "group,501,No PIN,,,,true,"
+    assert csv_lines[4] == f"group,500,Night shift,{night_hash},+13125550500,1001;1002,true,,"
+    assert csv_lines[5] == "group,501,No PIN,,,,true,,"
 
     yaml_text = export_directory(session)
     assert "- account: '1001'\n  name: Ada Lovelace\n" in yaml_text
     assert f"  pin_hash: {ada_hash}\n" in yaml_text
+    assert yaml_text.count("admin: true") == 1 and "admin: false" not in yaml_text
     with pytest.raises(DirectoryError, match="unknown format 'json'"):
         export_directory(session, "json")
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import lxml.html
 import pytest
 from click.testing import Result
 from flask import Flask
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 from app.calls.passwords import verify_password
 from app.directory.pins import PinHasher, get_hasher
 from app.models import Group, Membership, PhoneNumber, User, utcnow
+from tests.calls.web_client import sign_in
 from tests.conftest import PROJECT_ROOT
 
 # Eight digits (the most the shipped flows take), so that none turns up by
@@ -616,8 +618,9 @@ def test_demo_load(app: Flask, runner: FlaskCliRunner, hasher: PinHasher) -> Non
     result = run(runner, "demo", "load")
 
     assert result.exit_code == 0, result.output
-    assert result.stdout.endswith("demo/directory.yaml: imported 5 users, 1 groups\n")
+    assert result.stdout.endswith("demo/directory.yaml: imported 6 users, 1 groups\n")
     expected = {
+        "1000": ("Demo Admin", "8080", True, [], "admin-demo-1"),  # the only admin
         "1001": ("Ada Lovelace", "2468", True, ["+13125550101"], "ada-demo-1"),
         "1002": ("Grace Hopper", "1357", True, ["+13125550102"], "grace-demo-1"),
         "1003": ("Patrick O'Brien & Sons <x>", "8642", True, ["+13125550103"], None),
@@ -628,6 +631,7 @@ def test_demo_load(app: Flask, runner: FlaskCliRunner, hasher: PinHasher) -> Non
         user = get_user(app, account)
         assert (user.name, user.active, [p.e164 for p in user.phones]) == (name, active, phones)
         assert hasher.verify(pin, user.pin_hash)
+        assert user.is_admin is (account == "1000")
         if password is None:
             assert user.password_hash is None
         else:
@@ -642,6 +646,19 @@ def test_demo_load(app: Flask, runner: FlaskCliRunner, hasher: PinHasher) -> Non
     again = run(runner, "demo", "load")
     assert_ok(again, "demo not loaded: the directory already has users\n")
     assert snapshot(app) == before
+
+
+def test_the_demo_admin_signs_in_to_the_admin_pages(app: Flask, runner: FlaskCliRunner) -> None:
+    assert_ok(run(runner, "demo", "load"))
+    admin, user = app.test_client(), app.test_client()
+
+    assert sign_in(admin, "1000", "admin-demo-1").status_code == 302
+    page = admin.get("/admin/")
+    assert page.status_code == 200
+    assert lxml.html.fromstring(page.get_data(as_text=True)).xpath("//h1")
+
+    sign_in(user, "1001", "ada-demo-1")
+    assert user.get("/admin/").status_code == 403
 
 
 def test_demo_load_leaves_an_existing_directory_alone(app: Flask, runner: FlaskCliRunner) -> None:

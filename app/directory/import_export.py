@@ -4,18 +4,20 @@ An import is all-or-nothing: every row is checked, every bad row is reported
 with its line in the file, and if any is bad the session is rolled back.
 Exports carry PIN hashes (clear PINs are never stored), which an import on a
 server with the same PIN_SECRET accepts as they are. A user may have a web
-`password` (hashed with argon2 on import), exported as its `password_hash`.
+`password` (hashed with argon2 on import), exported as its `password_hash`, and
+may be an `admin` (the admin pages), exported too.
 
 YAML::
 
     users:
       - {account: "1001", name: Ada, pin: "2468", phones: ["+13125550101"], active: true}
+      - {account: "1000", name: Admin, pin: "8080", password: admin-pass, admin: true}
     groups:
       - {number: "500", name: Night shift, pin: "5050", phones: [], members: ["1001"]}
 
 CSV: a header row naming the columns (any order) from kind, number, name, pin,
-pin_hash, phones, members, active, password, password_hash; kind is user or
-group; phones and members are separated by ";".
+pin_hash, phones, members, active, password, password_hash, admin; kind is user
+or group; phones and members are separated by ";"; an empty admin is false.
 """
 
 from __future__ import annotations
@@ -40,7 +42,17 @@ KINDS = ("user", "group")
 # The YAML key that holds each kind's number.
 NUMBER_KEY = {"user": "account", "group": "number"}
 YAML_FIELDS = {
-    "user": {"account", "name", "pin", "pin_hash", "phones", "active", "password", "password_hash"},
+    "user": {
+        "account",
+        "name",
+        "pin",
+        "pin_hash",
+        "phones",
+        "active",
+        "password",
+        "password_hash",
+        "admin",
+    },
     "group": {"number", "name", "pin", "pin_hash", "phones", "members", "active"},
 }
 CSV_COLUMNS = (
@@ -54,6 +66,7 @@ CSV_COLUMNS = (
     "active",
     "password",
     "password_hash",
+    "admin",
 )
 CSV_REQUIRED = ("kind", "number", "name")
 CSV_EXPORT_COLUMNS = (
@@ -65,6 +78,7 @@ CSV_EXPORT_COLUMNS = (
     "members",
     "active",
     "password_hash",
+    "admin",
 )
 CSV_BOOLEANS = {
     "": True,
@@ -112,6 +126,7 @@ class _Entry:
     active: bool = True
     password: str | None = None  # web sign-in (users only)
     password_hash: str | None = None
+    admin: bool = False  # may use the admin pages (users only)
 
 
 def import_directory(
@@ -222,6 +237,9 @@ def _yaml_entry(kind: str, node: yaml.Node) -> _Entry:
     active = data.get("active", True)
     if not isinstance(active, bool):
         raise DirectoryError("active must be true or false")
+    admin = data.get("admin", False)
+    if not isinstance(admin, bool):
+        raise DirectoryError("admin must be true or false")
     return _Entry(
         line=_line(node),
         kind=kind,
@@ -234,6 +252,7 @@ def _yaml_entry(kind: str, node: yaml.Node) -> _Entry:
         active=active,
         password=_optional_text(data, "password"),
         password_hash=_optional_text(data, "password_hash"),
+        admin=admin,
     )
 
 
@@ -324,6 +343,12 @@ def _csv_entry(line: int, columns: list[str], row: list[str]) -> _Entry:
     active = CSV_BOOLEANS.get(cells.get("active", "").lower())
     if active is None:
         raise DirectoryError("active must be true or false")
+    admin_cell = cells.get("admin", "").lower()
+    admin = CSV_BOOLEANS.get(admin_cell) if admin_cell else False  # empty: not an admin
+    if admin is None:
+        raise DirectoryError("admin must be true or false")
+    if kind == "group" and admin:
+        raise DirectoryError("a group cannot be an admin")
     return _Entry(
         line=line,
         kind=kind,
@@ -336,6 +361,7 @@ def _csv_entry(line: int, columns: list[str], row: list[str]) -> _Entry:
         active=active,
         password=cells.get("password") or None,
         password_hash=cells.get("password_hash") or None,
+        admin=admin,
     )
 
 
@@ -385,6 +411,7 @@ def _add_user(
         session, entry.number, entry.name, pin_hash, entry.phones, region, active=entry.active
     )
     user.password_hash = password_hash
+    user.is_admin = entry.admin
 
 
 def _add_group(
@@ -449,6 +476,8 @@ def _user_record(user: User) -> dict[str, Any]:
         record["password_hash"] = user.password_hash
     record["phones"] = [phone.e164 for phone in user.phones]
     record["active"] = user.active
+    if user.is_admin:
+        record["admin"] = True
     return record
 
 
@@ -475,7 +504,7 @@ def _export_csv(users: Iterable[User], groups: Iterable[Group]) -> str:
         phones = ";".join(phone.e164 for phone in user.phones)
         active = _csv_bool(user.active)
         row = ["user", user.account_number, user.name, user.pin_hash, phones, "", active]
-        writer.writerow([*row, user.password_hash or ""])
+        writer.writerow([*row, user.password_hash or "", _csv_bool(user.is_admin)])
     for group in groups:
         writer.writerow(
             [
@@ -486,6 +515,7 @@ def _export_csv(users: Iterable[User], groups: Iterable[Group]) -> str:
                 ";".join(phone.e164 for phone in group.phones),
                 ";".join(_member_accounts(group)),
                 _csv_bool(group.active),
+                "",
                 "",
             ]
         )
