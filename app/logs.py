@@ -37,6 +37,9 @@ _TEXT_ESCAPES = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _BREA
 }
 # json.dumps escapes C0 itself; the rest would go out raw with ensure_ascii=False.
 _JSON_ESCAPES = {c: f"\\u{c:04x}" for c in _BREAKERS if c >= 0x7F}
+# The colours werkzeug's development server gives its lines (select graphic
+# rendition sequences): they move no line, so they are kept wherever they are.
+_COLOUR = re.compile(r"(\x1b\[[0-9;]*m)")
 
 # What a server's own messages may quote of a raw request (a refused request
 # line, a refused header line, the bytes read before a client went away) and
@@ -107,25 +110,29 @@ def _redact_credential(match: re.Match[str]) -> str:
 
 class ServerMessageFilter(logging.Filter):
     """For a server's own logger, whose messages quote raw requests: no query
-    string or credential in them, whatever the handler's format, and (with
-    `one_line`, for gunicorn's error log) each record on one line, its
-    traceback included."""
+    string or credential in them, whatever the handler's format, and each
+    record on one line, its traceback included. `colours`: the server's own
+    colour sequences (werkzeug's) are left as they are."""
 
-    def __init__(self, one_line: bool = True) -> None:
+    def __init__(self, colours: bool = False) -> None:
         super().__init__()
-        self.one_line = one_line
+        self.colours = colours
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        if self.one_line:
-            if record.exc_info:
-                text += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
-            if record.stack_info:
-                text += "\n" + record.stack_info
-            record.exc_info = record.exc_text = record.stack_info = None
+        if record.exc_info:
+            text += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        if record.stack_info:
+            text += "\n" + record.stack_info
+        record.exc_info = record.exc_text = record.stack_info = None
         # Redacted first: a line break still ends a query string there.
         text = redact_request(text)
-        record.msg = one_line(text) if self.one_line else text
+        if self.colours:
+            # Split on the colours, kept at the odd places: the rest is escaped.
+            pieces = _COLOUR.split(text)
+            record.msg = "".join(p if i % 2 else one_line(p) for i, p in enumerate(pieces))
+        else:
+            record.msg = one_line(text)
         record.args = None
         return True
 
@@ -196,11 +203,12 @@ def init_app(app: Flask) -> None:
     logger.setLevel(app.config["LOG_LEVEL"])
     logger.propagate = False
     # werkzeug's development server (`flask run`) logs each request line, query
-    # string and all. It escapes the line's control characters itself, and
-    # colours it with escape sequences of its own: those are left alone.
+    # string and all. It escapes C0 and C1 in it, not U+2028 (which it decodes
+    # from %E2%80%A8), logs a failed request's traceback over many lines, and
+    # colours its lines with escape sequences of its own: those are left alone.
     server_log = logging.getLogger("werkzeug")
     if not any(isinstance(f, ServerMessageFilter) for f in server_log.filters):
-        server_log.addFilter(ServerMessageFilter(one_line=False))  # the process's logger
+        server_log.addFilter(ServerMessageFilter(colours=True))  # the process's logger
 
     @app.before_request
     def assign_request_id() -> None:

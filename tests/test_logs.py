@@ -6,8 +6,10 @@ import io
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from datetime import datetime
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from flask import Flask, Response, request
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.serving import make_server
 
 from app import create_app
 from app.calls import jobs
@@ -267,4 +270,35 @@ def test_werkzeugs_request_lines_lose_their_query(
     assert record.getMessage() == (
         '127.0.0.1 - - [01/Jan/2026 00:00:00] "\x1b[33mGET /ifbyphone/verify_caller?<redacted> '
         'HTTP/1.1\\x0a\x1b[0m" 404 -'
+    )
+
+
+def test_werkzeugs_log_is_one_line_per_record(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    """The development server escapes C0 and C1 in a request line, not U+2028
+    (which it decodes from %E2%80%A8), and logs a failed request's traceback
+    over many lines: each record is still one line, its colours as they were."""
+    caplog.set_level(logging.INFO, "werkzeug")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        connection = HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.request("GET", f"/a%E2%80%A8forged%E2%80%A9line?key={KEY}")
+        assert connection.getresponse().status == 404
+        connection.close()
+    finally:
+        server.shutdown()
+        thread.join()
+    # What werkzeug logs when the application fails outside Flask's handling.
+    logging.getLogger("werkzeug").error(
+        "127.0.0.1 - - [01/Jan/2026 00:00:00] Error on request:\nTraceback (most recent call"
+        ' last):\n  File "app.py", line 1\n\x1b[1mValueError: /a\u2028forged\n'
+    )
+
+    access, failure = [record.getMessage() for record in caplog.records]
+    assert '"\x1b[33mGET /a\\u2028forged\\u2029line?<redacted> HTTP/1.1\x1b[0m"' in access
+    assert access.endswith(" 404 -") and KEY not in access
+    assert failure == (
+        "127.0.0.1 - - [01/Jan/2026 00:00:00] Error on request:\\nTraceback (most recent call"
+        ' last):\\n  File "app.py", line 1\\n\x1b[1mValueError: /a\\u2028forged\\n'
     )
