@@ -70,25 +70,26 @@ def parse(values: Mapping[str, str], max_length: int) -> Turn:
         raise MalformedRequest("no session_id")
     if len(session_id) > MAX_CALL_ID:
         raise MalformedRequest(f"session_id longer than {MAX_CALL_ID}")
-    turn = decode_pass_through(values.get("p_t", "")).get("turn")
-    if turn is not None and read_number(turn, MAX_COUNTER) is None:
-        raise MalformedRequest(f"p_t's turn is not a number up to {MAX_COUNTER}")
     return Turn(
         platform=NAME,
         call_id=session_id,
         caller=values.get("caller_id") or None,
         answers={k: v for k, v in values.items() if k not in PLATFORM_FIELDS},
-        pass_through=parse_pass_through(values),
+        pass_through=parse_pass_through(values, strict=True),
         fields=dict(values),
     )
 
 
-def parse_pass_through(values: Mapping[str, str]) -> dict[str, str]:
-    """The pass-through of a request, even one that is not a readable turn
-    (without a turn counter that is no number)."""
+def parse_pass_through(values: Mapping[str, str], strict: bool = False) -> dict[str, str]:
+    """The pass-through of a request, even one that is not a readable turn:
+    a turn counter that is no number is left out, or with `strict` (a turn is
+    read) makes the request malformed."""
     pass_through = decode_pass_through(values.get("p_t", ""))
-    if read_number(pass_through.get("turn", ""), MAX_COUNTER) is None:
-        pass_through.pop("turn", None)
+    turn = pass_through.get("turn")
+    if turn is not None and read_number(turn, MAX_COUNTER) is None:
+        if strict:
+            raise MalformedRequest(f"p_t's turn is not a number up to {MAX_COUNTER}")
+        del pass_through["turn"]
     return pass_through
 
 

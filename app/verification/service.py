@@ -70,23 +70,16 @@ FRESH = {"populate_existing": True}
 # Statements run on every check, built once.
 # A user with its phones (a row per phone, in the order they were added): one
 # statement, where a second for the phones cost a round trip on every check.
-FIND_USER = (
+_USER_WITH_PHONES = (
     select(User, PhoneNumber.e164)
     .outerjoin(PhoneNumber, PhoneNumber.user_id == User.id)
-    .where(User.account_number == bindparam("claimed"))
     .order_by(PhoneNumber.id)
     .with_for_update(of=User, key_share=True)
     .execution_options(**FRESH)
 )
-# The same, by id: the user a verification call was placed for.
-FIND_USER_BY_ID = (
-    select(User, PhoneNumber.e164)
-    .outerjoin(PhoneNumber, PhoneNumber.user_id == User.id)
-    .where(User.id == bindparam("user"))
-    .order_by(PhoneNumber.id)
-    .with_for_update(of=User, key_share=True)
-    .execution_options(**FRESH)
-)
+FIND_USER = _USER_WITH_PHONES.where(User.account_number == bindparam("claimed"))
+# By id: the user a verification call was placed for.
+FIND_USER_BY_ID = _USER_WITH_PHONES.where(User.id == bindparam("user"))
 FIND_GROUP = (
     select(Group)
     .where(Group.group_number == bindparam("claimed"))

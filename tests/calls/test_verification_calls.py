@@ -201,6 +201,16 @@ def survo_post(client: FlaskClient, session_id: str, p_t: str, **answers: str) -
     return root
 
 
+def survo_retry(
+    client: FlaskClient, session_id: str, reply: etree._Element, **answers: str
+) -> etree._Element:
+    """After a try that failed (`reply`, its retry message): the SurVo posts back,
+    is asked the questions again and posts `answers`, each with Glue's own p_t."""
+    said = survo_post(client, session_id, reply.findtext("parameters/p_t") or "")
+    assert said.findtext("parameters/id") == ASK_SURVO
+    return survo_post(client, session_id, said.findtext("parameters/p_t") or "", **answers)
+
+
 def start_survo_verification(
     client: FlaskClient, session: Session, ifbyphone: HTTPServer, account: str
 ) -> tuple[dict[str, str], int, str]:
@@ -265,11 +275,7 @@ def test_another_users_account_and_pin_on_a_verification_call_verify_nobody(
 
     # The next tries of the same call (their p_t is Glue's own) stay bound to Ada.
     for _ in range(2):
-        said = survo_post(client, "s-other", reply.findtext("parameters/p_t") or "")
-        assert said.findtext("parameters/id") == ASK_SURVO
-        reply = survo_post(
-            client, "s-other", said.findtext("parameters/p_t") or "", account="1002", pin="1357"
-        )
+        reply = survo_retry(client, "s-other", reply, account="1002", pin="1357")
     # Out of tries: the flow's `failed`, and the verification request failed.
     assert reply.findtext("parameters/user_parameters/message") == "Sorry, we could not verify you."
     view = client.get(f"/api/v1/calls/{action_id}", headers=auth).get_json()
@@ -289,10 +295,7 @@ def test_the_user_called_is_verified_by_their_own_account_and_pin(
 ) -> None:
     auth, action_id, p_t = start_survo_verification(client, session, ifbyphone, "1001")
     wrong = survo_post(client, "s-own", p_t, account="1001", pin="1111")
-    said = survo_post(client, "s-own", wrong.findtext("parameters/p_t") or "")
-    reply = survo_post(
-        client, "s-own", said.findtext("parameters/p_t") or "", account="1001", pin="2468"
-    )
+    reply = survo_retry(client, "s-own", wrong, account="1001", pin="2468")
     assert reply.findtext("parameters/user_parameters/message") == "Thank you, Ada Lovelace."
     view = client.get(f"/api/v1/calls/{action_id}", headers=auth).get_json()
     assert view["verification"] == "verified"
