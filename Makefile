@@ -1,4 +1,5 @@
-# Two commands: `make run` serves Glue on 127.0.0.1:5000 (SQLite, demo data);
+# Two commands: `make run` serves Glue on 127.0.0.1:5000 (SQLite, demo data) and
+# prints where to go, whom to sign in as and a first call to try;
 # `make test` runs the whole suite (SQLite, and PostgreSQL when reachable).
 VENV := .venv
 BIN := $(VENV)/bin
@@ -22,12 +23,18 @@ migrate: install
 demo: migrate
 	$(BIN)/flask demo load
 
-run: demo serve
-
 # The web server and the job worker that places calls, together (honcho runs
 # the Procfile's web and worker; its release step is `make migrate`).
+SERVE = PATH="$(CURDIR)/$(BIN):$$PATH" BIND=$(HOST):$(PORT) $(BIN)/honcho start web worker
+
+# What to open and try is printed last before the server's own log, from what the
+# database and configuration hold (`flask demo info`).
+run: demo
+	@$(BIN)/flask demo info --url http://$(HOST):$(PORT)
+	@$(SERVE)
+
 serve: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" BIND=$(HOST):$(PORT) $(BIN)/honcho start web worker
+	$(SERVE)
 
 test: install
 	$(BIN)/pytest

@@ -196,11 +196,27 @@ def _coerce_types(app: Flask) -> None:
             app.config[key] = str(app.config[key])
 
 
+def secrets_file(app: Flask) -> Path:
+    """Where secrets not set in the environment are generated and kept."""
+    return Path(app.instance_path) / "secrets.json"
+
+
+def secret_is_in_file(app: Flask, key: str) -> bool:
+    """Whether the app's secret `key` is the one kept in secrets_file (it was not set
+    in the environment), so that a command can read it from there without printing it."""
+    path = secrets_file(app)
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(stored, dict) and stored.get(key) == app.config.get(key)
+
+
 def _fill_secrets(app: Flask) -> None:
     missing = [key for key in SECRET_KEYS if not app.config.get(key)]
     if not missing:
         return
-    path = Path(app.instance_path) / "secrets.json"
+    path = secrets_file(app)
     stored, generated = _read_or_create_secrets(path)
     for key in missing:
         app.config[key] = stored[key]

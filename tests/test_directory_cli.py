@@ -7,6 +7,9 @@ it committed through a session of their own.
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -18,14 +21,17 @@ import pytest
 from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskCliRunner
+from lxml import etree
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
+from werkzeug.serving import make_server
 
+from app import create_app
 from app.calls.passwords import verify_password
 from app.directory.pins import PinHasher, get_hasher
 from app.models import Group, Membership, PhoneNumber, User, utcnow
 from tests.calls.web_client import sign_in
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, TEST_SECRETS
 
 # Eight digits (the most the shipped flows take), so that none turns up by
 # chance in a hash or a phone number.
@@ -659,6 +665,103 @@ def test_the_demo_admin_signs_in_to_the_admin_pages(app: Flask, runner: FlaskCli
 
     sign_in(user, "1001", "ada-demo-1")
     assert user.get("/admin/").status_code == 403
+
+
+@pytest.fixture
+def live_demo(sqlite_template: Path, tmp_path: Path) -> Iterator[tuple[Flask, str]]:
+    """The demo on a real server, its IfbyPhone key generated into its instance
+    folder as on a fresh checkout (not given by the environment)."""
+    database = tmp_path / "live.db"
+    shutil.copy(sqlite_template, database)
+    secrets = {k: v for k, v in TEST_SECRETS.items() if k != "IFBYPHONE_SECRET"}
+    config = {"TESTING": True, "DATABASE_URL": f"sqlite:///{database}", **secrets}
+    app = create_app(config, instance_path=str(tmp_path / "live-instance"))
+    assert_ok(app.test_cli_runner().invoke(args=["demo", "load"]))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield app, f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+        app.extensions["glue.engine"].dispose()
+
+
+def test_demo_info_says_where_to_go_whom_to_sign_in_as_and_a_call_that_works(
+    live_demo: tuple[Flask, str],
+) -> None:
+    app, base = live_demo
+    result = app.test_cli_runner().invoke(args=["demo", "info", "--url", base + "/"])
+    assert_ok(result)
+    lines = result.stdout.splitlines()
+
+    assert lines[0] == f"Glue at {base}"
+    assert lines[1] == f"  Sign in at {base}/login as:"
+    logins = [line.split() for line in lines if " / " in line]
+    assert [(login[0], login[2]) for login in logins] == [
+        ("1000", "admin-demo-1"),
+        ("1001", "ada-demo-1"),
+        ("1002", "grace-demo-1"),
+        ("1005", "linus-demo-1"),
+    ]
+    assert [line for line in lines if ", an admin" in line] == [
+        f"    1000 / admin-demo-1  Demo Admin, an admin: {base}/admin/"
+    ]
+    assert "  Make any user an admin: flask users make-admin ACCOUNT" in lines
+    (activate,) = [line for line in lines if line.startswith("  To use flask in another shell: . ")]
+    script = Path(activate.rpartition(". ")[2])  # as said from the current folder
+    assert script.resolve() == (Path(sys.prefix) / "bin" / "activate").resolve()
+    assert app.config["IFBYPHONE_SECRET"] not in result.output  # read when run, never shown
+
+    # Each login signs in; the admin's opens the admin pages, the others' do not.
+    for account, _, password, *_ in logins:
+        client = app.test_client()
+        assert sign_in(client, account, password).location == "/"
+        admin_pages = client.get("/admin/")
+        assert admin_pages.status_code == (200 if account == "1000" else 403)
+
+    # The first call, run as printed, is Ada verified by IfbyPhone.
+    (curl,) = [line.strip() for line in lines if line.strip().startswith("curl ")]
+    for _ in range(2):  # a new call each time
+        run = subprocess.run(["bash", "-c", curl], capture_output=True, timeout=30, check=True)
+        reply = etree.fromstring(run.stdout)
+        assert reply.findtext("app") == "survo"
+        assert reply.findtext("parameters/user_parameters/message") == "Thank you, Ada Lovelace."
+
+
+def test_demo_info_names_the_environment_key_and_never_prints_a_secret(
+    runner: FlaskCliRunner,
+) -> None:
+    assert_ok(run(runner, "demo", "load"))
+    result = run(runner, "demo", "info")
+    assert_ok(result)
+    assert result.stdout.startswith("Glue at http://127.0.0.1:5000\n")
+    assert '/ifbyphone/verify_caller?key=$GLUE_IFBYPHONE_SECRET"' in result.stdout
+    for secret in TEST_SECRETS.values():
+        assert secret not in result.stdout
+
+
+def test_demo_info_shows_only_logins_that_work_here(app: Flask, runner: FlaskCliRunner) -> None:
+    assert_ok(run(runner, "demo", "load"))
+    assert_ok(run(runner, "users", "set-password", "1000", "--password", "changed-since"))
+    assert_ok(run(runner, "users", "disable", "1002"))
+    assert_ok(run(runner, "users", "set-pin", "1001", "--pin", ADA_PIN))
+
+    result = run(runner, "demo", "info")
+    assert_ok(result)
+    shown = [line.split()[0] for line in result.stdout.splitlines() if " / " in line]
+    assert shown == ["1001", "1005"]
+    assert "account 1001, PIN 2468" not in result.stdout  # Ada's PIN is not the demo's now
+    assert "(Patrick O'Brien & Sons <x>: account 1003, PIN 8642)" in result.stdout
+
+
+def test_demo_info_without_the_demo_offers_no_login(runner: FlaskCliRunner) -> None:
+    add_ada(runner)
+    result = run(runner, "demo", "info")
+    assert_ok(result)
+    assert " / " not in result.stdout and "curl" not in result.stdout
+    assert "No demo login works here: flask users set-password ACCOUNT gives one." in result.stdout
 
 
 def test_demo_load_leaves_an_existing_directory_alone(app: Flask, runner: FlaskCliRunner) -> None:

@@ -7,6 +7,8 @@ PINs are never printed, only whether one is set.
 
 from __future__ import annotations
 
+import shlex
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,9 +21,10 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import config
 from app.calls.passwords import PasswordError, hash_password
 from app.db import get_session
-from app.directory import service
+from app.directory import demo, service
 from app.directory.import_export import (
     DirectoryImportError,
     ImportSummary,
@@ -32,12 +35,15 @@ from app.directory.phones import PhoneError
 from app.directory.pins import PinError, PinPolicy, get_hasher
 from app.directory.service import DirectoryError
 from app.flows.loader import flow_pin_lengths
+from app.flows.model import Flow
+from app.flows.registry import current_registry
 from app.models import User, utcnow
 
 users_cli = AppGroup("users", help="Callers: an account number, a PIN and phones.")
 groups_cli = AppGroup("groups", help="Groups: a number shared by members, with phones.")
 directory_cli = AppGroup("directory", help="Import or export the whole directory.")
 demo_cli = AppGroup("demo", help="A demo directory for trying Glue out.")
+DEFAULT_URL = "http://127.0.0.1:5000"  # where `make run` serves by default
 
 
 @contextmanager
@@ -304,13 +310,109 @@ def export_command(fmt: str, output: Path | None) -> None:
 @demo_cli.command("load")
 def load_demo_command() -> None:
     """Import demo/directory.yaml if there are no users yet (safe to run on every start)."""
-    path = Path(current_app.root_path).parent / "demo" / "directory.yaml"
+    path = demo.demo_file(Path(current_app.root_path).parent)
     with _transaction() as session:
         if session.scalar(select(User.id).limit(1)) is not None:
             click.echo("demo not loaded: the directory already has users")
             return
         summary = _import(session, path)
     click.echo(f"demo loaded from {path}: imported {summary.users} users, {summary.groups} groups")
+
+
+@demo_cli.command("info")
+@click.option(
+    "--url", default=DEFAULT_URL, show_default=True, help="Where Glue is served (make run's)."
+)
+def demo_info_command(url: str) -> None:
+    """Where to go, whom to sign in as and a first call to try (printed by `make run`).
+
+    Only logins that work in this database are shown, and never a secret: the
+    first call reads the IfbyPhone key from where this app found it.
+    """
+    if any(0xD800 <= ord(char) <= 0xDFFF for char in url):  # bytes a shell passed, not UTF-8
+        raise click.BadParameter("not UTF-8 text", param_hint="'--url'")
+    base = url.rstrip("/")
+    session = get_session()
+    path = demo.demo_file(Path(current_app.root_path).parent)
+    try:
+        logins = demo.working_logins(session, path)
+        caller = demo.working_caller(session, get_hasher(), path)
+    except DirectoryError as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
+    session.rollback()
+    lines = [f"Glue at {base}"]
+    if logins:
+        lines.append(f"  Sign in at {base}/login as:")
+        width = max(len(f"{login.account} / {login.password}") for login in logins)
+        for login in logins:
+            who = f"{login.account} / {login.password}".ljust(width)
+            admin = f", an admin: {base}/admin/" if login.admin else ""
+            lines.append(f"    {who}  {login.name}{admin}")
+    else:
+        lines.append("  No demo login works here: flask users set-password ACCOUNT gives one.")
+    lines.append("  Make any user an admin: flask users make-admin ACCOUNT")
+    first_call = _first_call(base, caller)
+    if first_call:
+        lines += first_call
+    activate = _activate_script()
+    if activate:
+        lines.append(f"  To use flask in another shell: . {activate}")
+    click.echo("\n".join(lines))
+
+
+def _first_call(base: str, caller: demo.Caller | None) -> list[str]:
+    """A curl that posts what IfbyPhone would for the caller, on a flow that verifies
+    by account number; [] when there is no such caller or flow."""
+    flow = _account_flow()
+    if caller is None or flow is None or flow.verify.claim is None:
+        return []
+    fields = {
+        "session_id": "try-$(date +%s)",  # a new call each time it is run
+        "caller_id": "3125550199",
+        flow.verify.claim: caller.account,
+        flow.verify.pin: caller.pin,
+    }
+    data = " ".join(f"-d {name}={value}" for name, value in fields.items())
+    key_url = f"{base}/ifbyphone/{flow.name}?key={_ifbyphone_key()}"
+    return [
+        f"  A first call, as IfbyPhone makes it ({caller.name}: "
+        f"account {caller.account}, PIN {caller.pin}):",
+        f'    curl -s -X POST "{key_url}" {data}',
+    ]
+
+
+def _account_flow() -> Flow | None:
+    """The first flow that verifies a user by account number and runs on IfbyPhone."""
+    registry = current_registry()
+    for name in registry.names():
+        flow = registry.get(name)
+        if flow and flow.verify.by == "account" and flow.platform("ifbyphone"):
+            return flow
+    return None
+
+
+def _ifbyphone_key() -> str:
+    """Shell text that yields the IfbyPhone secret when run, never the secret itself."""
+    if not config.secret_is_in_file(current_app, "IFBYPHONE_SECRET"):
+        return "$GLUE_IFBYPHONE_SECRET"
+    program = 'import json,sys;print(json.load(open(sys.argv[1]))["IFBYPHONE_SECRET"])'
+    return f"$(python3 -c '{program}' {shlex.quote(_shown(config.secrets_file(current_app)))})"
+
+
+def _activate_script() -> str | None:
+    """The script that puts this virtualenv's `flask` on PATH, if Glue runs in one."""
+    if sys.prefix == sys.base_prefix:
+        return None
+    script = Path(sys.prefix) / "bin" / "activate"
+    return _shown(script) if script.is_file() else None
+
+
+def _shown(path: Path) -> str:
+    """A path as short as it can be said from the current folder."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _import(session: Session, path: Path) -> ImportSummary:

@@ -112,7 +112,7 @@ class ImportSummary:
 
 
 @dataclass
-class _Entry:
+class Entry:
     """One user or group as read from a file, before the directory rules are applied."""
 
     line: int
@@ -145,6 +145,15 @@ def import_directory(
         raise
 
 
+def read_entries(path: Path | str) -> list[Entry]:
+    """The users and groups of a file as written (clear PINs and passwords
+    included), without touching the directory; DirectoryImportError if any is bad."""
+    entries, errors = _read(Path(path))
+    if errors:
+        raise DirectoryImportError(errors)
+    return entries
+
+
 def export_directory(session: Session, fmt: str = "yaml") -> str:
     """The whole directory in a form `import_directory` reads back."""
     users = service.list_users(session)
@@ -159,7 +168,7 @@ def export_directory(session: Session, fmt: str = "yaml") -> str:
 # --- reading -----------------------------------------------------------------
 
 
-def _read(path: Path) -> tuple[list[_Entry], list[RowError]]:
+def _read(path: Path) -> tuple[list[Entry], list[RowError]]:
     """The rows of a file that could be read, and the errors in the others."""
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".yaml", ".yml"):
@@ -185,7 +194,7 @@ class _Loader(yaml.SafeLoader):
     }
 
 
-def _read_yaml(text: str) -> tuple[list[_Entry], list[RowError]]:
+def _read_yaml(text: str) -> tuple[list[Entry], list[RowError]]:
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as exc:
@@ -196,7 +205,7 @@ def _read_yaml(text: str) -> tuple[list[_Entry], list[RowError]]:
         return [], []
     if not isinstance(root, yaml.MappingNode):
         raise DirectoryImportError([RowError(_line(root), "expected 'users' and 'groups' lists")])
-    entries: list[_Entry] = []
+    entries: list[Entry] = []
     errors: list[RowError] = []
     for key_node, items in root.value:
         section = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
@@ -211,7 +220,7 @@ def _read_yaml(text: str) -> tuple[list[_Entry], list[RowError]]:
 
 
 def _read_yaml_items(
-    kind: str, nodes: list[yaml.Node], entries: list[_Entry], errors: list[RowError]
+    kind: str, nodes: list[yaml.Node], entries: list[Entry], errors: list[RowError]
 ) -> None:
     for node in nodes:
         try:
@@ -222,7 +231,7 @@ def _read_yaml_items(
             errors.append(_yaml_error(exc))
 
 
-def _yaml_entry(kind: str, node: yaml.Node) -> _Entry:
+def _yaml_entry(kind: str, node: yaml.Node) -> Entry:
     if not isinstance(node, yaml.MappingNode):
         raise DirectoryError(f"each {kind} must be a mapping of fields")
     keys = [key.value for key, _ in node.value if isinstance(key, yaml.ScalarNode)]
@@ -240,7 +249,7 @@ def _yaml_entry(kind: str, node: yaml.Node) -> _Entry:
     admin = data.get("admin", False)
     if not isinstance(admin, bool):
         raise DirectoryError("admin must be true or false")
-    return _Entry(
+    return Entry(
         line=_line(node),
         kind=kind,
         number=_text(data, number_key),
@@ -295,7 +304,7 @@ def _yaml_error(exc: yaml.YAMLError) -> RowError:
     return RowError(mark.line + 1 if mark else 1, f"not valid YAML: {problem}")
 
 
-def _read_csv(text: str) -> tuple[list[_Entry], list[RowError]]:
+def _read_csv(text: str) -> tuple[list[Entry], list[RowError]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader, None)
@@ -305,7 +314,7 @@ def _read_csv(text: str) -> tuple[list[_Entry], list[RowError]]:
         return [], []
     columns = [column.strip().lower() for column in header]
     _check_header(columns)
-    entries: list[_Entry] = []
+    entries: list[Entry] = []
     errors: list[RowError] = []
     try:
         for row in reader:
@@ -328,7 +337,7 @@ def _check_header(columns: list[str]) -> None:
         raise DirectoryImportError([RowError(1, f"header must name columns from {expected}")])
 
 
-def _csv_entry(line: int, columns: list[str], row: list[str]) -> _Entry:
+def _csv_entry(line: int, columns: list[str], row: list[str]) -> Entry:
     if len(row) != len(columns):
         raise DirectoryError(f"expected {len(columns)} fields, found {len(row)}")
     cells = {column: cell.strip() for column, cell in zip(columns, row, strict=True)}
@@ -349,7 +358,7 @@ def _csv_entry(line: int, columns: list[str], row: list[str]) -> _Entry:
         raise DirectoryError("admin must be true or false")
     if kind == "group" and admin:
         raise DirectoryError("a group cannot be an admin")
-    return _Entry(
+    return Entry(
         line=line,
         kind=kind,
         number=cells["number"],
@@ -377,7 +386,7 @@ def _apply(
     hasher: PinHasher,
     policy: PinPolicy,
     region: str,
-    entries: list[_Entry],
+    entries: list[Entry],
     errors: list[RowError],
 ) -> ImportSummary:
     """Add the entries to the session, appending an error for each one that breaks a rule."""
@@ -401,7 +410,7 @@ def _apply(
 
 
 def _add_user(
-    session: Session, hasher: PinHasher, policy: PinPolicy, region: str, entry: _Entry
+    session: Session, hasher: PinHasher, policy: PinPolicy, region: str, entry: Entry
 ) -> None:
     pin_hash = _pin_hash(hasher, policy, entry)
     if pin_hash is None:
@@ -419,7 +428,7 @@ def _add_group(
     hasher: PinHasher,
     policy: PinPolicy,
     region: str,
-    entry: _Entry,
+    entry: Entry,
     failed_accounts: set[str],
 ) -> None:
     pin_hash = _pin_hash(hasher, policy, entry)
@@ -432,7 +441,7 @@ def _add_group(
             service.add_member(session, entry.number, account)
 
 
-def _pin_hash(hasher: PinHasher, policy: PinPolicy, entry: _Entry) -> str | None:
+def _pin_hash(hasher: PinHasher, policy: PinPolicy, entry: Entry) -> str | None:
     if entry.pin is not None and entry.pin_hash is not None:
         raise DirectoryError("give pin or pin_hash, not both")
     if entry.pin is not None:
@@ -442,7 +451,7 @@ def _pin_hash(hasher: PinHasher, policy: PinPolicy, entry: _Entry) -> str | None
     return None
 
 
-def _password_hash(entry: _Entry) -> str | None:
+def _password_hash(entry: Entry) -> str | None:
     if entry.password is not None and entry.password_hash is not None:
         raise DirectoryError("give password or password_hash, not both")
     if entry.password is not None:

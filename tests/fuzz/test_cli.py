@@ -243,6 +243,11 @@ VALUES: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     "directory import": {"file": st.one_of(yaml_files(), csv_files(), PATHS)},
     "directory export": {"fmt": st.sampled_from(("yaml", "csv", "xml", "")), "output": OUTPUTS},
     "demo load": {},
+    "demo info": {
+        "url": st.one_of(
+            st.sampled_from(("http://127.0.0.1:5000", "http://0.0.0.0:8000/", "")), hostile_text
+        )
+    },
     "forms check": {"files": st.lists(st.one_of(flow_files(), PATHS), max_size=3)},
     "forms list": {},
     "forms graph": {
