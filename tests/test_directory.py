@@ -25,7 +25,8 @@ from app.models import Group, Membership, PhoneNumber, User, utcnow
 
 POLICY = PinPolicy()  # the default: what the shipped flows take
 REGION = "US"
-# Ten digits: a 4-digit PIN could turn up in a hex hash by chance.
+# Eight digits, the most the default policy allows: a 4-digit PIN could turn up
+# in a hex hash by chance.
 LONG_PIN = "86753091"
 
 

@@ -20,8 +20,9 @@ from app.flows.schema import FlowSchema, default_hint
 FLOW_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # /didml/status and /twiml/status receive status callbacks, not a flow.
 RESERVED_FLOW_NAMES = frozenset({"status"})
-# The most digits a PIN question without max_digits takes everywhere: DIDforSale's
-# <Gather> stops at 20 digits unless told otherwise.
+# The most digits a PIN question without max_digits is taken to accept when it
+# is held against the PIN policy: DIDforSale's <Gather> stops at 20 unless told
+# otherwise (Twilio's has no limit), so a longer PIN could not be keyed in there.
 UNSET_MAX_DIGITS = 20
 
 

@@ -304,7 +304,7 @@ def check_platform_answer(request: Request, status: int, mimetype: str, body: by
 
 @examples()
 @given(case=request_lines())
-@example(  # a line break in the path: once the start of a log line of the sender's
+@example(  # a line break in the path starts no log line of the sender's
     case=(
         b"GET",
         b"GET /ifbyphone/verify_caller%0aforged%85?key="
@@ -313,7 +313,7 @@ def check_platform_answer(request: Request, status: int, mimetype: str, body: by
         "/ifbyphone/verify_caller",
     )
 )
-@example(  # a raw byte in the query: once logged whole, key and PIN included
+@example(  # a raw byte in the query: logged without its key and PIN
     case=(
         b"GET",
         b"GET /ifbyphone/verify_caller?key="
@@ -340,7 +340,7 @@ def test_fuzz_header_blocks(
 
 @examples()
 @given(target=st.sampled_from(TARGETS), data=st.data())
-@example(target="/healthz", data=None)  # a chunk size that is not hex: once a 500
+@example(target="/healthz", data=None)  # a chunk size that is not hex: no 500
 def test_fuzz_chunked_bodies(
     server: Server, log: LogReader, target: str, data: st.DataObject | None
 ) -> None:
