@@ -615,11 +615,11 @@ def simulate_command(
     """Call FLOW on a running Glue as PLATFORM would, from a phone in the terminal."""
     config = current_app.config
     if digits is not None and not KEYS.fullmatch(digits):
-        raise click.BadParameter("only 0-9, * and #", param_hint="--digits")
+        raise click.BadParameter("only 0-9, * and #", param_hint="'--digits'")
     for hint, value in (("FLOW", flow), ("--from", number), ("--url", url), ("--call-id", call_id)):
         # Bytes a shell passed that were not UTF-8: neither sent nor printed.
         if value and any(0xD800 <= ord(char) <= 0xDFFF for char in value):
-            raise click.BadParameter("not UTF-8 text", param_hint=hint)
+            raise click.BadParameter("not UTF-8 text", param_hint=f"'{hint}'")
     # Every platform's side (SurVo ids, IVR contexts, questions) is in the flow; and
     # a name that is no flow would only hear Glue's hang-up, on any platform.
     loaded = _flow(flow)
