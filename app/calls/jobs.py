@@ -116,6 +116,7 @@ def call_request(session: Session, action: CallAction, config: Mapping[str, Any]
             user_parameters={"name": action.user.name},
             # Signed: it is what ties the SurVo's answers to this request.
             pass_through=call_link.pass_through(get_hasher(), action),
+            secret_pass_through=call_link.SECRET_KEYS,
         )
     return replace(request, connect_to=action.to_number or "", page="glue")
 

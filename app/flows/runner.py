@@ -75,10 +75,12 @@ def masked(
     answer_fields: Mapping[str, str] | None = None,
     also: Flow | None = None,
 ) -> Kept:
-    """The fields as stored: credentials dropped, secret answers masked, names
-    and values capped (with a marker saying so), and of the fields that are
-    neither the platform's nor an answer to the flow's questions, the first
-    MAX_UNREAD_FIELDS (the notes' `dropped` counts the rest).
+    """The fields as stored: credentials dropped, secret answers masked, a
+    verification call's token masked in any pass-through that brings it
+    (`call_link.hide_token`), names and values capped (with a marker saying
+    so), and of the fields that are neither the platform's nor an answer to
+    the flow's questions, the first MAX_UNREAD_FIELDS (the notes' `dropped`
+    counts the rest).
 
     Without a flow nobody knows which answer is the PIN, so every answer is masked.
     `answer_fields` names the field that carried a question's answer, where that
@@ -107,7 +109,8 @@ def masked(
                 dropped += 1
                 continue
             unread += 1
-        stored[capped(name, max_length)] = MASK if secret(name) else capped(value, max_length)
+        shown = MASK if secret(name) else capped(call_link.hide_token(value), max_length)
+        stored[capped(name, max_length)] = shown
     return Kept(stored, {"dropped": dropped} if dropped else {})
 
 

@@ -7,6 +7,10 @@ pass-through Glue gave the platform, `action|<id>||sig|<token>`: the token is
 derived from the action's id and user with the server's PIN key, so nobody
 without the key can make one up or move one to another action.
 
+The token is a secret of the call's: it is sent to the platform as it is, and
+kept nowhere (`SECRET_KEYS`, `hide_token`): not in the action's parameters
+sent, the call's events, nor the log.
+
 The first call that brings a valid token is bound to the action (its row's
 `action_id`), and every later turn of that call reads the binding, not the
 pass-through (Glue's own replies rewrite it). A token brought again by another
@@ -19,6 +23,7 @@ from __future__ import annotations
 import base64
 import hmac
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,6 +41,12 @@ PURPOSE = "verify_survo"
 # 30 s, then 60 s) and its SurVo answers within minutes of that: a token older
 # than this is a replay, not the call.
 LINK_VALID_FOR = timedelta(hours=1)
+TOKEN = "sig"  # the pass-through key of the token
+SECRET_KEYS = frozenset({TOKEN})
+MASK = "***"
+# The token's value in a pass-through text, `key|value||key|value`: up to the
+# next `||`, as the pass-through is read.
+_TOKEN_VALUE = re.compile(rf"((?:^|\|\|){TOKEN}\|)(?:(?!\|\|).)*", re.DOTALL)
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +61,12 @@ class VerificationRequest:
 
 def pass_through(hasher: PinHasher, action: CallAction) -> dict[str, str]:
     """What Glue gives the platform to bring back with the call's first answers."""
-    return {"action": str(action.id), "sig": _token(hasher, action.id, action.user_id)}
+    return {"action": str(action.id), TOKEN: _token(hasher, action.id, action.user_id)}
+
+
+def hide_token(text: str) -> str:
+    """A pass-through text as kept: `action|<id>||sig|***`."""
+    return _TOKEN_VALUE.sub(rf"\1{MASK}", text) if f"{TOKEN}|" in text else text
 
 
 def _token(hasher: PinHasher, action_id: int, user_id: int) -> str:
@@ -86,7 +102,7 @@ def bind(
         log.warning("call %s: pass-through names no verification call: not linked", call_id)
         return None
     token = _token(hasher, action.id, action.user_id)
-    if not hmac.compare_digest(brought.get("sig", "").encode(), token.encode()):
+    if not hmac.compare_digest(brought.get(TOKEN, "").encode(), token.encode()):
         log.warning(
             "call %s: verification call %s named without its token: not linked", call_id, action.id
         )

@@ -13,11 +13,20 @@ from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree
 from pytest_httpserver import HTTPServer
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app.calls import tokens
-from app.models import Call, CallAction, OneTimeCode, PhoneNumber, User, VerificationAttempt, utcnow
+from app.models import (
+    Call,
+    CallAction,
+    CallEvent,
+    OneTimeCode,
+    PhoneNumber,
+    User,
+    VerificationAttempt,
+    utcnow,
+)
 from tests.calls.web_client import API_KEY, dashboard_token, sign_in
 from tests.conftest import TEST_SECRETS
 
@@ -360,3 +369,52 @@ def test_a_p_t_naming_an_id_past_the_id_column_is_an_unlinked_call(
     )
     assert (attempt.user_id, attempt.outcome) == (directory["1001"], "verified")
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def test_the_verification_token_is_kept_nowhere_yet_links_the_call(
+    client: FlaskClient,
+    session: Session,
+    ifbyphone: HTTPServer,
+    directory: dict[str, int],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    auth, action_id, p_t = start_survo_verification(client, session, ifbyphone, "1001")
+    token = dict(piece.split("|", 1) for piece in p_t.split("||"))["sig"]
+    assert p_t == f"action|{action_id}||sig|{token}"  # sent to IfbyPhone as it is
+    kept = f"action|{action_id}||sig|***"
+
+    # A database fault mid-turn: the event is not stored, but logged.
+    session.execute(text("ALTER TABLE verification_attempts RENAME TO attempts_away"))
+    session.commit()
+    try:
+        survo_post(client, "s-fault", p_t, account="1001", pin="2468")
+    finally:
+        session.execute(text("ALTER TABLE attempts_away RENAME TO verification_attempts"))
+        session.commit()
+    [lost] = [r.getMessage() for r in caplog.records if "event not stored" in r.getMessage()]
+    assert f'"p_t": "{kept}"' in lost
+
+    reply = survo_post(client, "s-token", p_t, account="1001", pin="2468")
+    assert reply.findtext("parameters/user_parameters/message") == "Thank you, Ada Lovelace."
+    assert client.get(f"/api/v1/calls/{action_id}", headers=auth).get_json()["verification"] == (
+        "verified"
+    )
+    session.commit()
+    call = session.scalars(select(Call).where(Call.platform_call_id == "s-token")).one()
+    assert call.action_id == action_id
+    action = session.get(CallAction, action_id)
+    assert action is not None and action.params_sent is not None
+    assert action.params_sent["p_t"] == kept
+    first = session.scalars(
+        select(CallEvent).where(CallEvent.call_id == call.id).order_by(CallEvent.id)
+    ).first()
+    assert first is not None and first.payload["p_t"] == kept
+    stored = [
+        *session.scalars(select(CallEvent.payload)),
+        *session.scalars(select(CallEvent.reply)),
+        *session.scalars(select(CallAction.params_sent)),
+        *session.scalars(select(CallAction.provider_answer)),
+        *session.scalars(select(CallAction.detail)),
+    ]
+    assert token not in str(stored)
+    assert not [r for r in caplog.records if token in r.getMessage()]

@@ -129,6 +129,26 @@ def test_click_to_survo_sends_its_fields_url_encoded(httpserver: HTTPServer) -> 
     assert result.outcome is Outcome.CONNECTED
 
 
+def test_a_secret_pass_through_value_is_sent_and_kept_nowhere(httpserver: HTTPServer) -> None:
+    token = "tok-Zq7yW2-signed"
+    # An answer that echoes what it was sent keeps nothing of the token either.
+    httpserver.expect_request(PATH).respond_with_data(f"Invalid survo_id for p_t=sig|{token}")
+    request_ = call(
+        connect_to=None,
+        survo_id="9",
+        pass_through={"action": "42", "sig": token},
+        secret_pass_through=frozenset({"sig"}),
+    )
+    result = client(httpserver).place_call(request_)
+    [(request, _)] = httpserver.log
+    assert request.form["p_t"] == f"action|42||sig|{token}"
+    assert result.sent["p_t"] == "action|42||sig|***"
+    assert result.raw == "Invalid survo_id for p_t=sig|***"
+    assert token not in repr(result)
+    unset = client(httpserver, key="").place_call(request_)  # refused unsent
+    assert unset.sent["p_t"] == "action|42||sig|***"
+
+
 def test_click_to_survo_takes_a_ready_made_pass_through(httpserver: HTTPServer) -> None:
     httpserver.expect_request(PATH).respond_with_data("Call Connected")
     client(httpserver).place_call(call(connect_to=None, survo_id="9", pass_through="a|1"))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import ssl
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 from urllib.parse import quote, quote_plus, urlsplit
@@ -109,28 +109,29 @@ class HttpProvider:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def masked(self, params: Mapping[str, str]) -> dict[str, str]:
-        """The parameters with every secret one replaced by "***"."""
+    def masked(self, params: Mapping[str, str], hidden: Collection[str] = ()) -> dict[str, str]:
+        """The parameters with every secret one replaced by "***", and every
+        `hidden` value (a secret inside a parameter, a signed token) too."""
         return {
-            key: MASK if key in self.secret_params and value else value
+            key: MASK if key in self.secret_params and value else _hide(value, hidden)
             for key, value in params.items()
         }
 
-    def scrub(self, text: str, params: Mapping[str, str]) -> str:
+    def scrub(self, text: str, params: Mapping[str, str], hidden: Collection[str] = ()) -> str:
         """`text` with any secret value (as sent, or URL-encoded) masked."""
-        values = {params.get(key, "") for key in self.secret_params}
+        values = {params.get(key, "") for key in self.secret_params} | set(hidden)
         forms = {form for v in values if v for form in (v, quote_plus(v), quote(v, safe=""))}
-        for form in sorted(forms, key=len, reverse=True):  # a longer one may hold a shorter
-            text = text.replace(form, MASK)
-        return text
+        return _hide(text, forms)
 
-    def not_configured(self, missing: list[str], params: Mapping[str, str]) -> CallResult:
+    def not_configured(
+        self, missing: list[str], params: Mapping[str, str], hidden: Collection[str] = ()
+    ) -> CallResult:
         """Refused without sending, finally: no retry helps until these settings are set."""
         names = ", ".join(missing)
         return CallResult(
             Outcome.REFUSED,
             f"{self.name} is not configured: set {names}",
-            sent=self.masked(params),
+            sent=self.masked(params, hidden),
             final=True,
         )
 
@@ -142,13 +143,15 @@ class HttpProvider:
         method: str = "POST",
         encoding: Encoding | None = None,
         read_timeout: float | None = None,
+        hidden: Collection[str] = (),
     ) -> CallResult:
         """Send `params` once and read the answer into a CallResult (never raises).
 
         Parameters go in the query for GET, else in a form body unless
-        `encoding` says "json".
+        `encoding` says "json". `hidden`: secret values inside parameters,
+        masked like the secret parameters wherever the result keeps them.
         """
-        sent = self.masked(params)
+        sent = self.masked(params, hidden)
         encoding = encoding or ("query" if method == "GET" else "form")
         payload: dict[str, Any] = {"params": dict(params)}
         if encoding == "form":
@@ -173,20 +176,20 @@ class HttpProvider:
             outcome, what = classify(exc)
             # urllib3 names the URL, query and all: a GET's would hold the secrets.
             message = _URL_QUERY.sub(r"\1", str(exc))
-            detail = self.scrub(f"{what}: {message}", params)[:DETAIL_LIMIT]
+            detail = self.scrub(f"{what}: {message}", params, hidden)[:DETAIL_LIMIT]
             return CallResult(outcome, detail, sent=sent)
         except Exception as exc:  # not the transport's: a bug, or an odd URL
             # The request may have gone out: never let it become a retry.
             log.exception("%s: unexpected failure placing a call", self.name)
-            detail = self.scrub(f"unexpected failure: {type(exc).__name__}", params)
+            detail = self.scrub(f"unexpected failure: {type(exc).__name__}", params, hidden)
             return CallResult(Outcome.AMBIGUOUS, detail, sent=sent)
 
         content_type = response.headers.get("Content-Type", "")
         text = _decode(body, response.encoding if "charset=" in content_type.lower() else None)
         answer = Answer(response.status_code, body, text, content_type)
-        raw = self.scrub(text, params)[:RAW_LIMIT]
+        raw = self.scrub(text, params, hidden)[:RAW_LIMIT]
         reading = self._read(answer, parse)
-        detail = self.scrub(reading.detail, params)[:DETAIL_LIMIT]
+        detail = self.scrub(reading.detail, params, hidden)[:DETAIL_LIMIT]
         return CallResult(reading.outcome, detail, reading.call_ids, raw, sent)
 
     def _read(self, answer: Answer, parse: Callable[[Answer], Reading]) -> Reading:
@@ -209,6 +212,14 @@ class HttpProvider:
             return parse(answer)
         except Exception as exc:  # an odd body must not become a retry
             return Reading(Outcome.AMBIGUOUS, f"unreadable answer from {self.name}: {exc}")
+
+
+def _hide(text: str, values: Collection[str]) -> str:
+    """`text` with every one of `values` in it replaced by "***"."""
+    for value in sorted(values, key=len, reverse=True):  # a longer one may hold a shorter
+        if value:
+            text = text.replace(value, MASK)
+    return text
 
 
 def _decode(body: bytes, charset: str | None) -> str:

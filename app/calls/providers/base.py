@@ -69,6 +69,9 @@ class CallRequest:
     survo_id: str | None = None  # IfbyPhone: run this SurVo (Click-to-SurVo) instead
     user_parameters: Mapping[str, str] = field(default_factory=dict)  # SurVo placeholders
     pass_through: Mapping[str, str] | str | None = None  # SurVo `p_t`
+    # Keys of a `pass_through` mapping whose values are secret (a signed token):
+    # sent as they are, "***" wherever the request is kept.
+    secret_pass_through: frozenset[str] = frozenset()
     timeout_seconds: int | None = None  # VoIPtech: how long the first leg rings
     at: datetime | None = None  # VoIPtech: a future call (timezone-aware)
     send_digits: str | None = None  # DIDforSale: DTMF sent once answered (w/W waits)

@@ -253,6 +253,16 @@ class IfbyPhone(HttpProvider):
     def place_call(self, request: CallRequest) -> CallResult:
         """Ask IfbyPhone to place the call; its answer comes once the first leg answers."""
         params = self.parameters(request)
+        hidden = _secrets_passed_through(request)
         if missing := self.settings.missing():
-            return self.not_configured(missing, params)
-        return self.exchange(params, read_answer, method=self.settings.http_method)
+            return self.not_configured(missing, params, hidden)
+        return self.exchange(params, read_answer, method=self.settings.http_method, hidden=hidden)
+
+
+def _secrets_passed_through(request: CallRequest) -> list[str]:
+    """The values of the request's secret pass-through keys."""
+    if not request.secret_pass_through:
+        return []
+    if not isinstance(request.pass_through, Mapping):
+        raise InvalidCallRequest("pass_through: secret keys need the pass-through as a mapping")
+    return [request.pass_through.get(key, "") for key in request.secret_pass_through]
