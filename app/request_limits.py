@@ -31,7 +31,7 @@ from flask import Flask, abort, request
 from gunicorn.http.errors import ParseException
 from werkzeug.routing import IntegerConverter, Map
 
-MAX_ID = 2**31 - 1  # INTEGER on PostgreSQL; SQLite's is larger
+from app.neutral.turn import MAX_ID
 
 # How a server says the body it is reading for us is broken: gunicorn
 # raises its parser's errors (InvalidChunkSize, ChunkMissingTerminator,

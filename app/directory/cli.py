@@ -28,11 +28,11 @@ from app.directory.import_export import (
     export_directory,
     import_directory,
 )
-from app.directory.phones import PhoneError
 from app.directory.pins import PinError, PinPolicy, get_hasher
 from app.directory.service import DirectoryError
 from app.flows.loader import flow_pin_lengths
 from app.models import User, utcnow
+from app.neutral.phones import PhoneError
 
 users_cli = AppGroup("users", help="Callers: an account number, a PIN and phones.")
 groups_cli = AppGroup("groups", help="Groups: a number shared by members, with phones.")
