@@ -30,14 +30,15 @@ def create_app(
     pins.init_app(app)
     cli.init_app(app)
 
-    from app import admin, calls, hooks, http_errors, rate_limits, request_limits
+    from app import admin, auth, calls, hooks, http_errors, rate_limits, request_limits
 
     http_errors.init_app(app)
     request_limits.init_app(app)  # before any blueprint: its rules take the id converter
     rate_limits.init_app(app)
     hooks.init_app(app)
+    auth.init_app(app)  # the sign-in the web page and the admin pages share
     calls.init_app(app)
-    admin.init_app(app)  # after calls: it shares the web page's sign-in
+    admin.init_app(app)
 
     from app import health, retention, security_headers
 

@@ -20,7 +20,7 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
-from app.calls.passwords import verify_password
+from app.auth.passwords import verify_password
 from app.directory.pins import PinHasher, get_hasher
 from app.models import Group, Membership, PhoneNumber, User, utcnow
 from tests.conftest import PROJECT_ROOT

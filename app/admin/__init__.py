@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the pages (after app.calls, whose sign-in they share)."""
+    """Register the pages (they use the sign-in of app.auth)."""
     from app import http_errors
     from app.admin import views
 

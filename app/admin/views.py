@@ -30,7 +30,7 @@ from wtforms import HiddenField
 from wtforms.validators import AnyOf, DataRequired, Length
 
 from app.admin import service
-from app.calls.web import WebUser, logout_button
+from app.auth.sign_in import WebUser, logout_button
 from app.csrf import require_token
 from app.db import get_session
 from app.flows.graph import GraphError

@@ -13,7 +13,8 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from app.calls import codes, jobs, service, tokens
+from app.auth import tokens
+from app.calls import codes, jobs, service
 from app.db import get_session
 from app.directory.pins import get_hasher
 from app.models import CallAction, User

@@ -19,7 +19,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.calls.passwords import PasswordError, hash_password
+from app.auth.passwords import PasswordError, hash_password
 from app.db import get_session
 from app.directory import service
 from app.directory.import_export import (

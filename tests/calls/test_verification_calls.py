@@ -16,7 +16,7 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.calls import tokens
+from app.auth import tokens
 from app.models import Call, CallAction, OneTimeCode, PhoneNumber, User, VerificationAttempt, utcnow
 from tests.calls.web_client import API_KEY, dashboard_token, sign_in
 from tests.conftest import TEST_SECRETS

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
+from app.auth.passwords import hash_password
 from app.calls import jobs
-from app.calls.passwords import hash_password
 from app.models import CallAction, PhoneNumber, User
 from tests.calls.web_client import (
     API_KEY,
