@@ -20,7 +20,7 @@ def create_app(
 
     config.load(app, test_config)
 
-    from app import cli, db, logs
+    from app import commands, db, logs
     from app.directory import pins
     from app.flows import registry
 
@@ -28,7 +28,7 @@ def create_app(
     db.init_app(app)
     registry.init_app(app, strict=strict_flows)
     pins.init_app(app)
-    cli.init_app(app)
+    commands.init_app(app)
 
     from app import admin, auth, calls, hooks, http_errors, rate_limits, request_limits
 
