@@ -30,7 +30,8 @@ def create_app(
     pins.init_app(app)
     commands.init_app(app)
 
-    from app import admin, auth, calls, hooks, http_errors, rate_limits, request_limits
+    from app import admin, auth, calls, hooks, rate_limits
+    from app.web import http_errors, request_limits
 
     http_errors.init_app(app)
     request_limits.init_app(app)  # before any blueprint: its rules take the id converter
@@ -40,7 +41,8 @@ def create_app(
     calls.init_app(app)
     admin.init_app(app)
 
-    from app import health, retention, security_headers
+    from app import retention
+    from app.web import health, security_headers
 
     security_headers.init_app(app)
     health.init_app(app)

@@ -7,8 +7,8 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the pages (they use the sign-in of app.auth)."""
-    from app import http_errors
     from app.admin import views
+    from app.web import http_errors
 
     app.register_blueprint(views.bp)
     http_errors.register(app, "/admin/", views.http_error)

@@ -45,11 +45,11 @@ from wtforms.validators import AnyOf, DataRequired, Length
 from app.auth import passwords
 from app.auth.sign_in import LoginForm, LogoutForm, WebUser, logout_button
 from app.calls import codes, jobs, service
-from app.csrf import require_token
 from app.db import get_session
 from app.directory import service as directory
 from app.directory.pins import get_hasher
 from app.models import Call, CallAction, OneTimeCode, User
+from app.web.csrf import require_token
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def _me() -> User:
 
 
 def init_app(app: Flask) -> None:
-    # The session cookie's flags are set by app.security_headers.
+    # The session cookie's flags are set by app.web.security_headers.
     # Tokens are bound to the signed session cookie; a time limit would only
     # turn the Call buttons of a page left open into errors.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)

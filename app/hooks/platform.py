@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from app import http_errors
 from app.db import get_session
 from app.dialects.base import Dialect
 from app.directory.pins import get_hasher
@@ -23,6 +22,7 @@ from app.neutral.turn import MalformedRequest, Turn
 from app.rate_limits import Breach, get_limits
 from app.verification.lockout import LockoutPolicy
 from app.verification.service import Verifier
+from app.web import http_errors
 
 log = logging.getLogger(__name__)
 
