@@ -281,6 +281,29 @@ def test_users_set_pin_rejects_bad_input(
     assert args[-1] not in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["set-pin", "9999"], "Error: no user with account number 9999\n"),
+        (["set-password", "9999"], "Error: no user with account number 9999\n"),
+        (["add", "1001", "--name", "Again"], "Error: user 1001 already exists\n"),
+        (["add", "1002", "--name", "G", "--phone", "555"], "invalid phone number"),
+        (["add", "1002", "--name", " "], "Error: name must not be empty\n"),
+    ],
+)
+def test_a_command_that_cannot_go_on_says_so_before_asking_for_a_secret(
+    app: Flask, runner: FlaskCliRunner, args: list[str], message: str
+) -> None:
+    add_ada(runner)
+    before = snapshot(app)
+
+    # What a person would type at the prompts, were there any.
+    result = run(runner, "users", *args, input=f"{GRACE_PIN}\n{GRACE_PIN}\n")
+
+    assert_error(result, message)  # and stdout is empty: no prompt was shown
+    assert snapshot(app) == before
+
+
 def test_users_disable_and_enable(app: Flask, runner: FlaskCliRunner) -> None:
     add_ada(runner)
 

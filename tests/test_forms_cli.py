@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,6 +97,36 @@ def test_check_missing_file_is_a_usage_error(cli: FlaskCliRunner, tmp_path: Path
     result = cli.invoke(args=["forms", "check", str(tmp_path / "nope.yaml")])
 
     assert result.exit_code == 2
+
+
+def test_check_from_a_shell_prints_each_problem_once(forms: Path, tmp_path: Path) -> None:
+    """`flask forms check` as typed: the app it runs in loads the broken flow too."""
+    broken = forms / "verify_caller.yaml"
+    break_flow(broken)
+    env = {
+        **os.environ,
+        "GLUE_FORMS_DIR": str(forms),
+        "GLUE_DATABASE_URL": f"sqlite:///{tmp_path}/t.db",
+        **{f"GLUE_{name}": value for name, value in TEST_SECRETS.items()},
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "flask", "forms", "check"],
+        cwd=PROJECT_ROOT,  # where .flaskenv names the app, as for a person
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert run.returncode == 1, run.stderr
+    with pytest.raises(FlowFileError) as info:
+        load_flow(broken)
+    (problem,) = info.value.problems
+    everything = run.stdout + run.stderr
+    assert everything.count(f"{broken}:8: ") == 1
+    assert run.stdout.splitlines()[0] == str(problem)
+    # Start-up names the file once, and leaves the problem to the command.
+    assert f"flow file {broken} not loaded (1 problem)" in run.stderr
 
 
 def test_list_shows_names_descriptions_questions(cli: FlaskCliRunner) -> None:

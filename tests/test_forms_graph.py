@@ -187,13 +187,14 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FlaskCliRun
     app.extensions["glue.engine"].dispose()
 
 
-def test_graph_writes_flow_svg_here(cli: FlaskCliRunner, tmp_path: Path) -> None:
+def test_graph_writes_into_the_instance_folder(cli: FlaskCliRunner, tmp_path: Path) -> None:
     result = cli.invoke(args=["forms", "graph", "verify_caller"])
 
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "verify_caller.svg"
-    written = (tmp_path / "work" / "verify_caller.svg").read_bytes()
-    assert node_labels(written)["outcome verified"].startswith("verified")
+    written = tmp_path / "instance" / "graphs" / "verify_caller.svg"
+    assert result.output == f"{written}\n"
+    assert node_labels(written.read_bytes())["outcome verified"].startswith("verified")
+    assert list((tmp_path / "work").iterdir()) == []  # nothing in the current folder
 
 
 def test_graph_png_to_a_named_file(cli: FlaskCliRunner, tmp_path: Path) -> None:
@@ -213,7 +214,7 @@ def test_graph_a_yaml_file(cli: FlaskCliRunner, tmp_path: Path) -> None:
     result = cli.invoke(args=["forms", "graph", str(draft)])
 
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "work" / "draft.svg").is_file()
+    assert (tmp_path / "instance" / "graphs" / "draft.svg").is_file()
 
 
 @pytest.mark.parametrize("name", ["nope", "../forms/verify_caller", "verify_caller.yml"])
@@ -222,8 +223,15 @@ def test_graph_unknown_flow(cli: FlaskCliRunner, tmp_path: Path, name: str) -> N
 
     assert result.exit_code == 1
     assert f"Error: no flow '{name}' in {tmp_path / 'forms'}" in result.output
-    assert "(flows: group_line, verify_caller)" in result.output
+    assert "flows are: group_line, verify_caller)" in result.output
     assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_graph_guesses_a_misspelt_flow(cli: FlaskCliRunner) -> None:
+    result = cli.invoke(args=["forms", "graph", "verify_caler"])
+
+    assert result.exit_code == 1
+    assert "(did you mean verify_caller? flows are: group_line, verify_caller)" in result.output
 
 
 def test_graph_broken_flow(cli: FlaskCliRunner, tmp_path: Path) -> None:

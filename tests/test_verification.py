@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import timedelta
 
@@ -231,14 +232,19 @@ def test_a_check_for_one_user_verifies_that_user(session: Session) -> None:
     ],
 )
 def test_a_check_for_one_user_naming_anyone_else_fails_as_that_users(
-    session: Session, claim: Claim
+    session: Session, claim: Claim, caplog: pytest.LogCaptureFixture
 ) -> None:
     ada = add_user(session, "1001", "Ada", "2468", "+13125550101")
     grace = add_user(session, "1002", "Grace", "1357", "+13125550102")
     group = add_group(session, "500", "Night shift", "5050", members=(ada, grace))
 
-    verdict = verifier(session).verify(claim, "1357", for_user=ada.id)
+    with caplog.at_level(logging.INFO, logger="app"):
+        verdict = verifier(session).verify(claim, "1357", for_user=ada.id)
     session.commit()
+    # The log says what kind of claim it was and for whom, never what was typed.
+    said = [record.getMessage() for record in caplog.records]
+    assert f"a check made for user {ada.id} claimed another {claim.kind}" in " ".join(said)
+    assert not [line for line in said if claim.value in line]
 
     assert (verdict.outcome, verdict.reason, verdict.subject) == ("rejected", "other_account", None)
     [attempt] = attempts(session)

@@ -65,11 +65,24 @@ def _region() -> str:
     return region
 
 
-def _pin_prompt_option(help_text: str) -> Callable[[FC], FC]:
-    # Prompting keeps the PIN out of shell history; --pin is for scripts.
-    return click.option(
-        "--pin", prompt="PIN", hide_input=True, confirmation_prompt=True, help=help_text
-    )
+def _secret_option(name: str, help_text: str) -> Callable[[FC], FC]:
+    # Without it, the command prompts (which keeps the secret out of shell history),
+    # but only once the rest of the command checks out: see _ask_secret.
+    return click.option(name, help=help_text)
+
+
+def _ask_secret(label: str) -> str:
+    """A secret typed at a hidden prompt, twice. Asked inside the command, after the
+    account was checked: a prompt on the option itself comes before any check."""
+    value: str = click.prompt(label, hide_input=True, confirmation_prompt=True)
+    return value
+
+
+def _check(action: Callable[[Session], object]) -> None:
+    """Run a lookup that may refuse the command (Error: ..., exit 1), changing nothing."""
+    with _transaction() as session:
+        action(session)
+        session.rollback()
 
 
 _phone_option = click.option(
@@ -83,10 +96,13 @@ _phone_option = click.option(
 @users_cli.command("add")
 @click.argument("account")
 @click.option("--name", required=True, help="The user's name, as spoken to callers.")
-@_pin_prompt_option("The PIN (prompted for, hidden, if not given).")
+@_secret_option("--pin", "The PIN (prompted for, hidden, if not given).")
 @_phone_option
-def add_user_command(account: str, name: str, pin: str, phones: tuple[str, ...]) -> None:
+def add_user_command(account: str, name: str, pin: str | None, phones: tuple[str, ...]) -> None:
     """Add a user with ACCOUNT number."""
+    if pin is None:
+        _check(lambda session: service.check_new_user(session, account, name, phones, _region()))
+        pin = _ask_secret("PIN")
     with _transaction() as session:
         user = service.add_user(
             session, get_hasher(), _policy(), account, name, pin, phones, _region()
@@ -96,9 +112,12 @@ def add_user_command(account: str, name: str, pin: str, phones: tuple[str, ...])
 
 @users_cli.command("set-pin")
 @click.argument("account")
-@_pin_prompt_option("The new PIN (prompted for, hidden, if not given).")
-def set_pin_command(account: str, pin: str) -> None:
+@_secret_option("--pin", "The new PIN (prompted for, hidden, if not given).")
+def set_pin_command(account: str, pin: str | None) -> None:
     """Give user ACCOUNT a new PIN."""
+    if pin is None:
+        _check(lambda session: service.get_user(session, account))
+        pin = _ask_secret("PIN")
     with _transaction() as session:
         service.set_pin(session, get_hasher(), _policy(), account, pin)
     click.echo(f"PIN changed for user {account}")
@@ -106,15 +125,15 @@ def set_pin_command(account: str, pin: str) -> None:
 
 @users_cli.command("set-password")
 @click.argument("account")
-@click.option(
+@_secret_option(
     "--password",
-    prompt="Password",
-    hide_input=True,
-    confirmation_prompt=True,
-    help="The web sign-in password, 8 characters or more (prompted for, hidden, if not given).",
+    "The web sign-in password, 8 characters or more (prompted for, hidden, if not given).",
 )
-def set_password_command(account: str, password: str) -> None:
+def set_password_command(account: str, password: str | None) -> None:
     """Give user ACCOUNT a password for the click-to-call web page."""
+    if password is None:
+        _check(lambda session: service.get_user(session, account))
+        password = _ask_secret("Password")
     with _transaction() as session:
         user = service.get_user(session, account)
         user.password_hash = hash_password(password)

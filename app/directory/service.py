@@ -68,11 +68,7 @@ def add_user_hashed(
     active: bool = True,
 ) -> User:
     """Add a user whose PIN is already hashed (the import of an export uses this)."""
-    account = _check_number(account, "account number")
-    name = _check_name(name)
-    e164s = _new_phones(session, phones, region)
-    if _find_user(session, account) is not None:
-        raise DirectoryError(f"user {account} already exists")
+    account, name, e164s = check_new_user(session, account, name, phones, region)
     user = User(
         account_number=account,
         name=name,
@@ -82,6 +78,19 @@ def add_user_hashed(
     )
     session.add(user)
     return user
+
+
+def check_new_user(
+    session: Session, account: str, name: str, phones: Iterable[str], region: str
+) -> tuple[str, str, list[str]]:
+    """The account number, name and E.164 phones of a user that may be added
+    (everything but the PIN); DirectoryError says what stops it."""
+    account = _check_number(account, "account number")
+    name = _check_name(name)
+    e164s = _new_phones(session, phones, region)
+    if _find_user(session, account) is not None:
+        raise DirectoryError(f"user {account} already exists")
+    return account, name, e164s
 
 
 def set_pin(session: Session, hasher: PinHasher, policy: PinPolicy, account: str, pin: str) -> User:

@@ -9,9 +9,11 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from app.directory.pins import PinPolicy
+from app.flows.fields import listing
 from app.flows.graph import FORMATS, GraphError, render
 from app.flows.loader import FLOW_NAME, FlowFileError, Problem, load_dir, load_flow
 from app.flows.model import Flow
+from app.flows.registry import current_registry
 
 forms_cli = AppGroup("forms", help="Check, list and draw the flows in FORMS_DIR.")
 
@@ -58,17 +60,23 @@ def list_flows() -> None:
     "--output",
     "-o",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="File to write (default: FLOW.svg or FLOW.png in the current folder).",
+    help="File to write (default: graphs/FLOW.svg or .png in the instance folder).",
 )
 def graph(flow: str, fmt: str, output: Path | None) -> None:
-    """Draw FLOW (a flow name in FORMS_DIR, or a .yaml file) and print the file written."""
+    """Draw FLOW (a flow name in FORMS_DIR, or a .yaml file) and print the file written.
+
+    By default the drawing goes into the instance folder (instance/graphs/), out
+    of the way of the flows and of the code, whatever the current folder.
+    """
     loaded = _flow_to_draw(flow)
     try:
         data = render(loaded, fmt)
     except GraphError as exc:
         raise click.ClickException(str(exc)) from None
-    path = output or Path(f"{loaded.name}.{fmt}")
+    path = output or Path(current_app.instance_path) / "graphs" / f"{loaded.name}.{fmt}"
     try:
+        if output is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     except OSError as exc:
         raise click.ClickException(f"{path}: {exc.strerror}") from None
@@ -83,8 +91,7 @@ def _flow_to_draw(flow: str) -> Flow:
     elif flow.endswith(".yaml") and Path(flow).is_file():
         path = Path(flow)
     else:
-        names = sorted(p.stem for p in directory.glob("*.yaml")) if directory.is_dir() else []
-        known = f"flows: {', '.join(names)}" if names else "it has no flows"
+        known = listing("flows are", current_registry().names(), flow)
         raise click.ClickException(f"no flow {flow!r} in {directory} ({known})")
     try:
         return load_flow(path)

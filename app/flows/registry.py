@@ -1,7 +1,8 @@
 """The loaded flows of FORMS_DIR, reloaded when an admin edits a file.
 
 A broken edit never takes a flow down: the last good version keeps serving and
-the problems are logged and kept in `problems` for the admin to see.
+the problems are logged and kept in `problems` for the admin to see. A broken
+file found at a non-strict start-up is logged as one line naming the file.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,8 +110,16 @@ def init_app(app: Flask, strict: bool) -> None:
     problems = registry.load_all()
     if problems and strict:
         raise FlowFileError(problems)
-    for problem in problems:
-        logger.warning("flow not loaded: %s", problem)
+    # One line per broken file, not per problem: `flask forms check` (an app made
+    # like this one runs every command) prints each problem itself, and the admin
+    # pages show them from `problems`.
+    for file, count in Counter(problem.file for problem in problems).items():
+        logger.warning(
+            "flow file %s not loaded (%d problem%s): `flask forms check` lists them",
+            file,
+            count,
+            "" if count == 1 else "s",
+        )
     registry.watching = True
     app.extensions[EXTENSION] = registry
 

@@ -154,12 +154,12 @@ class Verifier:
             # The same work as a real check: the caller learns nothing from the time.
             assert isinstance(record, User)
             self.hasher.verify(pin, self.hasher.decoy)
+            # What was claimed is the attempt's row (`claimed`), never a log line.
             log.warning(
-                "call %s: a check made for user %s claimed %s %s instead: counted as a failure",
+                "call %s: a check made for user %s claimed another %s: counted as a failure",
                 call_id,
-                record.account_number,
+                record.id,
                 claim.kind,
-                claim.value[:64],
             )
             verdict = self._fail(record, now, "other_account", counters)
         elif record is None or not record.active:
