@@ -20,7 +20,7 @@ def create_app(
 
     config.load(app, test_config)
 
-    from app import cli, db, logs
+    from app import commands, db, logs
     from app.directory import pins
     from app.flows import registry
 
@@ -28,18 +28,21 @@ def create_app(
     db.init_app(app)
     registry.init_app(app, strict=strict_flows)
     pins.init_app(app)
-    cli.init_app(app)
+    commands.init_app(app)
 
-    from app import admin, calls, hooks, http_errors, rate_limits, request_limits
+    from app import admin, auth, calls, hooks, rate_limits
+    from app.web import http_errors, request_limits
 
     http_errors.init_app(app)
     request_limits.init_app(app)  # before any blueprint: its rules take the id converter
     rate_limits.init_app(app)
     hooks.init_app(app)
+    auth.init_app(app)  # the sign-in the web page and the admin pages share
     calls.init_app(app)
-    admin.init_app(app)  # after calls: it shares the web page's sign-in
+    admin.init_app(app)
 
-    from app import health, retention, security_headers
+    from app import retention
+    from app.web import health, security_headers
 
     security_headers.init_app(app)
     health.init_app(app)

@@ -44,8 +44,8 @@ class DocResult:
 
 def _ours(doc: str) -> Callable[[], bytes]:
     from app.dialects.base import Cursor
-    from app.dialects.steps import Ask, Prompt, Say, Step, Transfer
     from app.dialects.twiml import TWIML
+    from app.neutral.steps import Ask, Prompt, Say, Step, Transfer
 
     prompt = Prompt(name="account", text=PROMPT, min_digits=1, max_digits=10)
     ask = Ask(questions=("account", "pin"), prompt=prompt)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.dialects.base import MalformedRequest, capped, check_lengths, read_number
+from app.neutral.turn import MalformedRequest, capped, check_lengths, read_number
 
 MAX_ID = 2**31 - 1
 

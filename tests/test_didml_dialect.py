@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from app.calls import codes
 from app.dialects.base import Cursor
 from app.dialects.didml import DIDML
-from app.dialects.steps import (
+from app.neutral.steps import (
     Ask,
     FindMe,
     Hangup,

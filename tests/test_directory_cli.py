@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, selectinload
 from werkzeug.serving import make_server
 
 from app import create_app
-from app.calls.passwords import verify_password
+from app.auth.passwords import verify_password
 from app.directory.pins import PinHasher, get_hasher
 from app.models import Group, Membership, PhoneNumber, User, utcnow
 from tests.calls.web_client import sign_in

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from app.dialects.steps import (
-    Ask,
-    FindMe,
-    Hangup,
-    RunForm,
-    Say,
-    SayDigits,
-    Transfer,
-    Voicemail,
-)
 from app.flows.engine import CallState, decide, resume
 from app.flows.model import Flow, Question, Verify
+from app.neutral.steps import Ask, FindMe, Hangup, RunForm, Say, SayDigits, Transfer, Voicemail
 from app.verification.types import Claim, Subject, Verdict
 
 FLOW = Flow(

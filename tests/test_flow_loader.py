@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from app.dialects.steps import (
+from app.flows.loader import FlowFileError, Problem, load_dir, load_flow
+from app.flows.model import Question, Verify
+from app.neutral.outcomes import DEFAULT_OUTCOMES
+from app.neutral.steps import (
     Ask,
     FindMe,
     Hangup,
@@ -19,8 +22,6 @@ from app.dialects.steps import (
     VirtualReceptionist,
     Voicemail,
 )
-from app.flows.loader import FlowFileError, Problem, load_dir, load_flow
-from app.flows.model import DEFAULT_OUTCOMES, Question, Verify
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FORMS = PROJECT_ROOT / "survo_forms"
@@ -740,7 +741,7 @@ def test_a_flow_may_not_be_named_after_a_route(tmp_path: Path) -> None:
 
 
 def test_a_play_step_and_voipnow_caller_id(tmp_path: Path) -> None:
-    from app.dialects.steps import Play
+    from app.neutral.steps import Play
 
     flow_text = VOICE_XML_FLOW.split("twiml:")[0].replace(
         "verified: [{transfer: verified}]",

@@ -6,8 +6,8 @@ import pytest
 from lxml import etree
 
 from app.dialects import ifbyphone
-from app.dialects.base import Cursor, MalformedRequest
-from app.dialects.steps import (
+from app.dialects.base import Cursor
+from app.neutral.steps import (
     Ask,
     FindMe,
     Hangup,
@@ -19,6 +19,7 @@ from app.dialects.steps import (
     VirtualReceptionist,
     Voicemail,
 )
+from app.neutral.turn import MalformedRequest
 
 BLOCK = {"survo": "4101", "say_survo": "4102", "say_parameter": "message"}
 CURSOR = Cursor("verified", 0, 0)
@@ -178,7 +179,7 @@ def test_pass_through_after_merged_messages_points_past_them() -> None:
 
 
 def test_a_sound_has_no_building_block_and_is_passed_over() -> None:
-    from app.dialects.steps import Play
+    from app.neutral.steps import Play
 
     rendered = ifbyphone.render([Say("Hello"), Play("welcome"), Hangup()], BLOCK, CURSOR)
     assert rendered.consumed == 2

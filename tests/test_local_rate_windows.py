@@ -9,7 +9,7 @@ import time
 import pytest
 from limits import parse
 
-from app.local_rate_windows import LocalMovingWindows
+from app.rate_limits.local_windows import LocalMovingWindows
 
 THREE_A_MINUTE = parse("3/minute")
 TWO_AN_HOUR = parse("2/hour")

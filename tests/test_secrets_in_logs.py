@@ -20,8 +20,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app.calls import tokens
-from app.calls.passwords import hash_password
+from app.auth import tokens
+from app.auth.passwords import hash_password
 from app.models import User, VerificationAttempt
 from tests.conftest import TEST_SECRETS
 from tests.test_conformance import PLATFORMS, Driver

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from app import create_app
+from app.commands.simulator import Transcript, parse_digits
 from app.models import Call
-from app.simulator import Transcript, parse_digits
 from tests.conftest import PROJECT_ROOT, TEST_SECRETS
 
 PLATFORMS = ["ifbyphone", "voipnow", "didml", "twiml"]
@@ -271,7 +271,7 @@ def test_the_path_merges_questions_and_leaves_out_quiet_outcomes() -> None:
 
 
 def test_several_answers_typed_on_one_line_are_taken_in_turn() -> None:
-    from app.simulator import Keypad
+    from app.commands.simulator import Keypad
 
     typed = iter(["1001#2468#"])
     echoed: list[str] = []

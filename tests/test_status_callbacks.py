@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
 
-from app.calls.passwords import hash_password
+from app.auth.passwords import hash_password
 from app.db import make_engine
 from app.models import Call, CallAction, CallEvent
 from tests.calls.web_client import PASSWORDS, sign_in

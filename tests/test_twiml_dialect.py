@@ -6,8 +6,8 @@ from lxml import etree
 
 from app.dialects.base import Cursor
 from app.dialects.didml import DIDML
-from app.dialects.steps import Hangup, Pause, Play, RunForm, Say, Transfer, Voicemail
 from app.dialects.twiml import TWIML
+from app.neutral.steps import Hangup, Pause, Play, RunForm, Say, Transfer, Voicemail
 
 CURSOR = Cursor("verified", 0, 2, "https://glue.example.com/twiml/verify_caller")
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from app.dialects.base import MalformedRequest
 from app.dialects.didml import DIDML
 from app.dialects.twiml import TWIML, VoiceXml
+from app.neutral.turn import MalformedRequest
 
 CALL_TOKEN = json.dumps(
     {

@@ -8,8 +8,8 @@ import pytest
 from lxml import etree
 
 from app.dialects import voipnow
-from app.dialects.base import MAX_CALL_ID, Cursor, MalformedRequest
-from app.dialects.steps import (
+from app.dialects.base import Cursor
+from app.neutral.steps import (
     Ask,
     FindMe,
     Hangup,
@@ -22,6 +22,7 @@ from app.dialects.steps import (
     VirtualReceptionist,
     Voicemail,
 )
+from app.neutral.turn import MAX_CALL_ID, MalformedRequest
 
 BLOCK = {
     "ask_context": "glue_ask",
@@ -270,7 +271,7 @@ def test_volatile_fields_are_none() -> None:
 
 def test_play_is_a_playsound_and_a_transfer_can_set_the_caller_id() -> None:
     from app.dialects.base import Cursor
-    from app.dialects.steps import Play, Transfer
+    from app.neutral.steps import Play, Transfer
 
     block = {
         "transfer_context": "glue_transfer",

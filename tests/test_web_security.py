@@ -20,7 +20,7 @@ from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
 from app import create_app
-from app.calls.passwords import hash_password
+from app.auth.passwords import hash_password
 from app.models import (
     AdminAction,
     Call,

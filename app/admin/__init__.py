@@ -6,9 +6,9 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the pages (after app.calls, whose sign-in they share)."""
-    from app import http_errors
+    """Register the pages (they use the sign-in of app.auth)."""
     from app.admin import views
+    from app.web import http_errors
 
     app.register_blueprint(views.bp)
     http_errors.register(app, "/admin/", views.http_error)

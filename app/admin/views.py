@@ -30,14 +30,14 @@ from wtforms import HiddenField
 from wtforms.validators import AnyOf, DataRequired, Length
 
 from app.admin import service
-from app.calls.web import WebUser, logout_button
-from app.csrf import require_token
+from app.auth.sign_in import WebUser, logout_button
 from app.db import get_session
 from app.flows.graph import GraphError
 from app.flows.loader import FLOW_NAME
 from app.flows.registry import EXTENSION as FLOWS
 from app.flows.registry import FlowRegistry
 from app.models import User
+from app.web.csrf import require_token
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from app import http_errors
     from app.calls import api, cli, voice, web
+    from app.web import http_errors
 
     app.register_blueprint(api.bp)
     http_errors.register(app, "/api/", api.http_error)

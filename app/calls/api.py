@@ -13,7 +13,8 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from app.calls import codes, jobs, service, tokens
+from app.auth import tokens
+from app.calls import codes, jobs, service
 from app.db import get_session
 from app.directory.pins import get_hasher
 from app.models import CallAction, User
@@ -34,7 +35,7 @@ def api_error(exc: ApiError) -> tuple[Response, int]:
 
 
 def http_error(exc: HTTPException) -> Response:
-    """Every HTTP error under /api/ (405, 413, ...) as JSON (see app.http_errors)."""
+    """Every HTTP error under /api/ (405, 413, ...) as JSON (see app.web.http_errors)."""
     code = (exc.name or "error").lower().replace(" ", "_")
     response = jsonify(error=code, message=exc.description)
     response.status_code = exc.code or 500
@@ -163,7 +164,7 @@ def _json() -> dict[str, Any]:
         body = None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "the body must be a JSON object")
-    if _holds_nul(body):  # PostgreSQL text cannot hold it (see app.request_limits)
+    if _holds_nul(body):  # PostgreSQL text cannot hold it (see app.web.request_limits)
         raise ApiError(400, "invalid_json", "text may not contain NUL characters")
     return body
 

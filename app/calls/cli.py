@@ -6,7 +6,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from app.calls import tokens
+from app.auth import tokens
 from app.db import get_session
 from app.models import ApiToken
 

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from app.calls.providers.base import CallRequest, CallResult, InvalidCallRequest, Provider
 from app.db import begin_write
-from app.directory.phones import PhoneError, to_e164
 from app.models import CallAction, Group, PhoneNumber, User
+from app.neutral.phones import PhoneError, to_e164
 
 TargetKind = Literal["originator", "user", "group", "number"]
 TARGET_KINDS: tuple[str, ...] = ("originator", "user", "group", "number")

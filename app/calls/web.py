@@ -9,8 +9,6 @@ and the token-authenticated JSON API.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -30,8 +28,6 @@ from flask import (
 from flask import session as cookie_session
 from flask.typing import ResponseReturnValue
 from flask_login import (
-    LoginManager,
-    UserMixin,
     current_user,
     login_required,
     login_user,
@@ -43,15 +39,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.exceptions import HTTPException
-from wtforms import HiddenField, PasswordField, StringField, SubmitField, TelField
+from wtforms import HiddenField, StringField, SubmitField, TelField
 from wtforms.validators import AnyOf, DataRequired, Length
 
-from app.calls import codes, jobs, passwords, service
-from app.csrf import require_token
+from app.auth import passwords
+from app.auth.sign_in import LoginForm, LogoutForm, WebUser, logout_button
+from app.calls import codes, jobs, service
 from app.db import get_session
 from app.directory import service as directory
 from app.directory.pins import get_hasher
 from app.models import Call, CallAction, OneTimeCode, User
+from app.web.csrf import require_token
 
 log = logging.getLogger(__name__)
 
@@ -107,74 +105,19 @@ HISTORY_LENGTH = 20
 # --- sign-in -------------------------------------------------------------------
 
 
-class WebUser(UserMixin):
-    """The signed-in user, as Flask-Login sees it.
-
-    Its id carries a fingerprint of the password hash: a new password (or
-    none) signs out every session that began with the old one.
-    """
-
-    def __init__(self, user: User) -> None:
-        self.user = user
-        self.id = user.id
-
-    def get_id(self) -> str:
-        return f"{self.user.id}.{_fingerprint(self.user.password_hash or '')}"
-
-    @property
-    def is_active(self) -> bool:
-        return self.user.active
-
-
-def _fingerprint(password_hash: str) -> str:
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
-
-
-def _load_user(user_id: str) -> WebUser | None:
-    id_text, _, fingerprint = user_id.partition(".")
-    if not id_text.isdigit():
-        return None
-    user = get_session().get(User, int(id_text))
-    if user is None or not user.active or user.password_hash is None:
-        return None
-    if not hmac.compare_digest(fingerprint, _fingerprint(user.password_hash)):
-        return None
-    return WebUser(user)
-
-
 def _me() -> User:
     return cast(WebUser, current_user).user
 
 
 def init_app(app: Flask) -> None:
-    # The session cookie's flags are set by app.security_headers.
+    # The session cookie's flags are set by app.web.security_headers.
     # Tokens are bound to the signed session cookie; a time limit would only
     # turn the Call buttons of a page left open into errors.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
-    login_manager = LoginManager()
-    login_manager.login_view = "web.login"
-    login_manager.login_message = "Please sign in first."
-    login_manager.user_loader(_load_user)
-    login_manager.init_app(app)
     app.register_blueprint(bp)
 
 
 # --- forms ---------------------------------------------------------------------
-
-
-class LoginForm(FlaskForm):
-    account = StringField(
-        "Account number", validators=[DataRequired("Enter your account number."), Length(max=32)]
-    )
-    password = PasswordField(
-        "Password",
-        validators=[DataRequired("Enter your password."), Length(max=passwords.MAX_LENGTH)],
-    )
-    submit = SubmitField("Sign in")
-
-
-class LogoutForm(FlaskForm):
-    submit = SubmitField("Sign out")
 
 
 class CallForm(FlaskForm):
@@ -249,12 +192,6 @@ def _error_page(exc: HTTPException) -> ResponseReturnValue:
 def _page_context() -> dict[str, Any]:
     signed_in = current_user.is_authenticated
     return {"logout_form": logout_button() if signed_in else None}
-
-
-def logout_button() -> LogoutForm:
-    """The Sign out button on every page: a form to show, never one that reads this
-    request (an error page may be answering a body that cannot be read)."""
-    return LogoutForm(formdata=None)
 
 
 # --- pages ---------------------------------------------------------------------

@@ -16,17 +16,11 @@ from lxml import etree
 from marshmallow import fields
 from marshmallow.validate import Regexp
 
-from app.dialects.base import (
-    MAX_CALL_ID,
-    MAX_COUNTER,
-    Cursor,
-    MalformedRequest,
-    Rendered,
-    Turn,
-    check_lengths,
-    read_number,
-)
-from app.dialects.steps import (
+from app.dialects.base import Cursor, Rendered
+from app.neutral.fields import PARAMETER_NAME, Errors, Id, Message, StrictSchema, add_error
+from app.neutral.outcomes import DEFAULT_OUTCOMES, OUTCOMES
+from app.neutral.phones import unformatted
+from app.neutral.steps import (
     Ask,
     FindMe,
     Hangup,
@@ -40,9 +34,14 @@ from app.dialects.steps import (
     VirtualReceptionist,
     Voicemail,
 )
-from app.directory.phones import unformatted
-from app.flows.fields import PARAMETER_NAME, Errors, Id, Message, StrictSchema, add_error
-from app.flows.model import DEFAULT_OUTCOMES, OUTCOMES
+from app.neutral.turn import (
+    MAX_CALL_ID,
+    MAX_COUNTER,
+    MalformedRequest,
+    Turn,
+    check_lengths,
+    read_number,
+)
 
 NAME = "ifbyphone"
 CONTENT_TYPE = "text/xml; charset=utf-8"

@@ -17,17 +17,9 @@ from lxml import etree
 from marshmallow import Schema, fields
 from marshmallow.validate import Length, Range
 
-from app.dialects.base import (
-    MAX_CALL_ID,
-    MAX_COUNTER,
-    Cursor,
-    MalformedRequest,
-    Rendered,
-    Turn,
-    check_lengths,
-    read_number,
-)
-from app.dialects.steps import (
+from app.dialects.base import Cursor, Rendered
+from app.neutral.fields import Errors, Id, Phone, StrictSchema
+from app.neutral.steps import (
     Ask,
     FindMe,
     Hangup,
@@ -42,7 +34,14 @@ from app.dialects.steps import (
     VirtualReceptionist,
     Voicemail,
 )
-from app.flows.fields import Errors, Id, Phone, StrictSchema
+from app.neutral.turn import (
+    MAX_CALL_ID,
+    MAX_COUNTER,
+    MalformedRequest,
+    Turn,
+    check_lengths,
+    read_number,
+)
 
 log = logging.getLogger(__name__)
 

@@ -23,17 +23,18 @@ from lxml import etree
 from marshmallow import fields
 from marshmallow.validate import Length, NoneOf, OneOf, Regexp
 
-from app.dialects.base import (
-    MAX_CALL_ID,
-    MAX_COUNTER,
-    Cursor,
-    MalformedRequest,
-    Rendered,
-    Turn,
-    check_lengths,
-    read_number,
+from app.dialects.base import Cursor, Rendered
+from app.neutral.fields import (
+    PARAMETER_NAME,
+    Context,
+    Errors,
+    Message,
+    Phone,
+    StrictSchema,
+    add_error,
 )
-from app.dialects.steps import (
+from app.neutral.outcomes import DEFAULT_OUTCOMES, OUTCOMES
+from app.neutral.steps import (
     Ask,
     FindMe,
     Hangup,
@@ -47,16 +48,14 @@ from app.dialects.steps import (
     VirtualReceptionist,
     Voicemail,
 )
-from app.flows.fields import (
-    PARAMETER_NAME,
-    Context,
-    Errors,
-    Message,
-    Phone,
-    StrictSchema,
-    add_error,
+from app.neutral.turn import (
+    MAX_CALL_ID,
+    MAX_COUNTER,
+    MalformedRequest,
+    Turn,
+    check_lengths,
+    read_number,
 )
-from app.flows.model import DEFAULT_OUTCOMES, OUTCOMES
 
 NAME = "voipnow"
 CONTENT_TYPE = "text/xml; charset=utf-8"

@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.calls.passwords import verify_password
+from app.auth.passwords import verify_password
 from app.directory.import_export import Entry, read_entries
 from app.directory.pins import PinHasher
 from app.models import User

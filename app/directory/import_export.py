@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 from sqlalchemy.orm import Session
 
-from app.calls.passwords import PasswordError, hash_password, looks_like_hash
+from app.auth.passwords import PasswordError, hash_password, looks_like_hash
 from app.directory import service
 from app.directory.pins import PinHasher, PinPolicy
 from app.directory.service import DirectoryError

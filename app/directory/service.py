@@ -15,10 +15,10 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from app.directory import phones as phone_numbers
 from app.directory import pins
 from app.directory.pins import PinHasher, PinPolicy
 from app.models import Group, Membership, PhoneNumber, User
+from app.neutral import phones as phone_numbers
 
 NAME_MAX_LENGTH = 200
 _NUMBER = re.compile(r"[0-9]{1,32}")

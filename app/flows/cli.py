@@ -9,11 +9,11 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from app.directory.pins import PinPolicy
-from app.flows.fields import listing
 from app.flows.graph import FORMATS, GraphError, render
 from app.flows.loader import FLOW_NAME, FlowFileError, Problem, load_dir, load_flow
 from app.flows.model import Flow
 from app.flows.registry import current_registry
+from app.neutral.fields import listing
 
 forms_cli = AppGroup("forms", help="Check, list and draw the flows in FORMS_DIR.")
 

@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from app.dialects.steps import (
+from app.flows.model import Flow, Question
+from app.neutral.steps import (
     VERIFIED,
     Ask,
     FindMe,
@@ -32,7 +33,6 @@ from app.dialects.steps import (
     ends_call,
     is_final,
 )
-from app.flows.model import Flow, Question
 from app.verification.types import Claim, Verdict
 
 # What IfbyPhone sends for a question the caller skipped or never reached; the

@@ -14,7 +14,10 @@ import textwrap
 import graphviz
 from lxml import etree
 
-from app.dialects.steps import (
+from app.flows.loader import FLOW_NAME
+from app.flows.model import Flow, Question
+from app.neutral.outcomes import OUTCOMES
+from app.neutral.steps import (
     VERIFIED,
     Ask,
     FindMe,
@@ -29,8 +32,6 @@ from app.dialects.steps import (
     VirtualReceptionist,
     Voicemail,
 )
-from app.flows.loader import FLOW_NAME
-from app.flows.model import OUTCOMES, Flow, Question
 
 FORMATS = ("svg", "png")
 

@@ -12,9 +12,9 @@ import yaml
 from marshmallow import ValidationError
 
 from app.directory.pins import PinPolicy
-from app.flows.fields import DataPath
 from app.flows.model import Flow
 from app.flows.schema import FlowSchema, default_hint
+from app.neutral.fields import DataPath
 
 # A flow's name is its file stem and appears in platform URLs.
 FLOW_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

@@ -6,20 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from app.dialects.steps import Hangup, Say, Step
+from app.neutral.steps import Step
 from app.verification.types import ClaimKind
 
 QuestionType = Literal["digits", "yes_no", "multiple_choice", "date", "time", "recording"]
-
-OUTCOMES = ("verified", "retry", "failed", "locked", "no_input", "error")
-
-# Used where a flow does not say otherwise.
-DEFAULT_OUTCOMES: Mapping[str, tuple[Step, ...]] = {
-    "retry": (),  # filled in by the loader: ask the flow's questions again
-    "locked": (Say("This account is locked. Please try again later."), Hangup()),
-    "no_input": (Hangup(),),
-    "error": (Say("We are sorry, something went wrong. Please call again later."), Hangup()),
-}
 
 
 @dataclass(frozen=True)

@@ -23,21 +23,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import begin_write
-from app.dialects.base import (
-    MAX_COUNTER,
-    Cursor,
-    Dialect,
-    MalformedRequest,
-    Turn,
-    capped,
-    read_number,
-)
-from app.directory.phones import try_e164
+from app.dialects.base import Cursor, Dialect
 from app.flows import engine, turn_store
 from app.flows.engine import CallState
-from app.flows.model import OUTCOMES, Flow
+from app.flows.model import Flow
 from app.logs import bind_call
 from app.models import utcnow
+from app.neutral.outcomes import OUTCOMES
+from app.neutral.phones import try_e164
+from app.neutral.turn import MAX_COUNTER, MalformedRequest, Turn, capped, read_number
 from app.verification import call_link
 from app.verification.service import Verifier
 

@@ -23,7 +23,22 @@ from marshmallow import (
 from marshmallow.validate import Length, NoneOf, OneOf, Range, Regexp
 
 from app.dialects.registry import DIALECTS
-from app.dialects.steps import (
+from app.flows.model import ClaimKind, Flow, Question, QuestionType, Verify
+from app.neutral.fields import (
+    DataPath,
+    Errors,
+    Id,
+    Message,
+    Params,
+    StrictSchema,
+    add_error,
+    listing,
+    phone,
+    template,
+    template_fields,
+)
+from app.neutral.outcomes import DEFAULT_OUTCOMES, OUTCOMES
+from app.neutral.steps import (
     VERIFIED,
     Ask,
     FindMe,
@@ -38,28 +53,6 @@ from app.dialects.steps import (
     VirtualReceptionist,
     Voicemail,
     is_final,
-)
-from app.flows.fields import (
-    DataPath,
-    Errors,
-    Id,
-    Message,
-    Params,
-    StrictSchema,
-    add_error,
-    listing,
-    phone,
-    template,
-    template_fields,
-)
-from app.flows.model import (
-    DEFAULT_OUTCOMES,
-    OUTCOMES,
-    ClaimKind,
-    Flow,
-    Question,
-    QuestionType,
-    Verify,
 )
 
 QUESTION_TYPES: tuple[str, ...] = get_args(QuestionType)

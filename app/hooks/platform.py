@@ -9,19 +9,20 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from app import http_errors
 from app.db import get_session
-from app.dialects.base import Dialect, MalformedRequest, Turn
-from app.directory.phones import try_e164
+from app.dialects.base import Dialect
 from app.directory.pins import get_hasher
 from app.flows.registry import get_flow
 from app.flows.runner import TurnRunner, read_turn
 from app.hooks.auth import forbidden, has_secret
 from app.hooks.fields import sent_fields
 from app.logs import request_id
+from app.neutral.phones import try_e164
+from app.neutral.turn import MalformedRequest, Turn
 from app.rate_limits import Breach, get_limits
 from app.verification.lockout import LockoutPolicy
 from app.verification.service import Verifier
+from app.web import http_errors
 
 log = logging.getLogger(__name__)
 

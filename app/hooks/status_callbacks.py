@@ -16,14 +16,13 @@ from flask import Blueprint, Flask, Response, current_app
 from werkzeug.exceptions import HTTPException
 
 from app.db import get_session
-from app.dialects.base import MAX_CALL_ID, read_number
 from app.flows.runner import log_not_stored, masked
 from app.flows.statuses import RANK, StatusReport, record_status
 from app.hooks.auth import forbidden, has_field_secret, has_secret
 from app.hooks.fields import sent_fields
 from app.hooks.twilio_signature import twilio_signature
 from app.logs import request_id
-from app.request_limits import MAX_ID
+from app.neutral.turn import MAX_CALL_ID, MAX_ID, read_number
 
 log = logging.getLogger(__name__)
 

@@ -13,13 +13,14 @@ from flask import Response, current_app
 
 from app.db import get_session
 from app.dialects import voipnow
-from app.dialects.base import MAX_CALL_ID, Dialect
+from app.dialects.base import Dialect
 from app.flows.registry import get_flow
 from app.flows.runner import log_not_stored, masked
 from app.flows.statuses import StatusReport, record_status
 from app.hooks.fields import sent_fields
 from app.hooks.platform import answer, platform_blueprint, shared_secret, xml
 from app.logs import request_id
+from app.neutral.turn import MAX_CALL_ID
 
 DIALECT: Dialect = voipnow  # mypy checks the module against the protocol
 AUTHENTICATE = shared_secret("VOIPNOW_SECRET")

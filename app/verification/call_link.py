@@ -31,10 +31,9 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.dialects.base import read_number
 from app.directory.pins import PinHasher
 from app.models import Call, CallAction, utcnow
-from app.request_limits import MAX_ID
+from app.neutral.turn import MAX_ID, read_number
 
 PURPOSE = "verify_survo"
 # A call is placed within minutes of its request (a refused one is retried after

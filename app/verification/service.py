@@ -29,7 +29,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.db import begin_write
-from app.directory.phones import try_e164
 from app.directory.pins import PinHasher
 from app.models import (
     Group,
@@ -40,6 +39,7 @@ from app.models import (
     VerificationAttempt,
     utcnow,
 )
+from app.neutral.phones import try_e164
 from app.verification.lockout import LockoutPolicy
 from app.verification.types import Claim, Subject, Verdict
 

@@ -6,7 +6,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from app.calls.passwords import hash_password
+from app.auth.passwords import hash_password
 from app.models import User
 from tests.calls.web_client import sign_in
 from tests.directory_helpers import add_group, add_user

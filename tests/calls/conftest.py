@@ -7,7 +7,7 @@ from flask import Flask
 from pytest_httpserver import HTTPServer
 from sqlalchemy.orm import Session
 
-from app.calls.passwords import hash_password
+from app.auth.passwords import hash_password
 from tests.calls.web_client import API_KEY, ENDPOINT, PASSWORDS
 from tests.directory_helpers import add_group, add_user
 

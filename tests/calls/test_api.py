@@ -7,7 +7,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.calls import tokens
+from app.auth import tokens
 from app.models import ApiToken, CallAction, PhoneNumber
 from tests.directory_helpers import add_group, add_user
 

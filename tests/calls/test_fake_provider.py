@@ -14,7 +14,8 @@ import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from app import create_app
-from app.calls import fake_provider, tokens
+from app.auth import tokens
+from app.calls import fake_provider
 from app.db import get_session
 from tests.conftest import TEST_SECRETS
 

@@ -11,8 +11,8 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.calls import passwords
-from app.calls.passwords import PasswordError, authenticate, hash_password, verify_password
+from app.auth import passwords
+from app.auth.passwords import PasswordError, authenticate, hash_password, verify_password
 from app.directory.import_export import (
     DirectoryImportError,
     RowError,

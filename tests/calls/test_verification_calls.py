@@ -16,7 +16,7 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app.calls import tokens
+from app.auth import tokens
 from app.models import (
     Call,
     CallAction,

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
+from app.auth.passwords import hash_password
 from app.calls import jobs
-from app.calls.passwords import hash_password
 from app.calls.web import REPORT_TEXT
 from app.flows.statuses import RANK
 from app.models import CallAction, PhoneNumber, User

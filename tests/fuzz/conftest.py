@@ -14,9 +14,10 @@ from flask import Flask
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from app.calls import codes, tokens
-from app.calls.passwords import hash_password
-from app.calls.web import WebUser
+from app.auth import tokens
+from app.auth.passwords import hash_password
+from app.auth.sign_in import WebUser
+from app.calls import codes
 from app.directory.pins import get_hasher
 from app.models import ApiToken, CallAction, OneTimeCode, utcnow
 from tests.calls.web_client import token

@@ -1,4 +1,4 @@
-"""Glue's SQLite writers take turns (app/sqlite_writers.py): a writer waits for the
+"""Glue's SQLite writers take turns (app/db/sqlite_writers.py): a writer waits for the
 turn, not in SQLite's busy handler; the turn is free once the holder's
 transaction ends, however it ends; the turn and the database lock together keep
 a request within its bound; and the log is checkpointed outside the turns.
@@ -18,9 +18,8 @@ from flask import Flask
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
-from app import sqlite_writers
-from app.db import WRITER, Bounds, make_engine
-from app.sqlite_writers import TurnTakingConnection, WriterTurns, WriterTurnTimeout
+from app.db import WRITER, Bounds, make_engine, sqlite_writers
+from app.db.sqlite_writers import TurnTakingConnection, WriterTurns, WriterTurnTimeout
 
 BOUNDS = Bounds(busy=0.5)
 REQUEST = Flask(__name__)

@@ -21,9 +21,9 @@ from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.sqlite_writers import TurnTakingConnection, WriterTurnTimeout
+from app.db.sqlite_writers import TurnTakingConnection, WriterTurnTimeout
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 @dataclass(frozen=True)
@@ -247,7 +247,7 @@ def _sqlite_begin(request_wait: float | None) -> Callable[[Any], None]:
     SAVEPOINTs and DDL behave. A writer takes the write lock at once: upgrading
     a read transaction under WAL fails immediately ("database is locked")
     instead of waiting for the other worker. Before that it takes its turn among
-    Glue's writers (app/sqlite_writers.py).
+    Glue's writers (app/db/sqlite_writers.py).
 
     How long it waits for another writer: `request_wait` in a request (a caller
     is on the line), as long as it takes elsewhere. The turn and SQLite's busy

@@ -11,7 +11,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields
 
-from app.directory.phones import PhoneError, to_e164
+from app.neutral.phones import PhoneError, to_e164
 
 # IfbyPhone sends parameters as XML elements, so names must be safe element names.
 PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")

@@ -1,4 +1,5 @@
-"""Registers the admin commands (`flask users ...`, `flask forms ...`, ...)."""
+"""The `flask` commands. Those that use several packages live here (`flask users`,
+`flask call simulate`); a command of one package stays in it (app/flows/cli.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from app.calls.fake_provider import fake_provider_command
-    from app.directory.cli import demo_cli, directory_cli, groups_cli, users_cli
+    from app.commands.directory import demo_cli, directory_cli, groups_cli, users_cli
+    from app.commands.simulator import call_cli
     from app.flows.cli import forms_cli
-    from app.simulator import call_cli
 
     call_cli.add_command(fake_provider_command)
     for group in (users_cli, groups_cli, directory_cli, demo_cli, forms_cli, call_cli):

@@ -33,12 +33,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import get_session
-from app.directory.phones import try_e164, unformatted
-from app.flows.fields import listing
 from app.flows.model import Flow
 from app.flows.registry import current_registry
 from app.hooks.twilio_signature import SIGNATURE_HEADER, compute_signature
 from app.models import Call, CallEvent
+from app.neutral.fields import listing
+from app.neutral.phones import try_e164, unformatted
 
 PLATFORMS = ("ifbyphone", "voipnow", "didml", "twiml")
 DEFAULT_URL = "http://127.0.0.1:5000"

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import config
-from app.calls.passwords import PasswordError, hash_password
+from app.auth.passwords import PasswordError, hash_password
 from app.db import get_session
 from app.directory import demo, service
 from app.directory.import_export import (
@@ -31,13 +31,13 @@ from app.directory.import_export import (
     export_directory,
     import_directory,
 )
-from app.directory.phones import PhoneError
 from app.directory.pins import PinError, PinPolicy, get_hasher
 from app.directory.service import DirectoryError
 from app.flows.loader import flow_pin_lengths
 from app.flows.model import Flow
 from app.flows.registry import current_registry
 from app.models import User, utcnow
+from app.neutral.phones import PhoneError
 
 users_cli = AppGroup("users", help="Callers: an account number, a PIN and phones.")
 groups_cli = AppGroup("groups", help="Groups: a number shared by members, with phones.")

@@ -5,7 +5,7 @@
   a route reads the body, and reads a chunked body (no Content-Length) only up
   to the limit, then parses the truncated part as if it were whole. So a body
   is measured here, before any route: 413 if it is larger (answered in the
-  route's own format by app.http_errors), else buffered whole.
+  route's own format by app.web.http_errors), else buffered whole.
 - A body whose framing is broken is a bad request: 400, in the route's own
   format. Chunked: a chunk size that is not hex, a chunk without its CRLF, the
   connection closed mid-body (the server raises it from the stream). With a
@@ -31,7 +31,7 @@ from flask import Flask, abort, request
 from gunicorn.http.errors import ParseException
 from werkzeug.routing import IntegerConverter, Map
 
-MAX_ID = 2**31 - 1  # INTEGER on PostgreSQL; SQLite's is larger
+from app.neutral.turn import MAX_ID
 
 # How a server says the body it is reading for us is broken: gunicorn
 # raises its parser's errors (InvalidChunkSize, ChunkMissingTerminator,

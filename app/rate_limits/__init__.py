@@ -5,7 +5,7 @@ caller's allowance).
 Built on `limits`, the engine under Flask-Limiter, because the check must come
 after a platform's authentication and answer in the platform's XML. Counters
 live in Redis when GLUE_REDIS_URL is set (shared by every worker and host), and
-in the process otherwise (app/local_rate_windows.py, not `limits`' memory
+in the process otherwise (app/rate_limits/local_windows.py, not `limits`' memory
 storage: see there why). If the store fails, the call goes on: a caller is
 never cut off because Redis is down, and the log says so.
 """
@@ -25,7 +25,7 @@ from limits.util import WindowStats
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import queue_settings
-from app.local_rate_windows import LocalMovingWindows
+from app.rate_limits.local_windows import LocalMovingWindows
 
 log = logging.getLogger(__name__)
 
