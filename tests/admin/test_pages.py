@@ -322,3 +322,17 @@ def test_unlocking_what_does_not_exist_records_nothing(
     bad_kind = unlock(admin_client, {"kind": "phone", "number": "1", "claim_type": ""})
     assert bad_kind.status_code == 400
     assert count(session, AdminAction) == 0
+
+
+def test_call_page_shows_glues_notes_on_an_event(
+    client: FlaskClient, admin_client: FlaskClient, session: Session
+) -> None:
+    unread = {f"Extra{n:02d}": "x" for n in range(60)}  # more than are stored
+    sent = {**answers("s-admin-notes", "1001", "2468"), **unread}
+    assert message(send(client, sent)) == "Thank you, Ada Lovelace."
+    call = fresh(session, Call, platform_call_id="s-admin-notes")
+    [event] = session.scalars(select(CallEvent).filter_by(call_id=call.id))
+    assert event.notes  # how many unread fields were dropped
+
+    [shown] = page(admin_client.get(f"/admin/calls/{call.id}")).xpath("//ol[@class='events']/li")
+    assert json.loads(shown.xpath(".//pre[@class='notes']")[0].text_content()) == event.notes
