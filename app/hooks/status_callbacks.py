@@ -41,8 +41,8 @@ class CallbackFields:
 
 DIDML = CallbackFields(
     platform="didml",
-    call_id=("callSid", "CallSid"),  # the docs spell it callSid
-    duration=("CallDuration", "CallDurartion"),  # the docs' seed has the typo
+    call_id=("callSid", "CallSid"),  # DIDforSale writes callSid, TwiML CallSid
+    duration=("CallDuration", "CallDurartion"),  # DIDforSale may send it misspelled
     recording_url=("RecordingURL", "RecordingUrl"),
     known=frozenset(
         {

@@ -1,6 +1,6 @@
 """DialogTech Click-to-Call (`ibp_api.php`, `action=clickto.call`).
 
-Known (seed 002, DialogTech's API reference; platforms.md §2):
+Known (DialogTech documents it):
 - `https://secure.dialogtech.com/ibp_api.php`; the documented example sends a
   GET query string.
 - `access_key`, `secret_access_key`, `action=clickto.call`, `type` (1: ring

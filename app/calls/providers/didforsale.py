@@ -1,6 +1,6 @@
 """DIDforSale outbound call (`api/V2/CallTermination/`).
 
-Known (seed 003, DIDforSale's "Make an Outbound Call"; platforms.md §4):
+Known (DIDforSale documents it):
 - POST `https://api.didforsale.com/didforsaleapi/index.php/api/V2/CallTermination/`
   with `apikey`, `from` (the caller ID), `to` (the number dialled), `url` (the
   voice document fetched once `to` answers; without one the call is connected
@@ -12,10 +12,10 @@ Known (seed 003, DIDforSale's "Make an Outbound Call"; platforms.md §4):
   token echoed back on callbacks).
 - Call progress comes later, by status callbacks (app/hooks/status_callbacks.py).
 
-Assumed (the seed is garbled where its examples were):
+Assumed (DIDforSale's examples are garbled):
 - How the fields travel ("in the post headers"): a form body by default, JSON
   if the settings say so.
-- Number format: country code and number without a plus (the seed's example
+- Number format: country code and number without a plus (DIDforSale's example
   dials 19499300360); configurable.
 - Several events are sent space-separated, as didML/TwiML's `statusCallbackEvent`
   attribute writes them.

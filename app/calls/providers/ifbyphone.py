@@ -1,7 +1,6 @@
 """IfbyPhone Click-to-Call and Click-to-SurVo (`click_to_xyz.php`).
 
-Known (platforms.md §1, from IfbyPhone's public documentation and code that
-used it):
+Known (IfbyPhone documents it, or its clients send it so):
 - `https://secure.ifbyphone.com/click_to_xyz.php`, GET or POST.
 - `app=ctc` Click-to-Call: `type` (1: ring `phone_to_call` first, then `id`;
   2: the reverse), `id`, `phone_to_call`, `page`, `ref`, `first_callerid`,
@@ -15,7 +14,7 @@ used it):
   documents errors as `<response><result>failed</result><result_description>
   …</result_description></response>`.
 
-Assumed (marked so in platforms.md or not documented at all):
+Assumed (IfbyPhone does not document it):
 - The limits DialogTech documents for the same parameters (`page` ≤ 255, `ref`
   ≤ 32, type 1|2) hold here too.
 - Click-to-SurVo takes the same credential styles as Click-to-Call (only `key`

@@ -1,6 +1,6 @@
 """VoIPtech Click2Call URL dialling (`https://<host>/API/dialup.php`).
 
-Known (seed 004, VoIPtech's "Click2Call - URL dialing"; platforms.md §5):
+Known (VoIPtech documents it):
 - GET or POST, parameters in any order. `user`, `pass`, `org`, `dial1`, `dial2`
   are mandatory: the PBX rings `dial1`, and once it answers rings `dial2`. Each
   is an internal extension, a ring group/queue/IVR/app, or an E.164 number.
