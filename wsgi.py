@@ -8,10 +8,9 @@ from app import create_app
 
 app = create_app()
 
-# What start-up made (the app, its flows, the ORM's mappers, configured now
+# What start-up made (the app, its flows, the ORM's mappers, configured here
 # rather than on the first request) lives as long as the worker: out of the
-# collector's sight, a full collection no longer walks it. One took 86 ms in
-# the bench, a caller waiting through it.
+# collector's sight, a full collection never walks it while a caller waits.
 configure_mappers()
 gc.collect()
 gc.freeze()

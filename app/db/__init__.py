@@ -185,13 +185,13 @@ def _connect_within(seconds: float, connect: Callable[[], BoundedConnection]) ->
 
 
 CHECKED_IN = "glue_checked_in"  # when a pooled connection was last given back
-PING_AFTER_IDLE = 0.5  # seconds (HikariCP's aliveBypassWindowMs)
+PING_AFTER_IDLE = 0.5  # seconds: given back this recently, a connection is taken as alive
 
 
 def _ping_on_checkout(bounds: Bounds) -> Callable[..., None]:
     """SQLAlchemy's pre-ping, within its own short bound rather than the
     statement one: a silent server must not cost a request that bound and then
-    a new connection's on top. Like HikariCP, a connection given back less than
+    a new connection's on top. A connection given back less than
     PING_AFTER_IDLE ago is taken as alive: under load no request pays a round
     trip for it, and a server lost since then costs one request its answer
     from the database (it gets the fallback) before the pool starts afresh."""
@@ -226,10 +226,10 @@ def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    # Under WAL, NORMAL syncs at checkpoints rather than on every commit (Rails'
-    # default too): a crash of Glue loses nothing and the file cannot be
-    # corrupted; a power cut may lose the last commits. Each commit's fsync
-    # showed in the profile (bench/). PostgreSQL is the production database.
+    # Under WAL, NORMAL syncs at checkpoints rather than on every commit: a
+    # crash of Glue loses nothing and the file cannot be corrupted; a power cut
+    # may lose the last commits, and no turn waits for a disk flush of its own.
+    # PostgreSQL is the production database.
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")

@@ -3,11 +3,11 @@
 SQLite lets one transaction write at a time. A writer that finds the write lock
 taken is put to sleep by SQLite's busy handler for 1, 2, 5, 10, ... up to 100 ms
 between tries, however soon the lock is free. Two gunicorn workers writing turns
-of about a millisecond each kept running into each other that way, and spent a
-third of their time asleep (bench/). Glue's writers first take an exclusive
+of about a millisecond each would keep running into each other that way, and
+sleep up to 100 ms for a turn of one. Glue's writers first take an exclusive
 flock on `<database>-writers` and then begin: the one waiting gets its turn
 within a millisecond of the other's commit. SQLite's own locking is unchanged
-and still decides; other programs writing the file are waited for as before.
+and still decides; other programs writing the file are waited for by it.
 
 SQLite copies the write-ahead log into the database (a checkpoint) inside the
 COMMIT that fills it, after the write lock is let go: other writers need not
@@ -48,8 +48,8 @@ class WriterTurns:
 
     flock, as it is released when its holder dies; polled, as it has no timeout
     of its own. The file stays open for the connection's life: a turn costs a
-    lock and an unlock (the `filelock` package opens the file each time, 60 µs a
-    turn here).
+    lock and an unlock, not also the open and close the `filelock` package makes
+    each time.
     """
 
     def __init__(self, path: str) -> None:

@@ -1,7 +1,7 @@
 """The rows one turn of a call reads and writes, as statements built once.
 
-A turn runs on every step of every call. Measured (`make profile`), building
-statements and the ORM's unit of work cost more than the database itself, so
+A turn runs on every step of every call, where building statements and the
+ORM's unit of work cost more than the database itself (`make profile`), so
 the turn's own rows go through these Core statements: each is built once, only
 its values change, and SQLAlchemy compiles it once per process.
 """

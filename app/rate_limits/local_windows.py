@@ -1,9 +1,8 @@
 """Moving-window rate limits in this process's memory, for when there is no Redis.
 
 `limits`' own memory storage sweeps every key it holds from a timer thread,
-every 10 ms. A key per caller number is kept for an hour, so that sweep grew
-with every new caller and took the GIL from the requests: in the bench, after
-16,000 callers a verification step cost twice as much. Here a key is pruned when
+every 10 ms. A key per caller number is kept for an hour, so that sweep grows
+with every new caller and holds the GIL while requests wait. Here a key is pruned when
 it is hit, and keys that have gone quiet are dropped oldest first by the hits
 that come after, so a hit costs the same however many callers there have been.
 """

@@ -69,7 +69,7 @@ OWN_PHONE = Counters("owner_failed_attempts", "owner_lockouts", "owner_locked_un
 FRESH = {"populate_existing": True}
 # Statements run on every check, built once.
 # A user with its phones (a row per phone, in the order they were added): one
-# statement, where a second for the phones cost a round trip on every check.
+# statement, where a second for the phones would cost a round trip on every check.
 _USER_WITH_PHONES = (
     select(User, PhoneNumber.e164)
     .outerjoin(PhoneNumber, PhoneNumber.user_id == User.id)
