@@ -1,4 +1,4 @@
-"""Glue's benchmark harness (issue #7): `make bench`, `make profile`.
+"""Glue's benchmark harness: `make bench`, `make profile`.
 
 `python -m bench` drives Glue and a floor app (a Flask app with a fixed answer)
 under gunicorn with wrk, on SQLite and PostgreSQL, and prints a table of

@@ -50,7 +50,7 @@ def authenticate() -> None:
     if found is None:
         raise ApiError(401, "unauthorized", "a valid Bearer token is required")
     g.api_token = found
-    get_session().commit()  # last_used_at
+    get_session().commit()  # the token's last_used_at, even if the request fails
 
 
 @bp.post("/calls")

@@ -224,7 +224,7 @@ class Steps(fields.Field[tuple[Step, ...]]):
             errors.setdefault(last, [Message(message, hint)])
         if errors:
             raise ValidationError(errors, valid_data=steps)
-        return tuple(step for step in steps if step is not None)  # all are, here
+        return tuple(step for step in steps if step is not None)  # none is None here: for mypy
 
 
 class OutcomesSchema(StrictSchema):
