@@ -99,7 +99,7 @@ DEFAULTS: dict[str, Any] = {
     "LOG_FORMAT": "text",
     # `flask retention purge` deletes call records older than this many days.
     "RETENTION_DAYS": 90,
-    # Outbound calls (app/calls/providers): which provider places them.
+    # Outbound calls (app/outbound/providers): which provider places them.
     "CALL_PROVIDER": "didforsale",  # ifbyphone, dialogtech, didforsale or voiptech
     "PROVIDER_CONNECT_TIMEOUT": 5.0,  # seconds; nothing is placed before a connection
     # Seconds: IfbyPhone, DialogTech and VoIPtech answer only once the first leg

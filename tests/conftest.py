@@ -20,7 +20,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-# The job queue is made when app.calls.jobs is imported: never the real one.
+# The job queue is made when app.outbound.jobs is imported: never the real one.
 os.environ.setdefault("GLUE_QUEUE_PATH", os.path.join(tempfile.mkdtemp(), "jobs.db"))
 
 from app import create_app
@@ -93,7 +93,7 @@ def graphviz_dot() -> None:
 @pytest.fixture(autouse=True)
 def immediate_jobs() -> Iterator[None]:
     """Jobs run at once, in the test's thread (huey's immediate mode)."""
-    from app.calls import jobs
+    from app.outbound import jobs
 
     jobs.huey.immediate = True
     yield

@@ -30,8 +30,8 @@ from app import create_app
 from app.auth.passwords import verify_password
 from app.directory.pins import PinHasher, get_hasher
 from app.models import Group, Membership, PhoneNumber, User, utcnow
-from tests.calls.web_client import sign_in
 from tests.conftest import PROJECT_ROOT, TEST_SECRETS
+from tests.outbound.web_client import sign_in
 
 # Eight digits (the most the shipped flows take), so that none turns up by
 # chance in a hash or a phone number.

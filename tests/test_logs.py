@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from app import create_app
-from app.calls import jobs
 from app.flows import engine
 from app.logs import clear_bindings
 from app.models import Call, CallAction, User
+from app.outbound import jobs
 from tests.conftest import TEST_SECRETS
 from tests.directory_helpers import add_user
 from tests.test_ifbyphone_hook import the_call

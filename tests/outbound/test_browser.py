@@ -24,7 +24,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug.serving import make_server
 
 from app import create_app
-from app.calls import jobs
+from app.outbound import jobs
 from tests.conftest import CHROMIUM_ARGS, PROJECT_ROOT, TEST_SECRETS
 
 ENDPOINT = "/didforsaleapi/index.php/api/V2/CallTermination/"

@@ -15,8 +15,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from app import create_app
 from app.auth import tokens
-from app.calls import fake_provider
 from app.db import get_session
+from app.outbound import fake_provider
 from tests.conftest import TEST_SECRETS
 
 
