@@ -156,18 +156,18 @@ def truncate(url: str) -> None:
 
 
 @pytest.fixture
-def forms_dir() -> Path:
+def flows_dir() -> Path:
     """The shipped flows; a test that edits flows copies them first."""
     return PROJECT_ROOT / "survo_forms"
 
 
 @pytest.fixture
-def app_config(database_url: str, forms_dir: Path) -> dict[str, object]:
+def app_config(database_url: str, flows_dir: Path) -> dict[str, object]:
     return {
         "TESTING": True,
         "DATABASE_URL": database_url,
-        "FORMS_DIR": str(forms_dir),
-        "FORMS_RELOAD_SECONDS": 0,
+        "FLOWS_DIR": str(flows_dir),
+        "FLOWS_RELOAD_SECONDS": 0,
         **GENEROUS_BOUNDS,
         **TEST_SECRETS,
     }
