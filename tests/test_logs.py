@@ -181,7 +181,7 @@ def test_a_job_binds_the_call_action_it_places(app: Flask, session: Session) -> 
     [line] = [line for line in sink.getvalue().splitlines() if "not usable" in line]
     # The text format: time, level, [request id, call, action], logger, message.
     assert re.fullmatch(
-        rf"\S+ \S+ ERROR \[- action={action.id}\] app\.calls\.jobs: call action {action.id}: .*",
+        rf"\S+ \S+ ERROR \[- action={action.id}\] app\.outbound\.jobs: call action {action.id}: .*",
         line,
     ), line
 
