@@ -30,7 +30,7 @@ def create_app(
     pins.init_app(app)
     commands.init_app(app)
 
-    from app import admin, auth, calls, hooks, rate_limits
+    from app import admin, auth, hooks, outbound, rate_limits
     from app.web import http_errors, request_limits
 
     http_errors.init_app(app)
@@ -38,7 +38,7 @@ def create_app(
     rate_limits.init_app(app)
     hooks.init_app(app)
     auth.init_app(app)  # the sign-in the web page and the admin pages share
-    calls.init_app(app)
+    outbound.init_app(app)
     admin.init_app(app)
 
     from app import retention

@@ -50,12 +50,14 @@ CREDENTIAL_KEYS = (
     "VOIPTECH_ORG",
     "VOIPTECH_IDENT",
 )
+# Settings renamed, whose old variables are still read (with a warning): new -> old.
+RENAMED = {"FLOWS_DIR": "FORMS_DIR", "FLOWS_RELOAD_SECONDS": "FORMS_RELOAD_SECONDS"}
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": "",  # empty: SQLite file in the instance folder
-    "FORMS_DIR": str(PROJECT_ROOT / "survo_forms"),
+    "FLOWS_DIR": str(PROJECT_ROOT / "survo_forms"),
     # Seconds between checks of a flow file for edits (0: every request).
-    "FORMS_RELOAD_SECONDS": 1.0,
+    "FLOWS_RELOAD_SECONDS": 1.0,
     # PIN policy (app/directory/pins.py): the shipped flows' PIN questions take
     # 4 to 8 digits, and `flask forms check` reports a flow that takes fewer.
     "PIN_MIN_LENGTH": 4,
@@ -99,7 +101,7 @@ DEFAULTS: dict[str, Any] = {
     "LOG_FORMAT": "text",
     # `flask retention purge` deletes call records older than this many days.
     "RETENTION_DAYS": 90,
-    # Outbound calls (app/calls/providers): which provider places them.
+    # Outbound calls (app/outbound/providers): which provider places them.
     "CALL_PROVIDER": "didforsale",  # ifbyphone, dialogtech, didforsale or voiptech
     "PROVIDER_CONNECT_TIMEOUT": 5.0,  # seconds; nothing is placed before a connection
     # Seconds: IfbyPhone, DialogTech and VoIPtech answer only once the first leg
@@ -156,6 +158,7 @@ def load(app: Flask, test_config: dict[str, Any] | None = None) -> None:
     """Fill app.config from defaults, then GLUE_* variables, then test_config."""
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("GLUE")
+    _renamed(app)
     _raw_secrets(app)
     if test_config:
         app.config.update(test_config)
@@ -163,6 +166,17 @@ def load(app: Flask, test_config: dict[str, Any] | None = None) -> None:
     _fill_secrets(app)
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'glue.db'}"
+
+
+def _renamed(app: Flask) -> None:
+    # The new variable wins when both are set; the old key never stays in config.
+    for new, old in RENAMED.items():
+        if old not in app.config:
+            continue
+        value = app.config.pop(old)
+        if f"GLUE_{new}" not in os.environ:
+            app.config[new] = value
+        log.warning("GLUE_%s is deprecated: set GLUE_%s instead", old, new)
 
 
 def _raw_secrets(app: Flask) -> None:

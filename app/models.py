@@ -280,7 +280,7 @@ class OneTimeCode(Base):
 
     Neither the code nor the token of its voice document is stored: both are
     derived from a random `seed` with the server's PIN key (see
-    app/calls/codes.py), so the database alone reveals neither. Single use,
+    app/outbound/codes.py), so the database alone reveals neither. Single use,
     short-lived, few tries; the voice document is served at its token, once.
     """
 

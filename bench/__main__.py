@@ -7,7 +7,7 @@ import os
 import sys
 import tempfile
 
-# The job queue is made when app.calls.jobs is imported: never the real one.
+# The job queue is made when app.outbound.jobs is imported: never the real one.
 os.environ.setdefault("GLUE_QUEUE_PATH", os.path.join(tempfile.gettempdir(), "glue-bench-jobs.db"))
 
 

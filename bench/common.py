@@ -56,7 +56,7 @@ def glue_env(
         **os.environ,
         **{f"GLUE_{key}": value for key, value in SECRETS.items()},
         "GLUE_DATABASE_URL": database_url,
-        # The job queue is made when app.calls.jobs is imported: keep it out of instance/.
+        # The job queue is made when app.outbound.jobs is imported: keep it out of instance/.
         "GLUE_QUEUE_PATH": str(workdir / "jobs.db"),
         # One source address (127.0.0.1) sends every request: its allowance is
         # lifted so the limiter still runs (and costs what it costs) but never refuses.

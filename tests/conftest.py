@@ -20,7 +20,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-# The job queue is made when app.calls.jobs is imported: never the real one.
+# The job queue is made when app.outbound.jobs is imported: never the real one.
 os.environ.setdefault("GLUE_QUEUE_PATH", os.path.join(tempfile.mkdtemp(), "jobs.db"))
 
 from app import create_app
@@ -93,7 +93,7 @@ def graphviz_dot() -> None:
 @pytest.fixture(autouse=True)
 def immediate_jobs() -> Iterator[None]:
     """Jobs run at once, in the test's thread (huey's immediate mode)."""
-    from app.calls import jobs
+    from app.outbound import jobs
 
     jobs.huey.immediate = True
     yield
@@ -156,18 +156,18 @@ def truncate(url: str) -> None:
 
 
 @pytest.fixture
-def forms_dir() -> Path:
+def flows_dir() -> Path:
     """The shipped flows; a test that edits flows copies them first."""
     return PROJECT_ROOT / "survo_forms"
 
 
 @pytest.fixture
-def app_config(database_url: str, forms_dir: Path) -> dict[str, object]:
+def app_config(database_url: str, flows_dir: Path) -> dict[str, object]:
     return {
         "TESTING": True,
         "DATABASE_URL": database_url,
-        "FORMS_DIR": str(forms_dir),
-        "FORMS_RELOAD_SECONDS": 0,
+        "FLOWS_DIR": str(flows_dir),
+        "FLOWS_RELOAD_SECONDS": 0,
         **GENEROUS_BOUNDS,
         **TEST_SECRETS,
     }

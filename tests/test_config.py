@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import stat
 from pathlib import Path
 
 import pytest
 
 from app import create_app
-from app.config import SECRET_KEYS
+from app.config import PROJECT_ROOT, SECRET_KEYS
 
 
 def make(tmp_path: Path, **config: object):  # type: ignore[no-untyped-def]
@@ -144,3 +145,47 @@ def test_no_secret_warning_when_testing(tmp_path: Path, caplog: pytest.LogCaptur
         make(tmp_path, TESTING=True)
     assert (tmp_path / "instance" / "secrets.json").exists()
     assert _secret_warnings(caplog) == []
+
+
+def _renamed_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
+
+
+@pytest.mark.usefixtures("propagating")
+def test_old_flow_variables_are_still_read_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    flows = tmp_path / "flows"
+    shutil.copytree(PROJECT_ROOT / "survo_forms", flows)
+    monkeypatch.setenv("GLUE_FORMS_DIR", str(flows))
+    monkeypatch.setenv("GLUE_FORMS_RELOAD_SECONDS", "5")
+    with caplog.at_level(logging.WARNING, logger="app.config"):
+        app = make(tmp_path, TESTING=True)
+    assert app.config["FLOWS_DIR"] == str(flows)
+    assert app.config["FLOWS_RELOAD_SECONDS"] == 5.0
+    assert "FORMS_DIR" not in app.config and "FORMS_RELOAD_SECONDS" not in app.config
+    assert _renamed_warnings(caplog) == [
+        "GLUE_FORMS_DIR is deprecated: set GLUE_FLOWS_DIR instead",
+        "GLUE_FORMS_RELOAD_SECONDS is deprecated: set GLUE_FLOWS_RELOAD_SECONDS instead",
+    ]
+
+
+@pytest.mark.usefixtures("propagating")
+def test_new_flow_variables_win_over_the_old(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("GLUE_FORMS_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("GLUE_FLOWS_DIR", str(PROJECT_ROOT / "survo_forms"))
+    with caplog.at_level(logging.WARNING, logger="app.config"):
+        app = make(tmp_path, TESTING=True)
+    assert app.config["FLOWS_DIR"] == str(PROJECT_ROOT / "survo_forms")
+    assert _renamed_warnings(caplog) == ["GLUE_FORMS_DIR is deprecated: set GLUE_FLOWS_DIR instead"]
+
+
+@pytest.mark.usefixtures("propagating")
+def test_no_deprecation_warning_without_old_variables(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="app.config"):
+        make(tmp_path, TESTING=True)
+    assert _renamed_warnings(caplog) == []

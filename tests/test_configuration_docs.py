@@ -41,6 +41,16 @@ def test_every_documented_variable_is_a_setting() -> None:
     assert sorted(documented() - in_code()) == []
 
 
+def test_each_old_name_still_read_is_on_its_new_names_row() -> None:
+    rows = {
+        line.split("|")[1].strip(): line
+        for line in DOC.read_text().splitlines()
+        if line.startswith("| `GLUE_")
+    }
+    for new, old in config.RENAMED.items():
+        assert f"`GLUE_{old}`" in rows[f"`GLUE_{new}`"]
+
+
 def test_environment_only_settings_are_read_by_the_queue(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GLUE_REDIS_URL", "redis://example:6379/2")
     monkeypatch.setenv("GLUE_QUEUE_PATH", "/tmp/q.db")

@@ -21,7 +21,6 @@ from flask.testing import FlaskClient
 from lxml import etree
 from sqlalchemy.orm import Session
 
-from app.calls import codes
 from app.dialects.base import Cursor
 from app.dialects.didml import DIDML
 from app.neutral.steps import (
@@ -38,6 +37,7 @@ from app.neutral.steps import (
     Transfer,
     Voicemail,
 )
+from app.outbound import codes
 from tests.directory_helpers import HASHER, add_user
 
 CURSOR = Cursor("verified", 0, 2, "https://glue.example.com/didml/verify_caller?key=k")

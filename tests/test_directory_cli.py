@@ -30,8 +30,8 @@ from app import create_app
 from app.auth.passwords import verify_password
 from app.directory.pins import PinHasher, get_hasher
 from app.models import Group, Membership, PhoneNumber, User, utcnow
-from tests.calls.web_client import sign_in
 from tests.conftest import PROJECT_ROOT, TEST_SECRETS
+from tests.outbound.web_client import sign_in
 
 # Eight digits (the most the shipped flows take), so that none turns up by
 # chance in a hash or a phone number.
@@ -819,13 +819,13 @@ def test_a_policy_wider_than_the_flows_still_refuses_a_pin_no_flow_can_take(
 def test_a_pin_one_flow_can_take_is_accepted(
     app: Flask, runner: FlaskCliRunner, hasher: PinHasher, tmp_path: Path
 ) -> None:
-    forms = tmp_path / "forms"
-    shutil.copytree(PROJECT_ROOT / "survo_forms", forms)
-    verify_caller = forms / "verify_caller.yaml"
+    flows_dir = tmp_path / "flows"
+    shutil.copytree(PROJECT_ROOT / "survo_forms", flows_dir)
+    verify_caller = flows_dir / "verify_caller.yaml"
     text = verify_caller.read_text()
     assert text.count("    max_digits: 8\n") == 1  # the PIN question's
     verify_caller.write_text(text.replace("    max_digits: 8\n", "    max_digits: 10\n"))
-    app.config.update(FORMS_DIR=str(forms), PIN_MAX_LENGTH=10)
+    app.config.update(FLOWS_DIR=str(flows_dir), PIN_MAX_LENGTH=10)
 
     assert_ok(run(runner, "users", "add", "1002", "--name", "Grace", "--pin", NINE_DIGITS))
     assert hasher.verify(NINE_DIGITS, get_user(app, "1002").pin_hash)

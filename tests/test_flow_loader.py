@@ -24,7 +24,7 @@ from app.neutral.steps import (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-FORMS = PROJECT_ROOT / "survo_forms"
+FLOWS = PROJECT_ROOT / "survo_forms"
 
 # Line numbers matter: tests replace lines by number and expect problems on them.
 BASE = """\
@@ -68,10 +68,10 @@ def find(problems: list[Problem], line: int, field: str) -> Problem:
 
 
 def test_verify_caller_loads() -> None:
-    flow = load_flow(FORMS / "verify_caller.yaml")
+    flow = load_flow(FLOWS / "verify_caller.yaml")
 
     assert flow.name == "verify_caller"
-    assert flow.source == str(FORMS / "verify_caller.yaml")
+    assert flow.source == str(FLOWS / "verify_caller.yaml")
     assert flow.description == "Verify a caller by account number and PIN."
     assert flow.questions == (
         Question(
@@ -118,7 +118,7 @@ def test_verify_caller_loads() -> None:
 
 
 def test_group_line_loads() -> None:
-    flow = load_flow(FORMS / "group_line.yaml")
+    flow = load_flow(FLOWS / "group_line.yaml")
 
     assert flow.name == "group_line"
     assert [q.name for q in flow.questions] == ["group", "pin"]
@@ -660,7 +660,7 @@ def test_load_dir_keeps_good_flows_and_collects_problems(tmp_path: Path) -> None
 
 
 def test_load_dir_shipped_flows_are_clean() -> None:
-    flows, problems = load_dir(FORMS)
+    flows, problems = load_dir(FLOWS)
 
     assert problems == []
     assert set(flows) == {"verify_caller", "group_line"}

@@ -20,23 +20,23 @@ MakeApp = Callable[..., Flask]
 
 
 @pytest.fixture
-def forms(tmp_path: Path) -> Path:
+def flows_dir(tmp_path: Path) -> Path:
     """A copy of the shipped flows that tests may edit."""
-    directory = tmp_path / "forms"
+    directory = tmp_path / "flows"
     shutil.copytree(PROJECT_ROOT / "survo_forms", directory)
     return directory
 
 
 @pytest.fixture
-def make_app(tmp_path: Path, forms: Path) -> Iterator[MakeApp]:
+def make_app(tmp_path: Path, flows_dir: Path) -> Iterator[MakeApp]:
     apps: list[Flask] = []
 
     def make(strict: bool = True, reload_seconds: float = 0) -> Flask:
         config = {
             "TESTING": True,
             "DATABASE_URL": f"sqlite:///{tmp_path}/t.db",
-            "FORMS_DIR": str(forms),
-            "FORMS_RELOAD_SECONDS": reload_seconds,
+            "FLOWS_DIR": str(flows_dir),
+            "FLOWS_RELOAD_SECONDS": reload_seconds,
             **TEST_SECRETS,
         }
         app = create_app(config, instance_path=str(tmp_path / "instance"), strict_flows=strict)
@@ -78,30 +78,30 @@ def test_start_up_loads_every_flow(make_app: MakeApp) -> None:
     assert flow_description(app, "nothing_here") is None
 
 
-def test_edit_is_picked_up(make_app: MakeApp, forms: Path) -> None:
+def test_edit_is_picked_up(make_app: MakeApp, flows_dir: Path) -> None:
     app = make_app()
     assert flow_description(app, "verify_caller") == "Verify a caller by account number and PIN."
 
-    edit(forms / "verify_caller.yaml", "Verify a caller by", "Check a caller by")
+    edit(flows_dir / "verify_caller.yaml", "Verify a caller by", "Check a caller by")
 
     assert flow_description(app, "verify_caller") == "Check a caller by account number and PIN."
 
 
-def test_files_are_checked_at_most_once_per_interval(forms: Path) -> None:
-    registry = FlowRegistry(forms, reload_seconds=3600)
+def test_files_are_checked_at_most_once_per_interval(flows_dir: Path) -> None:
+    registry = FlowRegistry(flows_dir, reload_seconds=3600)
     registry.load_all()
 
-    edit(forms / "verify_caller.yaml", "Verify a caller by", "Check a caller by")
+    edit(flows_dir / "verify_caller.yaml", "Verify a caller by", "Check a caller by")
     flow = registry.get("verify_caller")
 
     assert flow is not None and flow.description.startswith("Verify")
 
 
 def test_broken_edit_keeps_last_good_version(
-    make_app: MakeApp, forms: Path, registry_log: pytest.LogCaptureFixture
+    make_app: MakeApp, flows_dir: Path, registry_log: pytest.LogCaptureFixture
 ) -> None:
     app = make_app()
-    path = forms / "verify_caller.yaml"
+    path = flows_dir / "verify_caller.yaml"
     edit(path, "description: Verify a caller", "description: Broken caller")
     edit(path, "- voicemail: 200", "- voicemail: 200\n    - hangup")
 
@@ -119,21 +119,21 @@ def test_broken_edit_keeps_last_good_version(
     assert "verify_caller" not in registry.problems
 
 
-def test_deleted_file_removes_flow(make_app: MakeApp, forms: Path) -> None:
+def test_deleted_file_removes_flow(make_app: MakeApp, flows_dir: Path) -> None:
     app = make_app()
     assert flow_description(app, "group_line") is not None
 
-    (forms / "group_line.yaml").unlink()
+    (flows_dir / "group_line.yaml").unlink()
 
     assert flow_description(app, "group_line") is None
 
 
-def test_new_file_is_picked_up_by_name(make_app: MakeApp, forms: Path) -> None:
+def test_new_file_is_picked_up_by_name(make_app: MakeApp, flows_dir: Path) -> None:
     app = make_app()
     assert flow_description(app, "night_line") is None
 
-    text = (forms / "group_line.yaml").read_text()
-    (forms / "night_line.yaml").write_text(
+    text = (flows_dir / "group_line.yaml").read_text()
+    (flows_dir / "night_line.yaml").write_text(
         text.replace("description: Verify", "description: Night")
     )
 
@@ -142,8 +142,8 @@ def test_new_file_is_picked_up_by_name(make_app: MakeApp, forms: Path) -> None:
     )
 
 
-def test_strict_start_up_lists_every_problem(make_app: MakeApp, forms: Path) -> None:
-    path = forms / "verify_caller.yaml"
+def test_strict_start_up_lists_every_problem(make_app: MakeApp, flows_dir: Path) -> None:
+    path = flows_dir / "verify_caller.yaml"
     edit(path, "tries: 3", "tries: 30")
     edit(path, "survo: 4101", "survo: none")
 
@@ -158,9 +158,9 @@ def test_strict_start_up_lists_every_problem(make_app: MakeApp, forms: Path) -> 
 
 
 def test_non_strict_start_up_keeps_good_flows(
-    make_app: MakeApp, forms: Path, registry_log: pytest.LogCaptureFixture
+    make_app: MakeApp, flows_dir: Path, registry_log: pytest.LogCaptureFixture
 ) -> None:
-    path = forms / "verify_caller.yaml"
+    path = flows_dir / "verify_caller.yaml"
     edit(path, "tries: 3", "tries: 30")
 
     app = make_app(strict=False)
@@ -176,8 +176,8 @@ def test_non_strict_start_up_keeps_good_flows(
     assert flow_description(app, "verify_caller") is not None
 
 
-def test_missing_forms_dir_stops_start_up(make_app: MakeApp, forms: Path) -> None:
-    shutil.rmtree(forms)
+def test_missing_flows_dir_stops_start_up(make_app: MakeApp, flows_dir: Path) -> None:
+    shutil.rmtree(flows_dir)
 
     with pytest.raises(NotADirectoryError, match="flow directory not found"):
         make_app(strict=False)
@@ -188,7 +188,7 @@ def test_missing_forms_dir_stops_start_up(make_app: MakeApp, forms: Path) -> Non
     [
         "../outside",
         "..",
-        "forms/verify_caller",
+        "flows/verify_caller",
         "verify_caller.yaml",
         "/etc/passwd",
         "verify_caller\x00",
@@ -196,10 +196,10 @@ def test_missing_forms_dir_stops_start_up(make_app: MakeApp, forms: Path) -> Non
         "a" * 65,
     ],
 )
-def test_untrusted_names_never_leave_forms_dir(
-    make_app: MakeApp, forms: Path, tmp_path: Path, name: str
+def test_untrusted_names_never_leave_flows_dir(
+    make_app: MakeApp, flows_dir: Path, tmp_path: Path, name: str
 ) -> None:
-    shutil.copy(forms / "verify_caller.yaml", tmp_path / "outside.yaml")
+    shutil.copy(flows_dir / "verify_caller.yaml", tmp_path / "outside.yaml")
     app = make_app()
 
     assert flow_description(app, name) is None

@@ -21,19 +21,19 @@ from tests.test_flow_loader import write as write_flow
 
 
 @pytest.fixture
-def forms(tmp_path: Path) -> Path:
-    directory = tmp_path / "forms"
+def flows_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "flows"
     shutil.copytree(PROJECT_ROOT / "survo_forms", directory)
     return directory
 
 
 @pytest.fixture
-def cli_app(tmp_path: Path, forms: Path) -> Iterator[Flask]:
+def cli_app(tmp_path: Path, flows_dir: Path) -> Iterator[Flask]:
     config = {
         "TESTING": True,
         "DATABASE_URL": f"sqlite:///{tmp_path}/t.db",
-        "FORMS_DIR": str(forms),
-        "FORMS_RELOAD_SECONDS": 0,
+        "FLOWS_DIR": str(flows_dir),
+        "FLOWS_RELOAD_SECONDS": 0,
         **TEST_SECRETS,
     }
     app = create_app(config, instance_path=str(tmp_path / "instance"))
@@ -71,8 +71,8 @@ def test_check_good_flows(cli: FlaskCliRunner) -> None:
     assert result.output.strip() == "2 flows OK"
 
 
-def test_check_reports_file_line_field(cli: FlaskCliRunner, forms: Path) -> None:
-    broken = forms / "broken.yaml"
+def test_check_reports_file_line_field(cli: FlaskCliRunner, flows_dir: Path) -> None:
+    broken = flows_dir / "broken.yaml"
     break_flow(broken)
 
     result = cli.invoke(args=["forms", "check"])
@@ -82,10 +82,10 @@ def test_check_reports_file_line_field(cli: FlaskCliRunner, forms: Path) -> None
     assert "1 problem(s) in 1 file(s); 2 flow(s) OK" in result.output
 
 
-def test_check_named_files_only(cli: FlaskCliRunner, forms: Path, tmp_path: Path) -> None:
-    break_flow(forms / "broken.yaml")
+def test_check_named_files_only(cli: FlaskCliRunner, flows_dir: Path, tmp_path: Path) -> None:
+    break_flow(flows_dir / "broken.yaml")
     elsewhere = tmp_path / "draft.yaml"
-    shutil.copy(forms / "group_line.yaml", elsewhere)
+    shutil.copy(flows_dir / "group_line.yaml", elsewhere)
 
     result = cli.invoke(args=["forms", "check", str(elsewhere)])
 
@@ -99,13 +99,13 @@ def test_check_missing_file_is_a_usage_error(cli: FlaskCliRunner, tmp_path: Path
     assert result.exit_code == 2
 
 
-def test_check_from_a_shell_prints_each_problem_once(forms: Path, tmp_path: Path) -> None:
+def test_check_from_a_shell_prints_each_problem_once(flows_dir: Path, tmp_path: Path) -> None:
     """`flask forms check` as typed: the app it runs in loads the broken flow too."""
-    broken = forms / "verify_caller.yaml"
+    broken = flows_dir / "verify_caller.yaml"
     break_flow(broken)
     env = {
         **os.environ,
-        "GLUE_FORMS_DIR": str(forms),
+        "GLUE_FLOWS_DIR": str(flows_dir),
         "GLUE_DATABASE_URL": f"sqlite:///{tmp_path}/t.db",
         **{f"GLUE_{name}": value for name, value in TEST_SECRETS.items()},
     }
@@ -297,7 +297,7 @@ HINT_CASES = [
 @pytest.mark.parametrize(("number", "text", "line", "field", "message", "hint"), HINT_CASES)
 def test_check_prints_each_kind_with_its_hint(
     cli: FlaskCliRunner,
-    forms: Path,
+    flows_dir: Path,
     number: int,
     text: str,
     line: int,
@@ -307,7 +307,7 @@ def test_check_prints_each_kind_with_its_hint(
 ) -> None:
     lines = HINTED.splitlines()
     lines[number - 1] = text
-    broken = forms / "broken.yaml"
+    broken = flows_dir / "broken.yaml"
     broken.write_text("\n".join(lines) + "\n")
 
     result = cli.invoke(args=["forms", "check"])
@@ -325,8 +325,8 @@ def test_hinted_base_flow_is_valid(tmp_path: Path) -> None:
     assert load_flow(path).name == "hinted"
 
 
-def test_yaml_syntax_problem_has_a_hint(cli: FlaskCliRunner, forms: Path) -> None:
-    broken = forms / "broken.yaml"
+def test_yaml_syntax_problem_has_a_hint(cli: FlaskCliRunner, flows_dir: Path) -> None:
+    broken = flows_dir / "broken.yaml"
     broken.write_text(HINTED.replace("verify: {", "verify: by: {"))
 
     result = cli.invoke(args=["forms", "check", str(broken)])
@@ -351,8 +351,8 @@ def test_every_rule_has_a_hint(
             assert problem.hint or problem.message.startswith("Must be one of"), problem
 
 
-def test_check_reports_every_problem_in_every_flow(cli: FlaskCliRunner, forms: Path) -> None:
-    first, second = forms / "a_broken.yaml", forms / "b_broken.yaml"
+def test_check_reports_every_problem_in_every_flow(cli: FlaskCliRunner, flows_dir: Path) -> None:
+    first, second = flows_dir / "a_broken.yaml", flows_dir / "b_broken.yaml"
     first.write_text(HINTED.replace("claim: account", "claim: acount"))
     second.write_text(
         HINTED.replace('{say: "Sorry."}, hangup', "{dial: 5}").replace("{name}", "{nam}")
@@ -390,7 +390,7 @@ def pin_max_digits_line(path: Path) -> int:
 
 
 def test_check_reports_shipped_flows_that_cannot_take_every_pin_the_policy_allows(
-    cli_app: Flask, cli: FlaskCliRunner, forms: Path
+    cli_app: Flask, cli: FlaskCliRunner, flows_dir: Path
 ) -> None:
     cli_app.config["PIN_MAX_LENGTH"] = 10  # PINs of 9 and 10 digits allowed
 
@@ -398,7 +398,7 @@ def test_check_reports_shipped_flows_that_cannot_take_every_pin_the_policy_allow
 
     assert result.exit_code == 1
     assert result.output.splitlines() == [
-        f"{forms / name}.yaml:{pin_max_digits_line(forms / f'{name}.yaml')}: "
+        f"{flows_dir / name}.yaml:{pin_max_digits_line(flows_dir / f'{name}.yaml')}: "
         "questions[1].max_digits: PIN question pin takes at most 8 digits, but PINs may "
         "have 10 (GLUE_PIN_MAX_LENGTH): longer PINs could never be keyed in "
         "(hint: make max_digits 10, or set GLUE_PIN_MAX_LENGTH=8)"
@@ -407,10 +407,10 @@ def test_check_reports_shipped_flows_that_cannot_take_every_pin_the_policy_allow
 
 
 def test_check_reports_a_pin_question_asking_for_more_digits_than_pins_may_have(
-    cli_app: Flask, cli: FlaskCliRunner, forms: Path
+    cli_app: Flask, cli: FlaskCliRunner, flows_dir: Path
 ) -> None:
     cli_app.config["PIN_MIN_LENGTH"] = 3
-    path = forms / "verify_caller.yaml"
+    path = flows_dir / "verify_caller.yaml"
     line = path.read_text().splitlines().index("    min_digits: 4") + 1
 
     result = cli.invoke(args=["forms", "check", str(path)])
@@ -442,10 +442,10 @@ def test_check_takes_a_pin_question_without_max_digits_as_didml_does(
 
 
 def test_check_accepts_a_pin_question_taking_more_lengths_than_pins_have(
-    cli: FlaskCliRunner, forms: Path
+    cli: FlaskCliRunner, flows_dir: Path
 ) -> None:
     # Harmless: a caller keying 12 digits hears a wrong PIN, as for any wrong PIN.
-    path = forms / "verify_caller.yaml"
+    path = flows_dir / "verify_caller.yaml"
     path.write_text(path.read_text().replace("    max_digits: 8\n", "    max_digits: 12\n"))
 
     result = cli.invoke(args=["forms", "check"])

@@ -18,7 +18,7 @@ from tests.conftest import PROJECT_ROOT, TEST_SECRETS
 
 pytestmark = pytest.mark.usefixtures("graphviz_dot")
 
-FORMS = PROJECT_ROOT / "survo_forms"
+FLOWS = PROJECT_ROOT / "survo_forms"
 SVG = "{http://www.w3.org/2000/svg}"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -49,7 +49,7 @@ def edges(svg: bytes) -> set[str]:
 
 
 def load(name: str) -> Flow:
-    return load_flow(FORMS / f"{name}.yaml")
+    return load_flow(FLOWS / f"{name}.yaml")
 
 
 # --- render -------------------------------------------------------------------
@@ -170,13 +170,13 @@ def test_missing_dot_is_a_graph_error(monkeypatch: pytest.MonkeyPatch, tmp_path:
 
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FlaskCliRunner]:
-    forms = tmp_path / "forms"
-    shutil.copytree(FORMS, forms)
+    flows_dir = tmp_path / "flows"
+    shutil.copytree(FLOWS, flows_dir)
     config = {
         "TESTING": True,
         "DATABASE_URL": f"sqlite:///{tmp_path}/t.db",
-        "FORMS_DIR": str(forms),
-        "FORMS_RELOAD_SECONDS": 0,
+        "FLOWS_DIR": str(flows_dir),
+        "FLOWS_RELOAD_SECONDS": 0,
         **TEST_SECRETS,
     }
     app = create_app(config, instance_path=str(tmp_path / "instance"))
@@ -209,7 +209,7 @@ def test_graph_png_to_a_named_file(cli: FlaskCliRunner, tmp_path: Path) -> None:
 
 def test_graph_a_yaml_file(cli: FlaskCliRunner, tmp_path: Path) -> None:
     draft = tmp_path / "draft.yaml"
-    shutil.copy(FORMS / "group_line.yaml", draft)
+    shutil.copy(FLOWS / "group_line.yaml", draft)
 
     result = cli.invoke(args=["forms", "graph", str(draft)])
 
@@ -217,12 +217,12 @@ def test_graph_a_yaml_file(cli: FlaskCliRunner, tmp_path: Path) -> None:
     assert (tmp_path / "instance" / "graphs" / "draft.svg").is_file()
 
 
-@pytest.mark.parametrize("name", ["nope", "../forms/verify_caller", "verify_caller.yml"])
+@pytest.mark.parametrize("name", ["nope", "../flows/verify_caller", "verify_caller.yml"])
 def test_graph_unknown_flow(cli: FlaskCliRunner, tmp_path: Path, name: str) -> None:
     result = cli.invoke(args=["forms", "graph", name])
 
     assert result.exit_code == 1
-    assert f"Error: no flow '{name}' in {tmp_path / 'forms'}" in result.output
+    assert f"Error: no flow '{name}' in {tmp_path / 'flows'}" in result.output
     assert "flows are: group_line, verify_caller)" in result.output
     assert list((tmp_path / "work").iterdir()) == []
 
@@ -235,7 +235,7 @@ def test_graph_guesses_a_misspelt_flow(cli: FlaskCliRunner) -> None:
 
 
 def test_graph_broken_flow(cli: FlaskCliRunner, tmp_path: Path) -> None:
-    broken = tmp_path / "forms" / "broken.yaml"
+    broken = tmp_path / "flows" / "broken.yaml"
     broken.write_text("questions: []\n")
 
     result = cli.invoke(args=["forms", "graph", "broken"])

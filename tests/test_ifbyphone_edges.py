@@ -41,9 +41,9 @@ on:
 
 
 @pytest.fixture
-def forms_dir(tmp_path: Path) -> Path:
+def flows_dir(tmp_path: Path) -> Path:
     """The shipped flows plus two of this module's own."""
-    directory = tmp_path / "forms"
+    directory = tmp_path / "flows"
     shutil.copytree(PROJECT_ROOT / "survo_forms", directory)
     (directory / "survey_then_survo.yaml").write_text(SURVEY_THEN_SURVO)
     (directory / "no_ifbyphone.yaml").write_text(NO_IFBYPHONE_BLOCK)

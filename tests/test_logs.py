@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from app import create_app
-from app.calls import jobs
 from app.flows import engine
 from app.logs import clear_bindings
 from app.models import Call, CallAction, User
+from app.outbound import jobs
 from tests.conftest import TEST_SECRETS
 from tests.directory_helpers import add_user
 from tests.test_ifbyphone_hook import the_call
@@ -181,7 +181,7 @@ def test_a_job_binds_the_call_action_it_places(app: Flask, session: Session) -> 
     [line] = [line for line in sink.getvalue().splitlines() if "not usable" in line]
     # The text format: time, level, [request id, call, action], logger, message.
     assert re.fullmatch(
-        rf"\S+ \S+ ERROR \[- action={action.id}\] app\.calls\.jobs: call action {action.id}: .*",
+        rf"\S+ \S+ ERROR \[- action={action.id}\] app\.outbound\.jobs: call action {action.id}: .*",
         line,
     ), line
 

@@ -47,7 +47,7 @@ def live_glue(sqlite_template: Path, tmp_path: Path) -> Iterator[tuple[Flask, st
         {
             "TESTING": True,
             "DATABASE_URL": f"sqlite:///{database}",
-            "FORMS_DIR": str(PROJECT_ROOT / "survo_forms"),
+            "FLOWS_DIR": str(PROJECT_ROOT / "survo_forms"),
             **TEST_SECRETS,
         },
         instance_path=str(tmp_path / "instance"),
@@ -196,11 +196,11 @@ def test_a_flow_that_does_not_load_is_an_error(
     live_glue: tuple[Flask, str], tmp_path: Path
 ) -> None:
     app, base = live_glue
-    forms = tmp_path / "forms"
-    shutil.copytree(PROJECT_ROOT / "survo_forms", forms)
-    (forms / "broken.yaml").write_text("questions: []\n")
+    flows_dir = tmp_path / "flows"
+    shutil.copytree(PROJECT_ROOT / "survo_forms", flows_dir)
+    (flows_dir / "broken.yaml").write_text("questions: []\n")
     other = create_app(
-        {"TESTING": True, "DATABASE_URL": "sqlite://", "FORMS_DIR": str(forms), **TEST_SECRETS},
+        {"TESTING": True, "DATABASE_URL": "sqlite://", "FLOWS_DIR": str(flows_dir), **TEST_SECRETS},
         instance_path=app.instance_path,
         strict_flows=False,
     )
@@ -221,7 +221,7 @@ def test_a_person_types_at_the_prompt_in_a_terminal(
     env = {
         **os.environ,
         "GLUE_DATABASE_URL": app.config["DATABASE_URL"],
-        "GLUE_FORMS_DIR": app.config["FORMS_DIR"],
+        "GLUE_FLOWS_DIR": app.config["FLOWS_DIR"],
         **{f"GLUE_{name}": value for name, value in TEST_SECRETS.items()},
     }
     args = ["-m", "flask", "call", "simulate", "verify_caller", "--platform", platform]

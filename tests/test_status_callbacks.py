@@ -20,9 +20,9 @@ from werkzeug.test import TestResponse
 from app.auth.passwords import hash_password
 from app.db import make_engine
 from app.models import Call, CallAction, CallEvent
-from tests.calls.web_client import PASSWORDS, sign_in
 from tests.conftest import TEST_SECRETS
 from tests.directory_helpers import add_user
+from tests.outbound.web_client import PASSWORDS, sign_in
 from tests.voice_xml_caller import VoiceXmlCall
 
 KEY = TEST_SECRETS["DIDML_SECRET"]

@@ -27,7 +27,7 @@ from tests.conftest import PROJECT_ROOT, TEST_SECRETS
 from tests.directory_helpers import add_group, add_user
 
 KEY = TEST_SECRETS["VOIPNOW_SECRET"]
-FORMS = PROJECT_ROOT / "survo_forms"
+FLOWS = PROJECT_ROOT / "survo_forms"
 # survo_forms/verify_caller.yaml's voipnow block
 ASK, TRANSFER, VOICEMAIL = "glue_ask", "glue_transfer", "glue_voicemail"
 # The IVR variables the admin's URL sends (besides VoipNow's own fields).
@@ -427,11 +427,11 @@ def test_unknown_flow_hangs_up(client: FlaskClient) -> None:
 def test_a_flow_without_a_voipnow_block_is_refused_with_a_hangup(
     app_config: dict[str, object], tmp_path: Path
 ) -> None:
-    forms = tmp_path / "forms"
-    forms.mkdir()
-    text = (FORMS / "verify_caller.yaml").read_text()
-    (forms / "ifbyphone_only.yaml").write_text(text.split("\nvoipnow:")[0] + "\n")
-    app = create_app({**app_config, "FORMS_DIR": str(forms)}, instance_path=str(tmp_path / "i"))
+    flows_dir = tmp_path / "flows"
+    flows_dir.mkdir()
+    text = (FLOWS / "verify_caller.yaml").read_text()
+    (flows_dir / "ifbyphone_only.yaml").write_text(text.split("\nvoipnow:")[0] + "\n")
+    app = create_app({**app_config, "FLOWS_DIR": str(flows_dir)}, instance_path=str(tmp_path / "i"))
     try:
         client = app.test_client()
         reply = parse(_raw(client, event("v-nb"), flow="ifbyphone_only"))

@@ -29,8 +29,8 @@ from app.models import (
     PhoneNumber,
     utcnow,
 )
-from tests.calls.web_client import sign_in, token
 from tests.directory_helpers import add_user
+from tests.outbound.web_client import sign_in, token
 
 ADMIN_PASSWORD = "ruth-admin-1"
 ADA_PASSWORD = "ada-demo-1"

@@ -54,7 +54,7 @@ def _load_user(user_id: str) -> WebUser | None:
 
 def init_app(app: Flask) -> None:
     login_manager = LoginManager()
-    # The sign-in page is the click-to-call page's (app.calls.web).
+    # The sign-in page is the click-to-call page's (app.outbound.web).
     login_manager.login_view = "web.login"
     login_manager.login_message = "Please sign in first."
     login_manager.user_loader(_load_user)

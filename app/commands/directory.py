@@ -59,10 +59,10 @@ def _transaction() -> Iterator[Session]:
 
 
 def _policy() -> PinPolicy:
-    """The PIN policy, narrowed to the PIN lengths the flows in FORMS_DIR take:
+    """The PIN policy, narrowed to the PIN lengths the flows in FLOWS_DIR take:
     a PIN that no flow could take is refused, whatever the policy allows."""
     config = current_app.config
-    flows = flow_pin_lengths(Path(config["FORMS_DIR"]))
+    flows = flow_pin_lengths(Path(config["FLOWS_DIR"]))
     return PinPolicy.from_config(config).with_flows(flows)
 
 

@@ -653,7 +653,7 @@ def simulate_command(
 
 
 def _flow(name: str) -> Flow:
-    """The flow called name in this app's FORMS_DIR, or a ClickException naming the flows."""
+    """The flow called name in this app's FLOWS_DIR, or a ClickException naming the flows."""
     registry = current_registry()
     loaded = registry.get(name)
     if loaded is not None:

@@ -1,4 +1,4 @@
-"""`flask forms ...`: check, list and draw the flow files in FORMS_DIR."""
+"""`flask forms ...`: check, list and draw the flow files in FLOWS_DIR."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from app.flows.model import Flow
 from app.flows.registry import current_registry
 from app.neutral.fields import listing
 
-forms_cli = AppGroup("forms", help="Check, list and draw the flows in FORMS_DIR.")
+flows_cli = AppGroup("forms", help="Check, list and draw the flows in FLOWS_DIR.")
 
 
-@forms_cli.command("check")
+@flows_cli.command("check")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def check(files: tuple[Path, ...]) -> None:
-    """Validate flow files (default: every flow in FORMS_DIR); exit 1 on any problem.
+    """Validate flow files (default: every flow in FLOWS_DIR); exit 1 on any problem.
 
     Each problem is one line: file:line: field: message (hint: how to fix it).
     A PIN question that cannot take every PIN length the PIN policy allows
@@ -32,7 +32,7 @@ def check(files: tuple[Path, ...]) -> None:
     if files:
         flows, problems = _load_files(files, pins)
     else:
-        flows, problems = load_dir(Path(current_app.config["FORMS_DIR"]), pins)
+        flows, problems = load_dir(Path(current_app.config["FLOWS_DIR"]), pins)
     for problem in problems:
         click.echo(str(problem))
     if problems:
@@ -42,10 +42,10 @@ def check(files: tuple[Path, ...]) -> None:
     click.echo(f"{len(flows)} flows OK")
 
 
-@forms_cli.command("list")
+@flows_cli.command("list")
 def list_flows() -> None:
-    """Show each flow in FORMS_DIR with its description and questions."""
-    flows, problems = load_dir(Path(current_app.config["FORMS_DIR"]))
+    """Show each flow in FLOWS_DIR with its description and questions."""
+    flows, problems = load_dir(Path(current_app.config["FLOWS_DIR"]))
     for name, flow in flows.items():
         click.echo(f"{name}: {flow.description}")
         click.echo(f"  questions: {', '.join(q.name for q in flow.questions)}")
@@ -53,7 +53,7 @@ def list_flows() -> None:
         click.echo(f"{len(problems)} problem(s): run `flask forms check`", err=True)
 
 
-@forms_cli.command("graph")
+@flows_cli.command("graph")
 @click.argument("flow")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="svg", show_default=True)
 @click.option(
@@ -63,7 +63,7 @@ def list_flows() -> None:
     help="File to write (default: graphs/FLOW.svg or .png in the instance folder).",
 )
 def graph(flow: str, fmt: str, output: Path | None) -> None:
-    """Draw FLOW (a flow name in FORMS_DIR, or a .yaml file) and print the file written.
+    """Draw FLOW (a flow name in FLOWS_DIR, or a .yaml file) and print the file written.
 
     By default the drawing goes into the instance folder (instance/graphs/), out
     of the way of the flows and of the code, whatever the current folder.
@@ -85,7 +85,7 @@ def graph(flow: str, fmt: str, output: Path | None) -> None:
 
 def _flow_to_draw(flow: str) -> Flow:
     """The flow named (read afresh, like check), or a ClickException saying why not."""
-    directory = Path(current_app.config["FORMS_DIR"])
+    directory = Path(current_app.config["FLOWS_DIR"])
     if FLOW_NAME.fullmatch(flow) and (directory / f"{flow}.yaml").is_file():
         path = directory / f"{flow}.yaml"
     elif flow.endswith(".yaml") and Path(flow).is_file():

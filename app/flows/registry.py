@@ -1,4 +1,4 @@
-"""The loaded flows of FORMS_DIR, reloaded when an admin edits a file.
+"""The loaded flows of FLOWS_DIR, reloaded when an admin edits a file.
 
 A broken edit never takes a flow down: the last good version keeps serving and
 the problems are logged and kept in `problems` for the admin to see. A broken
@@ -103,9 +103,9 @@ class FlowRegistry:
 
 
 def init_app(app: Flask, strict: bool) -> None:
-    """Load FORMS_DIR. strict: any broken file stops start-up; else log it and go on."""
+    """Load FLOWS_DIR. strict: any broken file stops start-up; else log it and go on."""
     registry = FlowRegistry(
-        Path(app.config["FORMS_DIR"]), float(app.config["FORMS_RELOAD_SECONDS"])
+        Path(app.config["FLOWS_DIR"]), float(app.config["FLOWS_RELOAD_SECONDS"])
     )
     problems = registry.load_all()
     if problems and strict:

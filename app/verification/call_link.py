@@ -1,6 +1,6 @@
 """The link between a verification call Glue placed and the turns of that call.
 
-A click-to-SurVo verification call (`verify_survo`, see app/calls) runs the
+A click-to-SurVo verification call (`verify_survo`, see app/outbound) runs the
 verification flow on the user's own phone; the SurVo's answers come back to the
 platform hook like any caller's. What ties them to the request is the
 pass-through Glue gave the platform, `action|<id>||sig|<token>`: the token is

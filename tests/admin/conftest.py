@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session
 
 from app.auth.passwords import hash_password
 from app.models import User
-from tests.calls.web_client import sign_in
 from tests.directory_helpers import add_group, add_user
+from tests.outbound.web_client import sign_in
 
 ADMIN_PASSWORD = "ruth-admin-1"
 ADA_PASSWORD = "ada-demo-1"

@@ -22,7 +22,7 @@ from tests.conftest import CHROMIUM_ARGS, TEST_SECRETS
 
 
 @pytest.fixture
-def live_base(sqlite_template: Path, tmp_path: Path, forms_dir: Path) -> Iterator[str]:
+def live_base(sqlite_template: Path, tmp_path: Path, flows_dir: Path) -> Iterator[str]:
     """The app on a real server (threaded) at http://127.0.0.1:<free port>, Ada an admin."""
     database = tmp_path / "glue.db"
     shutil.copy(sqlite_template, database)
@@ -30,7 +30,7 @@ def live_base(sqlite_template: Path, tmp_path: Path, forms_dir: Path) -> Iterato
         {
             "TESTING": True,
             "DATABASE_URL": f"sqlite:///{database}",
-            "FORMS_DIR": str(forms_dir),
+            "FLOWS_DIR": str(flows_dir),
             **TEST_SECRETS,
         },
         instance_path=str(tmp_path / "instance"),

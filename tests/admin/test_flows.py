@@ -31,9 +31,9 @@ on:
 
 
 @pytest.fixture
-def forms_dir(tmp_path: Path) -> Path:
+def flows_dir(tmp_path: Path) -> Path:
     """A copy of the shipped flows, for the tests to break."""
-    directory = tmp_path / "forms"
+    directory = tmp_path / "flows"
     shutil.copytree(PROJECT_ROOT / "survo_forms", directory)
     return directory
 
@@ -56,11 +56,11 @@ def test_every_flow_file_is_listed_ok(admin_client: FlaskClient) -> None:
 
 
 def test_broken_files_show_their_problems_when_the_page_is_opened(
-    admin_client: FlaskClient, forms_dir: Path
+    admin_client: FlaskClient, flows_dir: Path
 ) -> None:
     # Written after start-up (a broken file would stop it), as an admin edits.
-    edit(forms_dir / "broken.yaml", BROKEN)
-    shipped = forms_dir / "group_line.yaml"
+    edit(flows_dir / "broken.yaml", BROKEN)
+    shipped = flows_dir / "group_line.yaml"
     edit(shipped, shipped.read_text(encoding="utf-8").replace("verify:", "verify: [", 1))
 
     response = admin_client.get("/admin/flows")
@@ -74,7 +74,7 @@ def test_broken_files_show_their_problems_when_the_page_is_opened(
     assert "(the last good version is still in use)" in cells(group_line)[2]
     [yaml_problem] = group_line.xpath(".//ul[@class='problems']/li")
     assert yaml_problem.text_content().startswith("group_line.yaml:")
-    assert str(forms_dir) not in response.get_data(as_text=True)  # no server paths
+    assert str(flows_dir) not in response.get_data(as_text=True)  # no server paths
     assert cells(by_name["flow-verify_caller"])[2] == "OK"
 
     detail = page(admin_client.get("/admin/flows/broken"))
@@ -83,7 +83,7 @@ def test_broken_files_show_their_problems_when_the_page_is_opened(
     assert admin_client.get("/admin/flows/broken.svg").status_code == 404
 
     # Mended: OK again at once.
-    edit(forms_dir / "broken.yaml", BROKEN.replace("transfr", "transfer"))
+    edit(flows_dir / "broken.yaml", BROKEN.replace("transfr", "transfer"))
     mended = rows(admin_client.get("/admin/flows"), "flows")
     assert cells(mended[0])[2] == "OK"
 
@@ -140,14 +140,14 @@ def test_a_graph_graphviz_cannot_draw_is_503_and_the_page_still_shows(
 
 
 def test_a_broken_edit_found_by_the_page_is_logged_and_the_last_good_version_serves(
-    admin_client: FlaskClient, forms_dir: Path, caplog: pytest.LogCaptureFixture
+    admin_client: FlaskClient, flows_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     import logging
 
     registry_logger = logging.getLogger("app.flows.registry")
     registry_logger.addHandler(caplog.handler)  # the "app" logger does not propagate
     try:
-        shipped = forms_dir / "verify_caller.yaml"
+        shipped = flows_dir / "verify_caller.yaml"
         edit(shipped, shipped.read_text(encoding="utf-8").replace("verify:", "verify: [", 1))
         admin_client.get("/admin/flows")
         app = admin_client.application

@@ -18,7 +18,7 @@ from werkzeug.test import TestResponse
 
 from app.models import AdminAction, Call, CallEvent, UnknownClaim, User, utcnow
 from tests.admin.conftest import ADA_PASSWORD
-from tests.calls.web_client import sign_in, token
+from tests.outbound.web_client import sign_in, token
 from tests.test_ifbyphone_hook import answers, follow, message, send
 
 M = TypeVar("M")

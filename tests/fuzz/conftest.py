@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 from app.auth import tokens
 from app.auth.passwords import hash_password
 from app.auth.sign_in import WebUser
-from app.calls import codes
 from app.directory.pins import get_hasher
 from app.models import ApiToken, CallAction, OneTimeCode, utcnow
-from tests.calls.web_client import token
+from app.outbound import codes
 from tests.directory_helpers import add_group, add_user
 from tests.fuzz.strategies import RIGHT_PIN
+from tests.outbound.web_client import token
 
 PASSWORD = "fuzz-pass-1"
 

@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 from urllib3.util import Timeout
 
 from app import create_app
-from app.calls import fake_provider
 from app.commands import simulator
+from app.outbound import fake_provider
 from tests.conftest import TEST_SECRETS
 from tests.fuzz.conftest import World
 from tests.fuzz.consistency import assert_consistent, watched_log

@@ -194,13 +194,13 @@ def test_a_slow_statement_is_cancelled_by_the_server(shared_url: str) -> None:
 
 
 def test_a_request_finding_no_free_connection_answers_the_fallback_in_time(
-    shared_url: str, tmp_path: Path, forms_dir: Path
+    shared_url: str, tmp_path: Path, flows_dir: Path
 ) -> None:
     app = create_app(
         {
             "TESTING": True,
             "DATABASE_URL": shared_url,
-            "FORMS_DIR": str(forms_dir),
+            "FLOWS_DIR": str(flows_dir),
             "DB_POOL_SIZE": 1,  # one, and one overflow
             **TEST_SECRETS,
         },

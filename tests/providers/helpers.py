@@ -8,7 +8,7 @@ from typing import Any
 
 from pytest_httpserver import HTTPServer
 
-from app.calls.providers.base import CallRequest
+from app.outbound.providers.base import CallRequest
 
 USER = "+18772955100"  # rung first
 TARGET = "+13125551212"  # connected next

@@ -11,8 +11,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from app.calls.providers.base import InvalidCallRequest, Outcome
-from app.calls.providers.dialogtech import DialogTech, DialogTechSettings
+from app.outbound.providers.base import InvalidCallRequest, Outcome
+from app.outbound.providers.dialogtech import DialogTech, DialogTechSettings
 from tests.providers.conftest import DroppingServer
 from tests.providers.helpers import call, wait_for_log
 

@@ -11,8 +11,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from app.calls.providers.base import InvalidCallRequest, Outcome
-from app.calls.providers.didforsale import DIDforSale, DIDforSaleSettings
+from app.outbound.providers.base import InvalidCallRequest, Outcome
+from app.outbound.providers.didforsale import DIDforSale, DIDforSaleSettings
 from tests.providers.helpers import call, wait_for_log
 
 PATH = "/didforsaleapi/index.php/api/V2/CallTermination/"

@@ -12,12 +12,12 @@ from flask import Flask
 from pytest_httpserver import HTTPServer
 
 from app import config as config_module
-from app.calls.providers import PROVIDER_NAMES, make_provider
-from app.calls.providers.base import Outcome, Provider
-from app.calls.providers.dialogtech import DIALOGTECH_URL, DialogTech
-from app.calls.providers.didforsale import DIDFORSALE_URL, DIDforSale
-from app.calls.providers.ifbyphone import IFBYPHONE_URL, IfbyPhone
-from app.calls.providers.voiptech import VoIPtech
+from app.outbound.providers import PROVIDER_NAMES, make_provider
+from app.outbound.providers.base import Outcome, Provider
+from app.outbound.providers.dialogtech import DIALOGTECH_URL, DialogTech
+from app.outbound.providers.didforsale import DIDFORSALE_URL, DIDforSale
+from app.outbound.providers.ifbyphone import IFBYPHONE_URL, IfbyPhone
+from app.outbound.providers.voiptech import VoIPtech
 from tests.providers.helpers import call
 
 DEFAULTS = config_module.DEFAULTS

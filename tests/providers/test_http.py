@@ -16,9 +16,9 @@ from urllib3.exceptions import (
     SSLError,
 )
 
-from app.calls.providers._http import classify
-from app.calls.providers.base import CallResult, Outcome
-from app.calls.providers.didforsale import DIDforSale, DIDforSaleSettings
+from app.outbound.providers._http import classify
+from app.outbound.providers.base import CallResult, Outcome
+from app.outbound.providers.didforsale import DIDforSale, DIDforSaleSettings
 from tests.providers.helpers import call
 
 

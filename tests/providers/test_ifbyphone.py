@@ -9,8 +9,8 @@ from urllib.parse import parse_qsl
 import pytest
 from pytest_httpserver import HTTPServer
 
-from app.calls.providers.base import InvalidCallRequest, Outcome
-from app.calls.providers.ifbyphone import IfbyPhone, IfbyPhoneSettings
+from app.outbound.providers.base import InvalidCallRequest, Outcome
+from app.outbound.providers.ifbyphone import IfbyPhone, IfbyPhoneSettings
 from tests.providers.helpers import call
 
 PATH = "/click_to_xyz.php"

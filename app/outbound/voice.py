@@ -11,10 +11,10 @@ from flask import Blueprint, Response, current_app
 from lxml import etree
 from werkzeug.exceptions import HTTPException
 
-from app.calls import codes
 from app.db import get_session
 from app.dialects.didml import DIDML
 from app.directory.pins import get_hasher
+from app.outbound import codes
 
 bp = Blueprint("voice", __name__, url_prefix="/calls/voice")
 

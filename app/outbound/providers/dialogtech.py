@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from marshmallow import Schema, fields
 from marshmallow.validate import Length, OneOf
 
-from app.calls.providers._http import HttpProvider, HttpSettings
-from app.calls.providers.base import (
+from app.outbound.providers._http import HttpProvider, HttpSettings
+from app.outbound.providers.base import (
     CallRequest,
     CallResult,
     InvalidCallRequest,
@@ -36,7 +36,7 @@ from app.calls.providers.base import (
     format_number,
     reject_unsupported,
 )
-from app.calls.providers.ifbyphone import HTTP_METHODS, UNFORMATTED, read_answer
+from app.outbound.providers.ifbyphone import HTTP_METHODS, UNFORMATTED, read_answer
 
 DIALOGTECH_URL = "https://secure.dialogtech.com/ibp_api.php"
 

@@ -44,11 +44,11 @@ from wtforms.validators import AnyOf, DataRequired, Length
 
 from app.auth import passwords
 from app.auth.sign_in import LoginForm, LogoutForm, WebUser, logout_button
-from app.calls import codes, jobs, service
 from app.db import get_session
 from app.directory import service as directory
 from app.directory.pins import get_hasher
 from app.models import Call, CallAction, OneTimeCode, User
+from app.outbound import codes, jobs, service
 from app.web.csrf import require_token
 
 log = logging.getLogger(__name__)

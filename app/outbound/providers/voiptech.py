@@ -46,8 +46,8 @@ from lxml import etree
 from marshmallow import Schema, ValidationError, fields, validates_schema
 from marshmallow.validate import Length, OneOf, Range, Regexp
 
-from app.calls.providers._http import Answer, HttpProvider, HttpSettings, Reading
-from app.calls.providers.base import (
+from app.outbound.providers._http import Answer, HttpProvider, HttpSettings, Reading
+from app.outbound.providers.base import (
     NUMBER_FORMATS,
     CallRequest,
     CallResult,
@@ -59,7 +59,7 @@ from app.calls.providers.base import (
     format_number,
     reject_unsupported,
 )
-from app.calls.providers.ifbyphone import HTTP_METHODS
+from app.outbound.providers.ifbyphone import HTTP_METHODS
 
 RESPONSE_FORMATS = ("text", "html", "xml", "json")
 DEFAULT_RING_SECONDS = 20  # the PBX's first-leg timeout when none is sent

@@ -46,8 +46,8 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields
 from marshmallow.validate import Length, OneOf, Regexp
 
-from app.calls.providers._http import Answer, Encoding, HttpProvider, HttpSettings, Reading
-from app.calls.providers.base import (
+from app.outbound.providers._http import Answer, Encoding, HttpProvider, HttpSettings, Reading
+from app.outbound.providers.base import (
     NUMBER_FORMATS,
     CallRequest,
     CallResult,
@@ -59,7 +59,7 @@ from app.calls.providers.base import (
     format_number,
     reject_unsupported,
 )
-from app.calls.providers.ifbyphone import ERROR_TEXT
+from app.outbound.providers.ifbyphone import ERROR_TEXT
 
 DIDFORSALE_URL = "https://api.didforsale.com/didforsaleapi/index.php/api/V2/CallTermination/"
 STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")

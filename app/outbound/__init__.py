@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from app.calls import api, cli, voice, web
+    from app.outbound import api, cli, voice, web
     from app.web import http_errors
 
     app.register_blueprint(api.bp)

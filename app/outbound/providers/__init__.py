@@ -13,22 +13,22 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from app.calls.providers.base import (
+from app.outbound.providers.base import (
     CallRequest,
     CallResult,
     InvalidCallRequest,
     Outcome,
     Provider,
 )
-from app.calls.providers.dialogtech import DIALOGTECH_URL, DialogTech, DialogTechSettings
-from app.calls.providers.didforsale import (
+from app.outbound.providers.dialogtech import DIALOGTECH_URL, DialogTech, DialogTechSettings
+from app.outbound.providers.didforsale import (
     DIDFORSALE_URL,
     STATUS_EVENTS,
     DIDforSale,
     DIDforSaleSettings,
 )
-from app.calls.providers.ifbyphone import IFBYPHONE_URL, IfbyPhone, IfbyPhoneSettings
-from app.calls.providers.voiptech import VoIPtech, VoIPtechSettings
+from app.outbound.providers.ifbyphone import IFBYPHONE_URL, IfbyPhone, IfbyPhoneSettings
+from app.outbound.providers.voiptech import VoIPtech, VoIPtechSettings
 
 __all__ = [
     "PROVIDER_NAMES",

@@ -24,7 +24,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug.serving import make_server
 
 from app import create_app
-from app.calls import jobs
+from app.outbound import jobs
 from tests.conftest import CHROMIUM_ARGS, PROJECT_ROOT, TEST_SECRETS
 
 ENDPOINT = "/didforsaleapi/index.php/api/V2/CallTermination/"
@@ -33,7 +33,7 @@ SCREENSHOTS = PROJECT_ROOT / "docs"
 
 @pytest.fixture
 def live_app(
-    sqlite_template: Path, tmp_path: Path, forms_dir: Path, httpserver: HTTPServer
+    sqlite_template: Path, tmp_path: Path, flows_dir: Path, httpserver: HTTPServer
 ) -> Iterator[tuple[Flask, str]]:
     """The app on a real server (threaded) at http://127.0.0.1:<free port>."""
     database = tmp_path / "glue.db"
@@ -42,7 +42,7 @@ def live_app(
         {
             "TESTING": True,
             "DATABASE_URL": f"sqlite:///{database}",
-            "FORMS_DIR": str(forms_dir),
+            "FLOWS_DIR": str(flows_dir),
             **TEST_SECRETS,
             "CALL_PROVIDER": "didforsale",
             "DIDFORSALE_API_URL": httpserver.url_for(ENDPOINT),

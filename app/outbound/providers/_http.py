@@ -28,7 +28,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
-from app.calls.providers.base import MASK, RAW_LIMIT, CallResult, Outcome, e164
+from app.outbound.providers.base import MASK, RAW_LIMIT, CallResult, Outcome, e164
 
 log = logging.getLogger(__name__)
 

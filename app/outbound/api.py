@@ -14,10 +14,10 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from app.auth import tokens
-from app.calls import codes, jobs, service
 from app.db import get_session
 from app.directory.pins import get_hasher
 from app.models import CallAction, User
+from app.outbound import codes, jobs, service
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 log = logging.getLogger(__name__)

@@ -42,8 +42,8 @@ from lxml import etree
 from marshmallow import Schema, fields
 from marshmallow.validate import Length, OneOf, Regexp
 
-from app.calls.providers._http import Answer, HttpProvider, HttpSettings, Reading
-from app.calls.providers.base import (
+from app.outbound.providers._http import Answer, HttpProvider, HttpSettings, Reading
+from app.outbound.providers.base import (
     CallRequest,
     CallResult,
     InvalidCallRequest,

@@ -11,8 +11,8 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.calls import codes
 from app.models import OneTimeCode, PhoneNumber, User, utcnow
+from app.outbound import codes
 from tests.directory_helpers import HASHER, add_user
 
 

@@ -16,10 +16,10 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.calls.providers.base import CallRequest, CallResult, InvalidCallRequest, Provider
 from app.db import begin_write
 from app.models import CallAction, Group, PhoneNumber, User
 from app.neutral.phones import PhoneError, to_e164
+from app.outbound.providers.base import CallRequest, CallResult, InvalidCallRequest, Provider
 
 TargetKind = Literal["originator", "user", "group", "number"]
 TARGET_KINDS: tuple[str, ...] = ("originator", "user", "group", "number")
@@ -166,7 +166,7 @@ def record_verification_call(
     session: Session, user: User, phone: str, provider: str, via: str, purpose: str
 ) -> CallAction:
     """A call to the user's own phone that verifies them: `verify_phone` reads a
-    one-time code (see app/calls/codes.py); `verify_survo` runs the verification
+    one-time code (see app/outbound/codes.py); `verify_survo` runs the verification
     flow's SurVo (IfbyPhone click-to-SurVo). Recorded queued; caller commits."""
     action = CallAction(
         user=user,

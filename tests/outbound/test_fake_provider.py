@@ -15,8 +15,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from app import create_app
 from app.auth import tokens
-from app.calls import fake_provider
 from app.db import get_session
+from app.outbound import fake_provider
 from tests.conftest import TEST_SECRETS
 
 
@@ -28,7 +28,7 @@ def serve(app: object) -> tuple[BaseWSGIServer, str]:
 
 @pytest.fixture
 def glue_and_fake(
-    sqlite_template: Path, tmp_path: Path, forms_dir: Path
+    sqlite_template: Path, tmp_path: Path, flows_dir: Path
 ) -> Iterator[tuple[str, str, list[str]]]:
     said: list[str] = []
     fake, fake_base = serve(fake_provider.make_app(0.2, said.append))
@@ -38,7 +38,7 @@ def glue_and_fake(
         {
             "TESTING": True,
             "DATABASE_URL": f"sqlite:///{database}",
-            "FORMS_DIR": str(forms_dir),
+            "FLOWS_DIR": str(flows_dir),
             **TEST_SECRETS,
             "DIDFORSALE_API_URL": fake_base + fake_provider.ENDPOINT,
             "DIDFORSALE_API_KEY": "demo",

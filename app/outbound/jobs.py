@@ -3,7 +3,7 @@
 A provider may hold its HTTP answer until the first leg answers, tens of
 seconds, so no web worker waits for it. The queue is a SQLite file by default
 (no server to run) and Redis when GLUE_REDIS_URL is set. Run the worker with
-`huey_consumer app.calls.jobs.huey` (`make run` starts it beside gunicorn).
+`huey_consumer app.outbound.jobs.huey` (`make run` starts it beside gunicorn).
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ from huey import Huey, RedisHuey, SqliteHuey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.calls import codes, service
-from app.calls.providers import make_provider
-from app.calls.providers.base import CallRequest, InvalidCallRequest
 from app.config import queue_settings
 from app.db import get_session
 from app.directory.pins import get_hasher
 from app.flows.registry import get_flow
 from app.logs import bind_action
 from app.models import CallAction
+from app.outbound import codes, service
+from app.outbound.providers import make_provider
+from app.outbound.providers.base import CallRequest, InvalidCallRequest
 from app.verification import call_link
 
 

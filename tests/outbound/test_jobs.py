@@ -16,10 +16,10 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy.orm import Session
 from werkzeug import Request, Response
 
-from app.calls import jobs, service
-from app.calls.providers.base import CallRequest, CallResult
 from app.db import get_session
 from app.models import CallAction, User
+from app.outbound import jobs, service
+from app.outbound.providers.base import CallRequest, CallResult
 from tests.conftest import TEST_SECRETS
 from tests.directory_helpers import add_user
 
