@@ -361,3 +361,53 @@ def test_a_broken_edit_is_never_published(
         assert [p.field for p in current_registry().problems["verify_caller"]] == ["verify.tries"]
     session.commit()
     assert session.scalar(select(func.count()).select_from(FlowVersion)) == 2
+
+
+def test_the_release_step_publishes_on_a_fresh_database(tmp_path: Path) -> None:
+    """The Procfile's release step, as a deploy runs it, on a fresh database."""
+    import os
+    import subprocess
+    import sys
+
+    release = next(
+        line.split(":", 1)[1].strip()
+        for line in (PROJECT_ROOT / "Procfile").read_text().splitlines()
+        if line.startswith("release:")
+    )
+    assert release == "flask db upgrade && flask forms publish"
+    flows = tmp_path / "flows"
+    shutil.copytree(PROJECT_ROOT / "survo_forms", flows)
+    (flows / "verify_caller.yaml").write_text(source().replace(THANKS, WELCOME))
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "GLUE_DATABASE_URL": f"sqlite:///{tmp_path}/fresh.db",
+        "GLUE_FORMS_DIR": str(flows),
+        "GLUE_FLOWS_AUTO_PUBLISH": "false",
+    }
+    done = subprocess.run(
+        release, shell=True, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-2:] == [
+        "group_line: unchanged (v1)",
+        "verify_caller: unchanged (v1)",
+    ]
+    engine = make_engine(f"sqlite:///{tmp_path}/fresh.db")
+    with Session(engine) as own:
+        published = versions.published(own, "verify_caller")
+        assert published is not None and WELCOME in published.source
+        assert (published.number, published.created_by) == (1, "migration")
+
+    # The next release, after an edit, publishes it.
+    (flows / "verify_caller.yaml").write_text(source())
+    done = subprocess.run(
+        release, shell=True, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "verify_caller: published v2"
+    with Session(engine) as own:
+        published = versions.published(own, "verify_caller")
+        assert published is not None and published.source == source()
+        assert (published.number, published.created_by) == (2, "cli")
+    engine.dispose()
