@@ -37,6 +37,9 @@ from app.flows.loader import FLOW_NAME, FlowFileError, Problem, load_flow, load_
 from app.flows.model import Flow
 
 EXTENSION = "glue.flows"
+# Seconds a request waits for a look at the published versions (one small
+# query, a millisecond or two) before it goes on with those it knows.
+POLL_WAIT = 0.2
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +77,7 @@ class FlowRegistry:
         self._generation: int | None = None  # None: the database has not answered yet
         self._polled_at = float("-inf")
         self._poll_failed = False
+        self._looking: threading.Thread | None = None
         # Readers look entries up without it (a dict lookup is atomic); the lock
         # only keeps two threads from reloading the same file and racing the swap.
         self._lock = threading.Lock()
@@ -141,18 +145,27 @@ class FlowRegistry:
 
     def poll(self, force: bool = False) -> None:
         """Learn the published numbers if anything was published since the last
-        look, which is at most poll_seconds old (force: look now)."""
+        look, which is at most poll_seconds old (force: look now, and wait).
+
+        The look runs in a thread of its own, waited for POLL_WAIT at most: a
+        database that has stopped answering costs a request that long, never
+        its own wait on top of the request's."""
         if self._sessions is None:
             return
         if not force and time.monotonic() - self._polled_at < self.poll_seconds:
             return
-        # One thread looks; the others serve what is known meanwhile.
-        if not self._poll_lock.acquire(blocking=force):
-            return
+        with self._poll_lock:
+            looking = self._looking
+            if looking is None or not looking.is_alive():
+                self._polled_at = time.monotonic()
+                looking = threading.Thread(target=self._look, name="glue-flow-poll", daemon=True)
+                self._looking = looking
+                looking.start()
+        looking.join(None if force else POLL_WAIT)
+
+    def _look(self) -> None:
+        assert self._sessions is not None
         try:
-            if not force and time.monotonic() - self._polled_at < self.poll_seconds:
-                return
-            self._polled_at = time.monotonic()
             with self._sessions() as session:
                 generation = versions.generation(session)
                 if generation != self._generation:
@@ -166,8 +179,6 @@ class FlowRegistry:
             if not self._poll_failed:
                 logger.warning("published flow versions not read (%s): serving those known", exc)
             self._poll_failed = True
-        finally:
-            self._poll_lock.release()
 
     def _refresh(self, name: str) -> list[Problem]:
         """Re-read name's file if it changed (and publish it, with auto-publish);
