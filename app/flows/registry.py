@@ -4,9 +4,10 @@ New calls start on a flow's published version (its highest number, see
 app/flows/versions.py). Each process keeps the parsed versions it has used, by
 (name, number): a version never changes, so it is never parsed twice. Which
 number is published is learnt by polling `generation()` (one tiny query) at most
-every FLOWS_POLL_SECONDS, on the request path: in steady state a request costs
-no query, and every worker on every host starts new calls on a new version
-within about that long after it is published.
+every FLOWS_POLL_SECONDS, when a request asks for a flow (in a thread of its
+own, see `poll`): in steady state a request costs no query, and every worker on
+every host starts new calls on a new version within about that long after it is
+published.
 
 The files in FORMS_DIR are where flows are written. `flask forms publish` makes
 them versions; with FLOWS_AUTO_PUBLISH (development), a file edited since its
