@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 
 migrate: install
 	$(BIN)/flask db upgrade
+	$(BIN)/flask forms publish
 
 demo: migrate
 	$(BIN)/flask demo load
@@ -29,9 +30,10 @@ SERVE = PATH="$(CURDIR)/$(BIN):$$PATH" BIND=$(HOST):$(PORT) $(BIN)/honcho start 
 
 # What to open and try is printed last before the server's own log, from what the
 # database and configuration hold (`flask demo info`).
+# An edited flow file is published as soon as a worker sees it (GLUE_FLOWS_AUTO_PUBLISH).
 run: demo
 	@$(BIN)/flask demo info --url http://$(HOST):$(PORT)
-	@$(SERVE)
+	@GLUE_FLOWS_AUTO_PUBLISH=$${GLUE_FLOWS_AUTO_PUBLISH:-true} $(SERVE)
 
 serve: install
 	$(SERVE)

@@ -58,6 +58,12 @@ DEFAULTS: dict[str, Any] = {
     "FLOWS_DIR": str(PROJECT_ROOT / "survo_forms"),
     # Seconds between checks of a flow file for edits (0: every request).
     "FLOWS_RELOAD_SECONDS": 1.0,
+    # Seconds between each process's looks for a newly published flow version
+    # (one small query; none per request in between).
+    "FLOWS_POLL_SECONDS": 1.0,
+    # Development: a flow file edited since its published version is published
+    # when seen (`make run` turns it on). Off: `flask forms publish` does it.
+    "FLOWS_AUTO_PUBLISH": False,
     # PIN policy (app/directory/pins.py): the shipped flows' PIN questions take
     # 4 to 8 digits, and `flask forms check` reports a flow that takes fewer.
     "PIN_MIN_LENGTH": 4,

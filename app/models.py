@@ -173,6 +173,9 @@ class Call(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     ended_at: Mapped[datetime | None]
+    # The number of the flow's version the call started on: its later turns run
+    # that version, whatever is published meanwhile (None: before versions).
+    flow_version: Mapped[int | None]
     # The click-to-call action that placed this call, when Glue placed it.
     action_id: Mapped[int | None] = mapped_column(
         ForeignKey("call_actions.id", ondelete="SET NULL"), index=True
@@ -333,3 +336,24 @@ class AdminAction(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     user: Mapped[User | None] = relationship()
+
+
+class FlowVersion(Base):
+    """One published version of a flow: its YAML source as written, checked
+    before it was stored. The highest number is the one new calls start on;
+    rows are never changed (a rollback publishes an old source again)."""
+
+    __tablename__ = "flow_versions"
+    # The constraint's index serves every lookup: by flow, newest number first.
+    __table_args__ = (UniqueConstraint("flow", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    flow: Mapped[str] = mapped_column(String(64))
+    number: Mapped[int]  # 1, 2, ... per flow
+    source: Mapped[str] = mapped_column(Text)
+    checksum: Mapped[str] = mapped_column(String(64))  # sha256 hex of the source's UTF-8
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # cli, file, admin:<account>, migration
+    created_by: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    origin: Mapped[str] = mapped_column(String(20))  # file, rollback, editor, migration

@@ -22,6 +22,9 @@ from sqlalchemy.orm import Session
 
 # The job queue is made when app.outbound.jobs is imported: never the real one.
 os.environ.setdefault("GLUE_QUEUE_PATH", os.path.join(tempfile.mkdtemp(), "jobs.db"))
+# Flows are served from published versions: every app a test makes (and every
+# server it starts) publishes the flow files it is given, as `make run` does.
+os.environ.setdefault("GLUE_FLOWS_AUTO_PUBLISH", "true")
 
 from app import create_app
 from app.db import make_engine, upgrade
@@ -168,6 +171,10 @@ def app_config(database_url: str, flows_dir: Path) -> dict[str, object]:
         "DATABASE_URL": database_url,
         "FLOWS_DIR": str(flows_dir),
         "FLOWS_RELOAD_SECONDS": 0,
+        "FLOWS_AUTO_PUBLISH": True,
+        # Publishes made in the test's own process are seen at once (the
+        # registry looks after its own and the CLI's); tests of the poll set it.
+        "FLOWS_POLL_SECONDS": 3600,
         **GENEROUS_BOUNDS,
         **TEST_SECRETS,
     }
@@ -176,8 +183,20 @@ def app_config(database_url: str, flows_dir: Path) -> dict[str, object]:
 @pytest.fixture
 def app(app_config: dict[str, object], tmp_path: Path) -> Iterator[Flask]:
     app = create_app(app_config, instance_path=str(tmp_path / "instance"))
+    warm_flows(app)
     yield app
     app.extensions["glue.engine"].dispose()
+
+
+def warm_flows(app: Flask) -> None:
+    """Publish the app's flow files and read the published versions now, as a
+    running server has long done: a test's requests cost only their own queries."""
+    from app.flows.registry import current_registry
+
+    with app.app_context():
+        registry = current_registry()
+        for name in registry.names():
+            registry.get(name)
 
 
 @pytest.fixture

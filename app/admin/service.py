@@ -18,13 +18,14 @@ from sqlalchemy.orm import Session, selectinload
 from app.db import begin_write
 from app.directory import service as directory
 from app.directory.service import DirectoryError
-from app.flows import graph
+from app.flows import graph, versions
 from app.flows.loader import Problem
 from app.flows.model import Flow
 from app.flows.registry import FlowRegistry
 from app.models import (
     AdminAction,
     Call,
+    FlowVersion,
     Group,
     UnknownClaim,
     User,
@@ -54,17 +55,29 @@ class FlowStatus:
     name: str
     file: str  # the file's name in the flow directory
     problems: tuple[str, ...]  # "file:line: field: message"; empty: OK
-    serving: bool  # a good version is loaded (the last one, if the file is now broken)
+    serving: bool  # a version is published (whatever the file holds now)
     description: str = ""
+    published: FlowVersion | None = None  # the version new calls start on
+    file_checksum: str | None = None  # of the file's text; None: no file, or unreadable
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def differs(self) -> bool:
+        """The file is not what is published: edited since, never published, or a
+        rollback put an older version in use."""
+        if not self.file:
+            return False
+        return self.published is None or self.file_checksum != self.published.checksum
 
-def flow_statuses(registry: FlowRegistry) -> list[FlowStatus]:
-    """Every flow file with its check status, each file re-checked now if it changed."""
+
+def flow_statuses(session: Session, registry: FlowRegistry) -> list[FlowStatus]:
+    """Every flow file with its check status (each file re-checked now if it changed)
+    and its published version, then the flows published with no file here."""
     registry.load_all()  # the registry's reload check, file by file
+    published = {version.flow: version for version in _published_versions(session)}
     statuses = []
     for path in sorted(registry.directory.glob("*.yaml")):
         name = path.stem
@@ -77,17 +90,54 @@ def flow_statuses(registry: FlowRegistry) -> list[FlowStatus]:
                 problems=problems,
                 serving=flow is not None,
                 description=flow.description if flow else "",
+                published=published.pop(name, None),
+                file_checksum=_file_checksum(path),
+            )
+        )
+    for name, version in sorted(published.items()):
+        flow = registry.get(name)
+        statuses.append(
+            FlowStatus(
+                name=name,
+                file="",
+                problems=(),
+                serving=flow is not None,
+                description=flow.description if flow else "",
+                published=version,
             )
         )
     return statuses
 
 
-def flow_status(registry: FlowRegistry, name: str) -> tuple[FlowStatus, Flow | None] | None:
-    """One flow's status and its loaded flow, or None if there is no such flow file."""
-    for status in flow_statuses(registry):
+def flow_status(
+    session: Session, registry: FlowRegistry, name: str
+) -> tuple[FlowStatus, Flow | None] | None:
+    """One flow's status and its loaded flow, or None if there is no such flow."""
+    for status in flow_statuses(session, registry):
         if status.name == name:
             return status, registry.get(name) if status.serving else None
     return None
+
+
+def _published_versions(session: Session) -> list[FlowVersion]:
+    """Each flow's published (highest-numbered) version, in one query."""
+    newest = (
+        select(FlowVersion.flow, func.max(FlowVersion.number).label("number"))
+        .group_by(FlowVersion.flow)
+        .subquery()
+    )
+    stmt = select(FlowVersion).join(
+        newest, (FlowVersion.flow == newest.c.flow) & (FlowVersion.number == newest.c.number)
+    )
+    return list(session.scalars(stmt))
+
+
+def _file_checksum(path: Path) -> str | None:
+    """The checksum a publish of this file would store; None if it cannot be read."""
+    try:
+        return versions.checksum(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _problem_text(problem: Problem) -> str:
@@ -99,6 +149,99 @@ def _problem_text(problem: Problem) -> str:
 def flow_graph_svg(flow: Flow) -> bytes:
     """The flow drawn as an SVG document; raises GraphError when Graphviz cannot draw."""
     return graph.render(flow, fmt="svg")
+
+
+# --- flow versions -----------------------------------------------------------------
+
+DiffKind = Literal["file", "hunk", "add", "del", "same"]
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    kind: DiffKind
+    text: str
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    a: FlowVersion | None  # None: b is the flow's first version, shown against nothing
+    b: FlowVersion
+    lines: list[DiffLine]
+    numbers: list[int]  # every version of the flow, newest first, to choose others
+
+
+def diff_lines(diff: str) -> list[DiffLine]:
+    """A unified diff's lines, each with what it is (for its colour)."""
+    lines = []
+    for line in diff.splitlines():
+        kind: DiffKind
+        if line.startswith(("--- ", "+++ ")):
+            kind = "file"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        elif line.startswith("+"):
+            kind = "add"
+        elif line.startswith("-"):
+            kind = "del"
+        else:
+            kind = "same"
+        lines.append(DiffLine(kind, line))
+    return lines
+
+
+def version_diff(session: Session, name: str, a: int | None, b: int | None) -> VersionDiff | None:
+    """The diff from version a to version b of a flow, or None if either is not there.
+
+    b defaults to the published version, a to the version before b.
+    """
+    history = versions.history(session, name)
+    by_number = {version.number: version for version in history}
+    if not history:
+        return None
+    new = by_number.get(history[0].number if b is None else b)
+    if new is None:
+        return None
+    if a is None:
+        older = [number for number in by_number if number < new.number]
+        old = by_number[max(older)] if older else None
+    else:
+        old = by_number.get(a)
+        if old is None:
+            return None
+    text = versions.diff("" if old is None else old, new, a_label="" if old else "nothing")
+    return VersionDiff(old, new, diff_lines(text), list(by_number))
+
+
+def rollback(session: Session, admin: User, name: str, number: int) -> FlowVersion:
+    """Publish version `number` of a flow again, as a new version, and record who did it.
+
+    Raises AdminError when there is no such version, it is the published one, or
+    its source no longer passes the check.
+    """
+    begin_write(session)  # reads the published number, then writes the next
+    published = versions.published(session, name)
+    if published is None or versions.version(session, name, number) is None:
+        raise AdminError(f"The flow {name} has no version {number}.")
+    if number == published.number:
+        raise AdminError(f"Version {number} of {name} is the published one already.")
+    try:
+        new = versions.rollback(session, name, number, by=f"admin:{admin.account_number}")
+    except LookupError:
+        raise AdminError(f"The flow {name} has no version {number}.") from None
+    except versions.PublishError as exc:
+        first = _problem_text(exc.problems[0]) if exc.problems else "it fails the check"
+        raise AdminError(f"Version {number} of {name} cannot be published again: {first}") from None
+    session.add(
+        AdminAction(
+            user_id=admin.id,
+            action="rollback",
+            target_kind="flow",
+            target_number=name,
+            detail=f"to v{number}, published as v{new.number} (was v{published.number})",
+            created_at=utcnow(),
+        )
+    )
+    return new
 
 
 # --- calls and attempts ----------------------------------------------------------

@@ -26,12 +26,13 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
-from wtforms import HiddenField
-from wtforms.validators import AnyOf, DataRequired, Length
+from wtforms import HiddenField, IntegerField
+from wtforms.validators import AnyOf, DataRequired, Length, NumberRange
 
 from app.admin import service
 from app.auth.sign_in import WebUser, logout_button
 from app.db import get_session
+from app.flows import versions
 from app.flows.graph import GraphError
 from app.flows.loader import FLOW_NAME
 from app.flows.registry import EXTENSION as FLOWS
@@ -61,6 +62,12 @@ class UnlockForm(FlaskForm):
     kind = HiddenField(validators=[AnyOf(("user", "group", "unknown"))])
     number = HiddenField(validators=[DataRequired(), Length(max=64)])
     claim_type = HiddenField(validators=[AnyOf(("", *service.CLAIM_TYPES))])
+
+
+class RollbackForm(FlaskForm):
+    """One Rollback button: which version of the flow to publish again."""
+
+    number = IntegerField(validators=[DataRequired(), NumberRange(min=1, max=2**31 - 1)])
 
 
 def _submitted(form: FlaskForm) -> bool:
@@ -138,6 +145,13 @@ def _registry() -> FlowRegistry:
     return registry
 
 
+def _flow_name(name: str) -> str:
+    """A flow name from the URL, or 404: never a path, never a query of anything."""
+    if not FLOW_NAME.fullmatch(name):
+        abort(404)
+    return name
+
+
 def _page_number() -> int:
     return max(1, request.args.get("page", 1, type=int) or 1)
 
@@ -153,14 +167,15 @@ def index() -> ResponseReturnValue:
 
 @bp.get("/flows")
 def flows() -> ResponseReturnValue:
-    """Every flow file with its check status, checked now."""
-    return render_template("admin/flows.html", flows=service.flow_statuses(_registry()))
+    """Every flow file with its check status, checked now, and its published version."""
+    statuses = service.flow_statuses(get_session(), _registry())
+    return render_template("admin/flows.html", flows=statuses)
 
 
 @bp.get("/flows/<name>")
 def flow(name: str) -> ResponseReturnValue:
     """One flow: its status and its graph."""
-    found = service.flow_status(_registry(), name) if FLOW_NAME.fullmatch(name) else None
+    found = service.flow_status(get_session(), _registry(), _flow_name(name))
     if found is None:
         abort(404)
     status, loaded = found
@@ -181,6 +196,62 @@ def flow_svg(name: str) -> ResponseReturnValue:
     response = Response(svg, mimetype="image/svg+xml")
     response.headers["Content-Security-Policy"] = SVG_POLICY
     return response
+
+
+@bp.get("/flows/<name>/versions")
+def flow_versions(name: str) -> ResponseReturnValue:
+    """A flow's versions, newest first, each with a Rollback button but the published one."""
+    history = versions.history(get_session(), _flow_name(name))
+    if not history:
+        abort(404)
+    return render_template("admin/versions.html", name=name, history=history, form=RollbackForm())
+
+
+@bp.get("/flows/<name>/versions/<int:number>")
+def flow_version(name: str, number: int) -> ResponseReturnValue:
+    """One version's source, as it was published."""
+    session = get_session()
+    found = versions.version(session, _flow_name(name), number)
+    if found is None:
+        abort(404)
+    published = versions.published(session, name)
+    return render_template(
+        "admin/version.html",
+        version=found,
+        published=published,
+        form=RollbackForm(),
+    )
+
+
+@bp.get("/flows/<name>/diff")
+def flow_diff(name: str) -> ResponseReturnValue:
+    """The diff between two versions (?a=&b=), by default the published one and the one before."""
+    a, b = request.args.get("a", type=int), request.args.get("b", type=int)
+    found = service.version_diff(get_session(), _flow_name(name), a, b)
+    if found is None:
+        abort(404)
+    return render_template("admin/diff.html", name=name, diff=found)
+
+
+@bp.post("/flows/<name>/rollback")
+def rollback(name: str) -> ResponseReturnValue:
+    """Publish an older version again, as a new version, and record who did it."""
+    form = RollbackForm()
+    if not _submitted(form):
+        abort(400)
+    session = get_session()
+    number = form.number.data or 0
+    try:
+        new = service.rollback(session, _me(), _flow_name(name), number)
+    except service.AdminError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".flow_versions", name=name))
+    session.commit()
+    _registry().poll(force=True)  # this worker starts new calls on it now; others within a poll
+    log.info("admin %s rolled %s back to v%d (v%d)", _me().account_number, name, number, new.number)
+    flash(f"Rolled {name} back to version {number}: published as version {new.number}.")
+    return redirect(url_for(".flow_versions", name=name))
 
 
 @bp.get("/calls")

@@ -87,6 +87,23 @@ def _load_flow(path: Path, pins: PinPolicy | None) -> Flow:
     except (OSError, UnicodeDecodeError) as exc:
         hint = "check the file exists and is saved as UTF-8 text"
         raise FlowFileError([Problem(file, 1, "", f"cannot read: {exc}", hint)]) from None
+    return _load_text(text, path.stem, file, pins)
+
+
+def load_flow_text(
+    text: str, name: str, file: str | None = None, pins: PinPolicy | None = None
+) -> Flow:
+    """Load and validate a flow's YAML source as the file `name`.yaml would be
+    (the same checks as `load_flow`); problems name `file` (default: that file name)."""
+    try:
+        return _load_text(text, name, file or f"{name}.yaml", pins)
+    except RecursionError:
+        message = "YAML nested too deeply, or an alias (*name) inside its own anchor (&name)"
+        hint = "write the repeated part out in full"
+        raise FlowFileError([Problem(file or f"{name}.yaml", 1, "", message, hint)]) from None
+
+
+def _load_text(text: str, name: str, file: str, pins: PinPolicy | None) -> Flow:
     try:
         node, data = _parse(text)
     except yaml.YAMLError as exc:
@@ -106,8 +123,8 @@ def _load_flow(path: Path, pins: PinPolicy | None) -> Flow:
         )
         for at, line in _map_lines(node, (), lines)
     ]
-    if not FLOW_NAME.fullmatch(path.stem):
-        suggestion = re.sub(r"[^A-Za-z0-9_-]+", "_", path.stem).strip("_")[:64] or "my_flow"
+    if not FLOW_NAME.fullmatch(name):
+        suggestion = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_")[:64] or "my_flow"
         problems.append(
             Problem(
                 file,
@@ -117,14 +134,14 @@ def _load_flow(path: Path, pins: PinPolicy | None) -> Flow:
                 f"rename it, e.g. {suggestion}.yaml",
             )
         )
-    elif path.stem in RESERVED_FLOW_NAMES:
+    elif name in RESERVED_FLOW_NAMES:
         problems.append(
             Problem(
                 file,
                 1,
                 "",
-                f"{path.stem!r} is a route of Glue's: rename the file",
-                f"e.g. {path.stem}_line.yaml",
+                f"{name!r} is a route of Glue's: rename the file",
+                f"e.g. {name}_line.yaml",
             )
         )
     try:
@@ -144,7 +161,7 @@ def _load_flow(path: Path, pins: PinPolicy | None) -> Flow:
         ]
     if problems:
         raise FlowFileError(sorted(problems))
-    return replace(flow, name=path.stem, source=file)
+    return replace(flow, name=name, source=file)
 
 
 def load_dir(

@@ -42,6 +42,7 @@ class Flow:
     platforms: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     description: str = ""
     source: str = ""  # file it was loaded from
+    version: int | None = None  # the published version's number (None: read from its file)
 
     def question(self, name: str) -> Question | None:
         return next((q for q in self.questions if q.name == name), None)

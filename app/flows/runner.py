@@ -153,10 +153,12 @@ class TurnRunner:
         request_id: str,
         max_length: int,
         region: str = "US",
+        versions: Callable[[str, int], Flow | None] = lambda _name, _number: None,
     ) -> None:
         self.session = session
         self.verifier = verifier
-        self.flows = flows
+        self.flows = flows  # a flow's published version, by name
+        self.versions = versions  # a flow's version, by name and number
         self.secret = secret
         self.request_id = request_id
         self.max_length = max_length
@@ -227,13 +229,17 @@ class TurnRunner:
             try_e164(caller, self.region) or caller[:32] or None,
             flow.name,
             utcnow(),
+            flow.version,
         )
         bind_call(call.id)
         # A call goes on in the flow it began in, whichever URL a shared SurVo
-        # posts back to; the secret answers of both are masked.
+        # posts back to; the secret answers of both are masked. And in the
+        # version it began on, whatever was published since.
         named = flow
         if call.flow != flow.name:
             flow = self.flows(call.flow) or flow
+        if call.flow_version is not None and call.flow_version != flow.version:
+            flow = self.versions(call.flow, call.flow_version) or flow
         kept = masked(
             turn.fields,
             flow,

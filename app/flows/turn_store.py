@@ -51,6 +51,7 @@ def _upsert_call(insert: Any) -> Insert:
         platform_call_id=bindparam("platform_call_id"),
         caller_number=bindparam("caller_number"),
         flow=bindparam("flow"),
+        flow_version=bindparam("flow_version", type_=CALLS.c.flow_version.type),
         status="active",
         state=bindparam("state", type_=CALLS.c.state.type),
         started_at=bindparam("now"),
@@ -88,6 +89,7 @@ def _find_or_upsert_call() -> CompoundSelect[Any]:
         "platform_call_id": bindparam("platform_call_id", type_=CALLS.c.platform_call_id.type),
         "caller_number": bindparam("caller_number", type_=CALLS.c.caller_number.type),
         "flow": bindparam("flow", type_=CALLS.c.flow.type),
+        "flow_version": bindparam("flow_version", type_=CALLS.c.flow_version.type),
         "status": literal("active", CALLS.c.status.type),
         "state": bindparam("state", type_=CALLS.c.state.type),
         "started_at": bindparam("now", type_=CALLS.c.started_at.type),
@@ -117,14 +119,18 @@ def lock_call(
     caller_number: str | None,
     flow: str,
     now: datetime,
+    flow_version: int | None = None,
 ) -> Row[Any]:
     """The call's row, created on its first turn, locked until the turn commits
-    (turns of one call run one at a time; SQLite's write lock does it there)."""
+    (turns of one call run one at a time; SQLite's write lock does it there).
+    A new call records `flow_version`, the version it starts on; an existing
+    one keeps its own."""
     values: dict[str, Any] = {
         "platform": platform,
         "platform_call_id": platform_call_id,
         "caller_number": caller_number,
         "flow": flow,
+        "flow_version": flow_version,
         "state": {},
         "now": now,
     }

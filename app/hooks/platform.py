@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 from app.db import get_session
 from app.dialects.base import Dialect
 from app.directory.pins import get_hasher
-from app.flows.registry import get_flow
+from app.flows.registry import get_flow, get_flow_version
 from app.flows.runner import TurnRunner, read_turn
 from app.hooks.auth import forbidden, has_secret
 from app.hooks.fields import sent_fields
@@ -97,6 +97,7 @@ def turn_runner() -> TurnRunner:
         request_id=request_id(),
         max_length=config["MAX_FIELD_LENGTH"],
         region=config["DEFAULT_REGION"],
+        versions=get_flow_version,
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from flask import Flask
 from werkzeug.serving import make_server
 
 from app import create_app
@@ -22,7 +23,7 @@ from tests.conftest import CHROMIUM_ARGS, TEST_SECRETS
 
 
 @pytest.fixture
-def live_base(sqlite_template: Path, tmp_path: Path, flows_dir: Path) -> Iterator[str]:
+def live(sqlite_template: Path, tmp_path: Path, flows_dir: Path) -> Iterator[tuple[str, Flask]]:
     """The app on a real server (threaded) at http://127.0.0.1:<free port>, Ada an admin."""
     database = tmp_path / "glue.db"
     shutil.copy(sqlite_template, database)
@@ -43,11 +44,16 @@ def live_base(sqlite_template: Path, tmp_path: Path, flows_dir: Path) -> Iterato
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://127.0.0.1:{server.server_port}", app
     finally:
         server.shutdown()
         thread.join(5)
         app.extensions["glue.engine"].dispose()
+
+
+@pytest.fixture
+def live_base(live: tuple[str, Flask]) -> str:
+    return live[0]
 
 
 def lock_out(base: str, account: str) -> None:
@@ -124,5 +130,50 @@ def test_an_admin_unlocks_a_locked_user(chromium_path: str, live_base: str) -> N
             expect(graph).to_be_visible()
             page.wait_for_function("document.querySelector('img.graph').complete")
             assert graph.evaluate("img => img.naturalWidth") > 0
+        finally:
+            browser.close()
+
+
+def test_an_admin_rolls_a_flow_back(
+    chromium_path: str, live: tuple[str, Flask], flows_dir: Path, tmp_path: Path
+) -> None:
+    """A second version published from a checkout, then rolled back from the history page."""
+    from playwright.sync_api import expect, sync_playwright
+
+    live_base, app = live
+    edited = tmp_path / "checkout" / "verify_caller.yaml"
+    edited.parent.mkdir()
+    source = (flows_dir / "verify_caller.yaml").read_text(encoding="utf-8")
+    edited.write_text(source.replace("Thank you, {name}.", "Welcome back, {name}."), "utf-8")
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["forms", "publish"]).exit_code == 0  # the files: v1
+    published = runner.invoke(args=["forms", "publish", str(edited)])
+    assert published.exit_code == 0 and "published v2" in published.output, published.output
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 800})
+            page.goto(f"{live_base}/admin/flows/verify_caller/versions")
+            page.get_by_label("Account number").fill("1001")
+            page.get_by_label("Password").fill("ada-demo-1")
+            page.get_by_role("button", name="Sign in").click()
+
+            expect(page.get_by_role("heading", name="Versions of verify_caller")).to_be_visible()
+            expect(page.locator("#versions tbody tr")).to_have_count(2)
+            page.get_by_role("link", name="Diff with v1").click()
+            expect(page.locator("pre.diff .add")).to_contain_text(["Welcome back"])
+            page.go_back()
+
+            page.get_by_role("button", name="Rollback verify_caller to v1").click()
+            expect(page.get_by_role("status")).to_have_text(
+                "Rolled verify_caller back to version 1: published as version 3."
+            )
+            newest = page.locator("#versions tbody tr").first
+            expect(newest).to_contain_text("v3")
+            expect(newest).to_contain_text("admin:1001")
+            expect(newest).to_contain_text("rollback to 1")
         finally:
             browser.close()

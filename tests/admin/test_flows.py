@@ -71,7 +71,8 @@ def test_broken_files_show_their_problems_when_the_page_is_opened(
     [problem] = broken.xpath(".//ul[@class='problems']/li")
     assert problem.text_content().startswith("broken.yaml:7: on.verified[0].transfr: unknown step")
     group_line = by_name["flow-group_line"]
-    assert "(the last good version is still in use)" in cells(group_line)[2]
+    assert "(the published version stays in use)" in cells(group_line)[2]
+    assert group_line.xpath("./td[4]//*[@class='differs']")
     [yaml_problem] = group_line.xpath(".//ul[@class='problems']/li")
     assert yaml_problem.text_content().startswith("group_line.yaml:")
     assert str(flows_dir) not in response.get_data(as_text=True)  # no server paths
@@ -139,7 +140,7 @@ def test_a_graph_graphviz_cannot_draw_is_503_and_the_page_still_shows(
     assert "see the server's log" in lxml.html.fromstring(response.data).text_content()
 
 
-def test_a_broken_edit_found_by_the_page_is_logged_and_the_last_good_version_serves(
+def test_a_broken_edit_found_by_the_page_is_logged_and_the_published_version_serves(
     admin_client: FlaskClient, flows_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     import logging
@@ -160,6 +161,7 @@ def test_a_broken_edit_found_by_the_page_is_logged_and_the_last_good_version_ser
     # Distinct records: one may reach the capture both here and through the root.
     records = {id(r): r for r in caplog.records if r.name == "app.flows.registry"}
     logged = [r.getMessage() for r in records.values()]
-    assert len(logged) == 1 and logged[0].startswith("flow verify_caller not reloaded")
+    assert len(logged) == 1 and logged[0].startswith("flow verify_caller not published")
     assert "verify_caller.yaml:" in logged[0]
-    assert still is not None and still.name == "verify_caller"  # the last good version
+    assert still is not None and still.name == "verify_caller"
+    assert still.version == 1  # the published version, not the broken file
