@@ -15,8 +15,8 @@ from lxml import etree
 from app.flows import graph
 from app.flows.graph import GraphError
 from app.flows.model import Flow
-from tests.admin.test_pages import cells, page, rows
-from tests.conftest import PROJECT_ROOT
+from tests.helpers.admin_pages import cells, page, rows
+from tests.helpers.settings import PROJECT_ROOT
 
 BROKEN = """\
 description: A flow with a typo.

@@ -21,7 +21,8 @@ from app.calls import jobs
 from app.calls.web import REPORT_TEXT
 from app.flows.statuses import RANK
 from app.models import CallAction, PhoneNumber, User
-from tests.calls.web_client import (
+from tests.helpers.settings import TEST_SECRETS
+from tests.helpers.web_client import (
     API_KEY,
     ENDPOINT,
     PASSWORDS,
@@ -30,7 +31,6 @@ from tests.calls.web_client import (
     sign_in,
     token,
 )
-from tests.conftest import TEST_SECRETS
 
 
 def place(client: FlaskClient, kind: str, value: str) -> TestResponse:

@@ -18,7 +18,7 @@ from app.calls.providers.dialogtech import DIALOGTECH_URL, DialogTech
 from app.calls.providers.didforsale import DIDFORSALE_URL, DIDforSale
 from app.calls.providers.ifbyphone import IFBYPHONE_URL, IfbyPhone
 from app.calls.providers.voiptech import VoIPtech
-from tests.providers.helpers import call
+from tests.helpers.providers import call
 
 DEFAULTS = config_module.DEFAULTS
 
