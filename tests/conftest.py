@@ -28,58 +28,16 @@ os.environ.setdefault("GLUE_FLOWS_AUTO_PUBLISH", "true")
 
 from app import create_app
 from app.db import make_engine, upgrade
-from app.models import Base
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_URL = os.environ.get(
-    "GLUE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-REQUIRE_POSTGRES = os.environ.get("GLUE_TEST_REQUIRE_POSTGRES") == "1"
-
-TEST_SECRETS = {
-    "SECRET_KEY": "test-secret-key",
-    "PIN_SECRET": "test-pin-secret",
-    "IFBYPHONE_SECRET": "ifbyphone-test-secret",
-    "VOIPNOW_SECRET": "voipnow-test-secret",
-    "DIDML_SECRET": "didml-test-secret",
-    "TWILIO_AUTH_TOKEN": "twilio-test-token",
-}
-
-
-# The database waits of app.db.Bounds, lifted for tests of what Glue does (not of
-# how fast it gives up, tests/hardening's business): they must not fail because
-# the machine is busy, or because they run 20 sessions in one process, more than
-# its pool holds (a gunicorn sync worker serves one request at a time).
-GENEROUS_BOUNDS = {
-    "DB_POOL_TIMEOUT": 10.0,
-    "DB_CONNECT_TIMEOUT": 5.0,
-    "DB_STATEMENT_TIMEOUT": 10.0,
-    "DB_LOCK_TIMEOUT": 5.0,
-    "DB_BUSY_TIMEOUT": 15.0,
-}
-
-
-# Debian's Chromium, driven by Playwright (which downloads no browser here); the
-# flags keep it off a network this machine does not have.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
+from tests.helpers.database import POSTGRES_URL, truncate
+from tests.helpers.services import require
+from tests.helpers.settings import CHROMIUM, GENEROUS_BOUNDS, PROJECT_ROOT, TEST_SECRETS
 
 
 @pytest.fixture
 def chromium_path() -> str:
     """Browser tests need Debian's Chromium: skipped without it, unless
     GLUE_TEST_REQUIRE_BROWSER=1 (as in .ci/run, which installs it)."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("GLUE_TEST_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"browser tests required but {CHROMIUM} is missing")
-        pytest.skip(f"{CHROMIUM} is missing")
+    require("browser", Path(CHROMIUM).exists(), f"{CHROMIUM} is missing")
     return CHROMIUM
 
 
@@ -87,10 +45,8 @@ def chromium_path() -> str:
 def graphviz_dot() -> None:
     """Tests that draw need Debian's `dot`: skipped without it, unless
     GLUE_TEST_REQUIRE_GRAPHVIZ=1 (as in .ci/run, which installs it)."""
-    if shutil.which("dot") is None:
-        if os.environ.get("GLUE_TEST_REQUIRE_GRAPHVIZ") == "1":
-            pytest.fail("Graphviz's dot is required but not installed")
-        pytest.skip("Graphviz's dot is not installed (apt-get install graphviz)")
+    available = shutil.which("dot") is not None
+    require("graphviz", available, "Graphviz's dot is not installed (apt-get install graphviz)")
 
 
 @pytest.fixture(autouse=True)
@@ -123,9 +79,7 @@ def postgres_schema_url() -> Iterator[str]:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as exc:
         admin.dispose()
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"PostgreSQL required but unreachable at {POSTGRES_URL}: {exc}")
-        pytest.skip(f"PostgreSQL unreachable: {exc}")
+        require("postgres", False, f"unreachable at {POSTGRES_URL}: {exc}")
     separator = "&" if "?" in POSTGRES_URL else "?"
     url = f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
     engine = make_engine(url)
@@ -147,15 +101,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     url: str = request.getfixturevalue("postgres_schema_url")
     yield url
     truncate(url)
-
-
-def truncate(url: str) -> None:
-    """Empty every table of a PostgreSQL test schema."""
-    engine = make_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from app.db import make_engine, upgrade
-from tests.servers import get, gunicorn
+from tests.helpers.servers import get, gunicorn
 
 SECRET = "Zq7-gunicorn-secret-4f1e"  # distinctive: found nowhere else in the output
 PIN = "97531"

@@ -13,7 +13,7 @@ from gunicorn.config import Config
 from gunicorn.glogging import Logger
 from gunicorn.http.errors import InvalidHeader, NoMoreData
 
-from tests.conftest import PROJECT_ROOT
+from tests.helpers.settings import PROJECT_ROOT
 
 KEY = "Zq7-logger-key-4f1e"
 

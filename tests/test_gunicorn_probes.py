@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 from gunicorn.config import Config
 
-from tests.conftest import PROJECT_ROOT
+from tests.helpers.settings import PROJECT_ROOT
 
 
 def test_successful_probes_are_left_out_of_the_access_log(tmp_path: Path) -> None:

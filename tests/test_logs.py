@@ -25,9 +25,9 @@ from app.flows import engine
 from app.logs import clear_bindings
 from app.models import Call, CallAction, User
 from app.outbound import jobs
-from tests.conftest import TEST_SECRETS
-from tests.directory_helpers import add_user
-from tests.test_ifbyphone_hook import the_call
+from tests.helpers.directory import add_user
+from tests.helpers.ifbyphone import the_call
+from tests.helpers.settings import TEST_SECRETS
 
 KEY = TEST_SECRETS["IFBYPHONE_SECRET"]
 

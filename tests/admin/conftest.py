@@ -8,11 +8,9 @@ from sqlalchemy.orm import Session
 
 from app.auth.passwords import hash_password
 from app.models import User
-from tests.directory_helpers import add_group, add_user
-from tests.outbound.web_client import sign_in
-
-ADMIN_PASSWORD = "ruth-admin-1"
-ADA_PASSWORD = "ada-demo-1"
+from tests.helpers.admin_pages import ADA_PASSWORD, ADMIN_PASSWORD
+from tests.helpers.directory import add_group, add_user
+from tests.helpers.web_client import sign_in
 
 
 @pytest.fixture

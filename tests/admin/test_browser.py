@@ -19,7 +19,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from app import create_app
-from tests.conftest import CHROMIUM_ARGS, TEST_SECRETS
+from tests.helpers.settings import CHROMIUM_ARGS, TEST_SECRETS
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ served as an image that cannot run script (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -15,8 +14,8 @@ from lxml import etree
 from app.flows import graph
 from app.flows.graph import GraphError
 from app.flows.model import Flow
-from tests.admin.test_pages import cells, page, rows
-from tests.conftest import PROJECT_ROOT
+from tests.helpers.admin_pages import cells, edit, page, rows
+from tests.helpers.settings import PROJECT_ROOT
 
 BROKEN = """\
 description: A flow with a typo.
@@ -36,14 +35,6 @@ def flows_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "flows"
     shutil.copytree(PROJECT_ROOT / "survo_forms", directory)
     return directory
-
-
-def edit(path: Path, text: str) -> None:
-    """Write a flow file as an admin would, seen as changed even within one clock tick."""
-    mtime = path.stat().st_mtime_ns if path.exists() else 0
-    path.write_text(text, encoding="utf-8")
-    if path.stat().st_mtime_ns <= mtime:
-        os.utime(path, ns=(mtime + 1000, mtime + 1000))
 
 
 def test_every_flow_file_is_listed_ok(admin_client: FlaskClient) -> None:

@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-import lxml.html
 import pytest
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import func, select
@@ -17,9 +16,9 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from app.models import AdminAction, Call, CallEvent, UnknownClaim, User, utcnow
-from tests.admin.conftest import ADA_PASSWORD
-from tests.outbound.web_client import sign_in, token
-from tests.test_ifbyphone_hook import answers, follow, message, send
+from tests.helpers.admin_pages import ADA_PASSWORD, cells, page, rows, text
+from tests.helpers.ifbyphone import answers, follow, message, send
+from tests.helpers.web_client import sign_in, token
 
 M = TypeVar("M")
 
@@ -36,23 +35,6 @@ PAGES = [
     "/admin/attempts",
     "/admin/locks",
 ]
-
-
-def page(response: TestResponse) -> lxml.html.HtmlElement:
-    assert response.status_code == 200, response.status_code
-    return lxml.html.fromstring(response.get_data(as_text=True))
-
-
-def text(element: lxml.html.HtmlElement) -> str:
-    return " ".join(element.text_content().split())
-
-
-def cells(row: lxml.html.HtmlElement) -> list[str]:
-    return [text(cell) for cell in row.xpath("./td")]
-
-
-def rows(response: TestResponse, table: str) -> list[lxml.html.HtmlElement]:
-    return list(page(response).xpath(f"//table[@id='{table}']/tbody/tr"))
 
 
 def lock_out(client: FlaskClient, claimed: str) -> None:

@@ -18,12 +18,10 @@ from sqlalchemy.orm import Session
 from app.flows import versions
 from app.flows.registry import current_registry
 from app.models import AdminAction, Call, FlowVersion, User, utcnow
-from tests.admin.conftest import ADA_PASSWORD
-from tests.admin.test_flows import edit
-from tests.admin.test_pages import cells, count, page, rows, text
-from tests.conftest import PROJECT_ROOT
-from tests.outbound.web_client import sign_in, token
-from tests.test_ifbyphone_hook import answers, message, send
+from tests.helpers.admin_pages import ADA_PASSWORD, cells, edit, page, rows, text
+from tests.helpers.ifbyphone import answers, count, message, send
+from tests.helpers.settings import PROJECT_ROOT
+from tests.helpers.web_client import sign_in, token
 
 FLOW = "verify_caller"
 SHIPPED = (PROJECT_ROOT / "survo_forms" / f"{FLOW}.yaml").read_text(encoding="utf-8")

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Call
-from tests.conftest import TEST_SECRETS
-from tests.fuzz.conftest import World
-from tests.fuzz.consistency import assert_consistent
-from tests.fuzz.test_routes import LIMIT, OWN, ROUTES, Spec, check, send
+from tests.helpers.fuzz.consistency import assert_consistent
+from tests.helpers.fuzz.routes import LIMIT, OWN, ROUTES, Spec, check, send
+from tests.helpers.fuzz.world import World
+from tests.helpers.settings import TEST_SECRETS
 
 # A path argument that reaches each route's view.
 ARGS = {"flow_name": "verify_caller", "name": "verify_caller", "account": "1001"}

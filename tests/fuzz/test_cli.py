@@ -32,11 +32,9 @@ from urllib3.util import Timeout
 from app import create_app
 from app.commands import simulator
 from app.outbound import fake_provider
-from tests.conftest import TEST_SECRETS
-from tests.fuzz.conftest import World
-from tests.fuzz.consistency import assert_consistent, watched_log
-from tests.fuzz.profiles import examples, generated_name
-from tests.fuzz.strategies import (
+from tests.helpers.fuzz.consistency import assert_consistent, watched_log
+from tests.helpers.fuzz.profiles import examples, generated_name
+from tests.helpers.fuzz.strategies import (
     NUMBERS,
     SENT_PINS,
     encoded,
@@ -44,6 +42,8 @@ from tests.fuzz.strategies import (
     hostile_text,
     values,
 )
+from tests.helpers.fuzz.world import World
+from tests.helpers.settings import TEST_SECRETS
 
 GLUE = "http://glue.test"  # where `call simulate` finds the app under test
 

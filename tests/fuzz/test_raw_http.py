@@ -21,10 +21,9 @@ from hypothesis import event, example, given
 from hypothesis import strategies as st
 from lxml import etree
 
-from tests.conftest import TEST_SECRETS
-from tests.fuzz.profiles import examples
-from tests.fuzz.strategies import SENT_PINS, encoded, hostile_text, multipart, urlencoded
-from tests.hardening.raw_http import (
+from tests.helpers.fuzz.profiles import examples
+from tests.helpers.fuzz.strategies import SENT_PINS, encoded, hostile_text, multipart, urlencoded
+from tests.helpers.raw_http import (
     PLATFORM_PREFIXES,
     STATUS_ROUTES,
     XML_ROOTS,
@@ -34,7 +33,8 @@ from tests.hardening.raw_http import (
     log_problems,
     parse_reply,
 )
-from tests.servers import Server
+from tests.helpers.servers import Server
+from tests.helpers.settings import TEST_SECRETS
 
 HOST = b"glue.test"
 KEYS = {

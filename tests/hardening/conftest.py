@@ -13,20 +13,10 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app.db import make_engine
-from tests.conftest import GENEROUS_BOUNDS, truncate
-from tests.servers import Server, gunicorn
-
-# What the platforms are told Glue's address is: the load balancer's. Every host
-# must use the same one, or Twilio signatures and <Gather> URLs would depend on
-# which host answered.
-PUBLIC_URL = "http://localhost"
-SERVER_ENV = {
-    "GLUE_PUBLIC_URL": PUBLIC_URL,
-    "GLUE_LOCKOUT_THRESHOLD": "5",
-    # Per-caller limits count each call's few requests from one test number;
-    # the limits have tests of their own.
-    "GLUE_RATE_LIMIT_ENABLED": "false",
-}
+from tests.helpers.database import truncate
+from tests.helpers.hardening.hosts import SERVER_ENV
+from tests.helpers.servers import Server, gunicorn
+from tests.helpers.settings import GENEROUS_BOUNDS
 
 
 @pytest.fixture

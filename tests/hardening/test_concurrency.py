@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from app.models import Call, CallEvent, User, VerificationAttempt
-from tests.conftest import TEST_SECRETS
-from tests.directory_helpers import add_user, add_users
-from tests.hardening.callers import PLATFORMS, attempt
-from tests.hardening.conftest import PUBLIC_URL, SERVER_ENV
-from tests.servers import Balancer, Reply, Server
-from tests.test_conformance import LOCKED, RETRY, Heard, e164
+from tests.helpers.directory import add_user, add_users
+from tests.helpers.hardening.callers import PLATFORMS, attempt
+from tests.helpers.hardening.hosts import PUBLIC_URL, SERVER_ENV
+from tests.helpers.journeys import LOCKED, RETRY, Heard, e164
+from tests.helpers.servers import Balancer, Reply, Server
+from tests.helpers.settings import TEST_SECRETS
 
 THRESHOLD = int(SERVER_ENV["GLUE_LOCKOUT_THRESHOLD"])
 T = TypeVar("T")

@@ -18,8 +18,8 @@ from sqlalchemy.exc import OperationalError
 
 from app import create_app
 from app.db import PING_AFTER_IDLE, Bounds, make_engine
-from tests.conftest import TEST_SECRETS
-from tests.hardening.proxy import DbProxy
+from tests.helpers.hardening.proxy import DbProxy
+from tests.helpers.settings import TEST_SECRETS
 
 BOUNDS = Bounds()  # the defaults, as config.DEFAULTS has them
 

@@ -4,7 +4,7 @@ each event it could not store (masked) with its request id; and once the
 database is back, the next call works, without a restart.
 
 Glue runs in gunicorn (one worker, so its pool is the one the test warmed up).
-PostgreSQL is made to fail by a proxy in between (tests/hardening/proxy.py),
+PostgreSQL is made to fail by a proxy in between (tests/helpers/hardening/proxy.py),
 never by stopping it: other test runs share it. "Slow" holds a lock that every
 request needs, from a connection of the test's own.
 """
@@ -29,11 +29,11 @@ from twilio.request_validator import RequestValidator
 from app.db import make_engine
 from app.dialects.ifbyphone import decode_pass_through
 from app.models import Call, CallEvent, VerificationAttempt
-from tests.conftest import TEST_SECRETS
-from tests.directory_helpers import add_user
-from tests.hardening.conftest import PUBLIC_URL, SERVER_ENV
-from tests.hardening.proxy import DbProxy, Mode
-from tests.servers import Balancer, Reply, Server, gunicorn
+from tests.helpers.directory import add_user
+from tests.helpers.hardening.hosts import PUBLIC_URL, SERVER_ENV
+from tests.helpers.hardening.proxy import DbProxy, Mode
+from tests.helpers.servers import Balancer, Reply, Server, gunicorn
+from tests.helpers.settings import TEST_SECRETS
 
 APOLOGY = "We are sorry, something went wrong. Please call again later."  # verify_caller's error
 PIN = "24682468"  # distinctive: must appear in no log line

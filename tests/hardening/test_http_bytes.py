@@ -15,8 +15,7 @@ from twilio.request_validator import RequestValidator
 
 from app.db import make_engine
 from app.models import Call, CallEvent
-from tests.conftest import TEST_SECRETS
-from tests.hardening.raw_http import (
+from tests.helpers.raw_http import (
     XML_ROOTS,
     LogReader,
     RawReply,
@@ -26,7 +25,8 @@ from tests.hardening.raw_http import (
     log_problems,
     parse_reply,
 )
-from tests.servers import Server
+from tests.helpers.servers import Server
+from tests.helpers.settings import TEST_SECRETS
 
 HOST = "glue.test"
 PIN = "90817263"  # distinctive: in no id, port or time the log holds

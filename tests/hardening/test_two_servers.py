@@ -1,6 +1,6 @@
 """More than one host: Glue keeps nothing between requests but the database.
 
-Each caller journey of tests/test_conformance.py is played through real
+Each caller journey of tests/journeys/test_conformance.py is played through real
 gunicorn servers on one PostgreSQL schema, first all on one server, then with
 the call's requests alternating between two (each with two workers). Both runs
 must give the same replies, byte for byte, and leave the same rows.
@@ -17,11 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Call, CallEvent, Group, User, VerificationAttempt
-from tests.conftest import truncate
-from tests.directory_helpers import add_group, add_user
-from tests.hardening.callers import PLATFORMS
-from tests.servers import Balancer, Server
-from tests.test_conformance import SCENARIOS, Driver, Heard
+from tests.helpers.database import truncate
+from tests.helpers.directory import add_group, add_user
+from tests.helpers.hardening.callers import PLATFORMS
+from tests.helpers.journeys import SCENARIOS, Driver, Heard
+from tests.helpers.servers import Balancer, Server
 
 # Fields that differ between two deliveries of the same journey (IfbyPhone's
 # clock); everything else a platform sent must be stored alike.

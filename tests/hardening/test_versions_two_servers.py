@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 
 from app.flows import versions
 from app.models import Call, FlowVersion
-from tests.conftest import PROJECT_ROOT
-from tests.directory_helpers import add_user
-from tests.servers import Balancer, Server
-from tests.test_ifbyphone_hook import answers, follow, message, send
+from tests.helpers.directory import add_user
+from tests.helpers.ifbyphone import answers, follow, message, send
+from tests.helpers.servers import Balancer, Server
+from tests.helpers.settings import PROJECT_ROOT
 
 SOURCE = (PROJECT_ROOT / "survo_forms" / "verify_caller.yaml").read_text()
 WELCOME = SOURCE.replace('say: "Thank you, {name}."', 'say: "Welcome, {name}."')

@@ -8,8 +8,8 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy.orm import Session
 
 from app.auth.passwords import hash_password
-from tests.directory_helpers import add_group, add_user
-from tests.outbound.web_client import API_KEY, ENDPOINT, PASSWORDS
+from tests.helpers.directory import add_group, add_user
+from tests.helpers.web_client import API_KEY, ENDPOINT, PASSWORDS
 
 
 @pytest.fixture

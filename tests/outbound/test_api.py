@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import tokens
 from app.models import ApiToken, CallAction, PhoneNumber
-from tests.directory_helpers import add_group, add_user
+from tests.helpers.directory import add_group, add_user
 
 
 def token(session: Session, name: str = "crm") -> str:

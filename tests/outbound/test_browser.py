@@ -25,7 +25,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from app.outbound import jobs
-from tests.conftest import CHROMIUM_ARGS, PROJECT_ROOT, TEST_SECRETS
+from tests.helpers.settings import CHROMIUM_ARGS, PROJECT_ROOT, TEST_SECRETS
 
 ENDPOINT = "/didforsaleapi/index.php/api/V2/CallTermination/"
 SCREENSHOTS = PROJECT_ROOT / "docs"

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.models import OneTimeCode, PhoneNumber, User, utcnow
 from app.outbound import codes
-from tests.directory_helpers import HASHER, add_user
+from tests.helpers.directory import HASHER, add_user
 
 
 def issue(session: Session, user: User, phone: str = "+13125550177") -> codes.IssuedCode:

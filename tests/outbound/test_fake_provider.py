@@ -17,7 +17,7 @@ from app import create_app
 from app.auth import tokens
 from app.db import get_session
 from app.outbound import fake_provider
-from tests.conftest import TEST_SECRETS
+from tests.helpers.settings import TEST_SECRETS
 
 
 def serve(app: object) -> tuple[BaseWSGIServer, str]:

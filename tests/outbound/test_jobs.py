@@ -20,8 +20,8 @@ from app.db import get_session
 from app.models import CallAction, User
 from app.outbound import jobs, service
 from app.outbound.providers.base import CallRequest, CallResult
-from tests.conftest import TEST_SECRETS
-from tests.directory_helpers import add_user
+from tests.helpers.directory import add_user
+from tests.helpers.settings import TEST_SECRETS
 
 ADA_PHONE = "+13125550101"  # rung first
 GRACE_PHONE = "+13125550102"  # then connected

@@ -22,7 +22,7 @@ from app.directory.import_export import (
 from app.directory.pins import PinHasher
 from app.directory.service import PinPolicy
 from app.models import User
-from tests.directory_helpers import add_user
+from tests.helpers.directory import add_user
 
 POLICY = PinPolicy(min_length=4, max_length=10)
 HASHER = PinHasher("test-pin-secret")

@@ -27,8 +27,8 @@ from app.models import (
     VerificationAttempt,
     utcnow,
 )
-from tests.conftest import TEST_SECRETS
-from tests.outbound.web_client import API_KEY, dashboard_token, sign_in
+from tests.helpers.settings import TEST_SECRETS
+from tests.helpers.web_client import API_KEY, dashboard_token, sign_in
 
 IFBYPHONE_ENDPOINT = "/click_to_xyz.php"
 

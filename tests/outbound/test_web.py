@@ -21,8 +21,8 @@ from app.flows.statuses import RANK
 from app.models import CallAction, PhoneNumber, User
 from app.outbound import jobs
 from app.outbound.web import REPORT_TEXT
-from tests.conftest import TEST_SECRETS
-from tests.outbound.web_client import (
+from tests.helpers.settings import TEST_SECRETS
+from tests.helpers.web_client import (
     API_KEY,
     ENDPOINT,
     PASSWORDS,

@@ -13,8 +13,7 @@ from werkzeug import Request, Response
 
 from app.outbound.providers.base import InvalidCallRequest, Outcome
 from app.outbound.providers.dialogtech import DialogTech, DialogTechSettings
-from tests.providers.conftest import DroppingServer
-from tests.providers.helpers import call, wait_for_log
+from tests.helpers.providers import DroppingServer, call, wait_for_log
 
 PATH = "/ibp_api.php"
 SECRET = "s3cret/key+value"  # URL-encodes differently from itself

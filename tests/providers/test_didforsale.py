@@ -13,7 +13,7 @@ from werkzeug import Request, Response
 
 from app.outbound.providers.base import InvalidCallRequest, Outcome
 from app.outbound.providers.didforsale import DIDforSale, DIDforSaleSettings
-from tests.providers.helpers import call, wait_for_log
+from tests.helpers.providers import call, wait_for_log
 
 PATH = "/didforsaleapi/index.php/api/V2/CallTermination/"
 CALLBACK = "https://glue.example.com/didml/status?action=42"

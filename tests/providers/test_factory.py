@@ -18,7 +18,7 @@ from app.outbound.providers.dialogtech import DIALOGTECH_URL, DialogTech
 from app.outbound.providers.didforsale import DIDFORSALE_URL, DIDforSale
 from app.outbound.providers.ifbyphone import IFBYPHONE_URL, IfbyPhone
 from app.outbound.providers.voiptech import VoIPtech
-from tests.providers.helpers import call
+from tests.helpers.providers import call
 
 DEFAULTS = config_module.DEFAULTS
 

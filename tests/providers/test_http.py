@@ -19,7 +19,7 @@ from urllib3.exceptions import (
 from app.outbound.providers._http import classify
 from app.outbound.providers.base import CallResult, Outcome
 from app.outbound.providers.didforsale import DIDforSale, DIDforSaleSettings
-from tests.providers.helpers import call
+from tests.helpers.providers import call
 
 
 def _wrapped(reason: Exception) -> MaxRetryError:

@@ -11,7 +11,7 @@ from pytest_httpserver import HTTPServer
 
 from app.outbound.providers.base import InvalidCallRequest, Outcome
 from app.outbound.providers.ifbyphone import IfbyPhone, IfbyPhoneSettings
-from tests.providers.helpers import call
+from tests.helpers.providers import call
 
 PATH = "/click_to_xyz.php"
 

@@ -13,7 +13,7 @@ from werkzeug import Request, Response
 
 from app.outbound.providers.base import InvalidCallRequest, Outcome
 from app.outbound.providers.voiptech import VoIPtech, VoIPtechSettings
-from tests.providers.helpers import call, wait_for_log
+from tests.helpers.providers import call, wait_for_log
 
 PATH = "/API/dialup.php"
 UID1, UID2 = "1700000000.101", "1700000000.102"

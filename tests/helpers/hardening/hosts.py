@@ -1,0 +1,15 @@
+"""What every Glue host of the multi-host tests is told."""
+
+from __future__ import annotations
+
+# What the platforms are told Glue's address is: the load balancer's. Every host
+# must use the same one, or Twilio signatures and <Gather> URLs would depend on
+# which host answered.
+PUBLIC_URL = "http://localhost"
+SERVER_ENV = {
+    "GLUE_PUBLIC_URL": PUBLIC_URL,
+    "GLUE_LOCKOUT_THRESHOLD": "5",
+    # Per-caller limits count each call's few requests from one test number;
+    # the limits have tests of their own.
+    "GLUE_RATE_LIMIT_ENABLED": "false",
+}
