@@ -228,6 +228,10 @@ class FlowRegistry:
                     current.created_at >= edited or current.checksum == versions.checksum(source)
                 ):
                     self._unsettled.discard(name)
+                    known = current.number == self._published.get(name)
+                    session.rollback()
+                    if not known:  # another process published it: serve that now
+                        self.poll(force=True)
                     return []
                 row = versions.publish(
                     session, name, source, by="file", origin="file", file=str(path)

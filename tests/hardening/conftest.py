@@ -14,17 +14,18 @@ from sqlalchemy.orm import Session
 
 from app.db import make_engine
 from tests.helpers.database import truncate
-from tests.helpers.hardening.hosts import SERVER_ENV
+from tests.helpers.hardening.hosts import KEPT_TABLES, SERVER_ENV
 from tests.helpers.servers import Server, gunicorn
 from tests.helpers.settings import GENEROUS_BOUNDS
 
 
 @pytest.fixture
 def shared_url(postgres_schema_url: str) -> Iterator[str]:
-    """The PostgreSQL schema every server of a test uses, empty."""
-    truncate(postgres_schema_url)
+    """The PostgreSQL schema every server of a test uses, empty but for the
+    published flow versions."""
+    truncate(postgres_schema_url, KEPT_TABLES)
     yield postgres_schema_url
-    truncate(postgres_schema_url)
+    truncate(postgres_schema_url, KEPT_TABLES)
 
 
 @pytest.fixture

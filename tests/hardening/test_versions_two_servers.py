@@ -74,3 +74,6 @@ def test_a_publish_mid_call(two_servers: tuple[Server, Server], db: Session) -> 
     assert db.scalars(
         select(FlowVersion.number).where(FlowVersion.flow == "verify_caller")
     ).all() == [1, 2]
+    # The servers outlive this test: leave them the shipped text again.
+    versions.publish(db, "verify_caller", SOURCE, by="cli", origin="rollback")
+    db.commit()

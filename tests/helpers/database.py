@@ -14,10 +14,10 @@ POSTGRES_URL = os.environ.get(
 )
 
 
-def truncate(url: str) -> None:
-    """Empty every table of a PostgreSQL test schema."""
+def truncate(url: str, keep: tuple[str, ...] = ()) -> None:
+    """Empty every table of a PostgreSQL test schema but those named in `keep`."""
     engine = make_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables if t.name not in keep)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()

@@ -13,3 +13,7 @@ SERVER_ENV = {
     # the limits have tests of their own.
     "GLUE_RATE_LIMIT_ENABLED": "false",
 }
+
+# The servers outlive a test, as they outlive a call: the flow versions they
+# have learnt stay published between tests, as they would in a deployment.
+KEPT_TABLES = ("flow_versions",)
