@@ -176,6 +176,10 @@ def flow_files(draw: st.DrawFn) -> File:
 ACCOUNTS = st.one_of(st.sampled_from(("1001", "1002", "1004", "500", "9999")), hostile_text)
 FLOATS = st.sampled_from(("0", "-1", "0.01", "2", "nan", "inf", "-inf", "1e309", "x", ""))
 PATHS = st.sampled_from(("missing.yaml", ".", "missing/x.csv", "", "-", "\x00"))
+FLOW_NAMES = st.one_of(
+    st.sampled_from(("verify_caller", "group_line", "nope", "../app", "x.yaml")), hostile_text
+)
+VERSIONS = st.one_of(st.sampled_from(("1", "2", "0", "-1", "99999999999")), hostile_text)
 # A file to write: named in the working folder (each example has a fresh one).
 OUTPUTS = st.one_of(
     st.sampled_from(("out.yaml", "out.svg", "sub/out.csv", ".", "", "-")),
@@ -251,6 +255,23 @@ VALUES: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     },
     "forms check": {"files": st.lists(st.one_of(flow_files(), PATHS), max_size=3)},
     "forms list": {},
+    "forms publish": {
+        "files": st.lists(st.one_of(flow_files(), PATHS), max_size=3),
+        "note": st.one_of(st.just(""), hostile_text),
+    },
+    "forms history": {"flow": FLOW_NAMES},
+    "forms diff": {
+        "flow": FLOW_NAMES,
+        "a": st.one_of(VERSIONS, flow_files(), PATHS),
+        "b": st.one_of(VERSIONS, PATHS),
+    },
+    "forms rollback": {
+        "flow": FLOW_NAMES,
+        "version": st.one_of(VERSIONS, hostile_text),
+        "note": st.one_of(st.just(""), hostile_text),
+    },
+    # Always a folder of the example's own: the default is the flows folder.
+    "forms export": {"directory": st.one_of(st.sampled_from(("out", "sub/out", ".")), OUTPUTS)},
     "forms graph": {
         "flow": st.one_of(
             st.sampled_from(("verify_caller", "group_line", "nope", "../app", "x.yaml")),

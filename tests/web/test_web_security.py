@@ -119,7 +119,13 @@ def samples(session: Session, people: dict[str, int]) -> dict[str, object]:
     call = Call(platform="ifbyphone", platform_call_id="s-1", flow="verify_caller", state={})
     session.add_all([code, call])
     session.commit()
-    return {"action_id": action.id, "code_id": code.id, "call_id": call.id, "name": "verify_caller"}
+    return {
+        "action_id": action.id,
+        "code_id": code.id,
+        "call_id": call.id,
+        "name": "verify_caller",
+        "number": 1,
+    }
 
 
 @pytest.fixture
