@@ -147,6 +147,14 @@ DEFAULTS: dict[str, Any] = {
     # Click-to-call: the Originator every user may call (E.164) and its name.
     "ORIGINATOR_NUMBER": "",
     "ORIGINATOR_NAME": "Originator",
+    # Destination policy (app/outbound/destinations.py), checked before any call
+    # is sent: the countries called (region codes; empty: DEFAULT_REGION; `*`:
+    # any), the number types refused (phonenumbers' names), and E.164 prefixes
+    # always called or never called (a deny prefix wins over everything).
+    "CALL_ALLOWED_COUNTRIES": "",
+    "CALL_REFUSED_TYPES": "premium_rate shared_cost personal_number uan pager voicemail unknown",
+    "CALL_ALLOW_PREFIXES": "",
+    "CALL_DENY_PREFIXES": "",
     # A provider's clear refusal (nothing placed) is tried this many times in
     # all, waiting CALL_RETRY_SECONDS, then twice that, ...
     "CALL_MAX_ATTEMPTS": 3,

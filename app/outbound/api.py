@@ -18,6 +18,7 @@ from app.db import get_session
 from app.directory.pins import get_hasher
 from app.models import CallAction, User
 from app.outbound import codes, jobs, service
+from app.outbound.destinations import DestinationPolicy
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 log = logging.getLogger(__name__)
@@ -71,13 +72,17 @@ def start_call() -> tuple[Response, int]:
             originator=config["ORIGINATOR_NUMBER"],
             region=config["DEFAULT_REGION"],
         )
-        action = service.record_call(session, user, resolved, config["CALL_PROVIDER"], via="api")
+        action = service.record_call(
+            session, user, resolved, config["CALL_PROVIDER"], via="api", policy=_policy()
+        )
         action.api_token_id = g.api_token.id
     except service.NeedsPhone as exc:
         raise ApiError(409, "needs_phone", f"user {user.account_number} has {exc}") from None
     except service.CallError as exc:
         raise ApiError(400, "invalid_target", str(exc)) from None
     session.commit()
+    if service.is_refused(action):
+        return _refused(action)
     log.info("API token %s started call action %s", g.api_token.name, action.id)
     jobs.enqueue(session, action)
     return jsonify(service.action_view(action)), 202
@@ -103,7 +108,11 @@ def set_phone(account: str) -> Response:
     session = get_session()
     user = _user(account)
     try:
-        e164 = service.set_phone(session, user, number, current_app.config["DEFAULT_REGION"])
+        e164 = service.set_phone(
+            session, user, number, current_app.config["DEFAULT_REGION"], policy=_policy()
+        )
+    except service.DestinationRefused as exc:
+        raise ApiError(422, "destination_refused", str(exc)) from None
     except service.CallError as exc:
         raise ApiError(400, "invalid_number", str(exc)) from None
     session.commit()
@@ -125,16 +134,21 @@ def start_verification(account: str) -> tuple[Response, int]:
     phone = user.phones[0].e164
     if method == "survo":
         action = service.record_verification_call(
-            session, user, phone, "ifbyphone", "api", "verify_survo"
+            session, user, phone, "ifbyphone", "api", "verify_survo", policy=_policy()
         )
         action.api_token_id = g.api_token.id
         session.commit()
+        if service.is_refused(action):
+            return _refused(action)
         jobs.enqueue(session, action)
         return jsonify(call=service.action_view(action)), 202
     action = service.record_verification_call(
-        session, user, phone, config["VERIFY_PROVIDER"], "api", "verify_phone"
+        session, user, phone, config["VERIFY_PROVIDER"], "api", "verify_phone", policy=_policy()
     )
     action.api_token_id = g.api_token.id
+    if service.is_refused(action):
+        session.commit()
+        return _refused(action)
     session.flush()
     issued = codes.issue(session, get_hasher(), user, phone, action)
     session.commit()
@@ -155,6 +169,17 @@ def check_code(account: str, code_id: int) -> Response:
         status = {"wrong": 422, "unknown": 404}.get(outcome, 410)
         raise ApiError(status, outcome, f"the code is {outcome}")
     return jsonify(outcome=outcome)
+
+
+def _policy() -> DestinationPolicy:
+    return DestinationPolicy.from_config(current_app.config)
+
+
+def _refused(action: CallAction) -> tuple[Response, int]:
+    """A call the destination policy refused: recorded, never sent."""
+    log.info("API token %s: call action %s refused: %s", g.api_token.name, action.id, action.detail)
+    view = service.action_view(action)
+    return jsonify(error="destination_refused", message=action.detail, call=view), 422
 
 
 def _json() -> dict[str, Any]:

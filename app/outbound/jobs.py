@@ -26,6 +26,7 @@ from app.flows.registry import get_flow
 from app.logs import bind_action
 from app.models import CallAction
 from app.outbound import codes, service
+from app.outbound.destinations import DestinationPolicy, PolicySettingError
 from app.outbound.providers import make_provider
 from app.outbound.providers.base import CallRequest, InvalidCallRequest
 from app.verification import call_link
@@ -56,6 +57,12 @@ def place_call(action_id: int) -> None:
         if name is None:
             return
         try:
+            policy = DestinationPolicy.from_config(config)
+        except PolicySettingError as exc:  # refuse every call rather than call any number
+            log.error("call action %s: %s", action_id, exc)
+            service.fail_unplaced(session, action_id, f"not sent: {exc}")
+            return
+        try:
             provider = make_provider(name, config)
         except ValueError as exc:  # a provider setting that cannot work
             log.error("call action %s: provider %s is not usable: %s", action_id, name, exc)
@@ -68,6 +75,7 @@ def place_call(action_id: int) -> None:
                 provider,
                 lambda action: call_request(session, action, config),
                 config["CALL_MAX_ATTEMPTS"],
+                policy=policy,
             )
         finally:
             provider.close()

@@ -5,6 +5,9 @@ places it through the configured provider and records the answer. What may be
 retried is decided here: a clear refusal before the call was placed may be
 tried again later; an ambiguous failure (a timeout or a 5xx after sending) is
 recorded and never retried, because the call may already have rung someone.
+Every number a call would ring is checked against the destination policy
+(app/outbound/destinations.py) when the call is recorded and again just before
+it is sent; a refused call is recorded `refused`, with the reason, and never sent.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sqlalchemy.orm import Session
 from app.db import begin_write
 from app.models import CallAction, Group, PhoneNumber, User
 from app.neutral.phones import PhoneError, to_e164
+from app.outbound.destinations import DestinationPolicy, first_refusal
 from app.outbound.providers.base import CallRequest, CallResult, InvalidCallRequest, Provider
 
 TargetKind = Literal["originator", "user", "group", "number"]
@@ -35,7 +39,7 @@ STATUS_OF_OUTCOME: Mapping[str, str] = {
     "ambiguous": "unknown",
 }
 # Statuses after which nothing more happens to an action.
-FINAL_STATUSES = frozenset({"no_answer", "busy", "failed", "completed"})
+FINAL_STATUSES = frozenset({"no_answer", "busy", "failed", "completed", "refused"})
 # Providers whose status callbacks follow a call past `connected` to `completed`;
 # for the others, the answer "connected" is the last word.
 REPORTING_PROVIDERS = frozenset({"didforsale"})
@@ -54,6 +58,10 @@ class CallError(ValueError):
 
 class NeedsPhone(CallError):
     """The user has no phone on file: ask for one first."""
+
+
+class DestinationRefused(CallError):
+    """A number the destination policy does not let Glue call."""
 
 
 @dataclass(frozen=True)
@@ -99,17 +107,21 @@ def _first_phone(phones: list[PhoneNumber], name: str) -> str:
     return phones[0].e164
 
 
-def add_phone(session: Session, user: User, raw: str, region: str) -> str:
-    """Store a phone the user typed (validated, E.164, not anyone else's)."""
-    e164, owner = _usable_number(session, user, raw, region)
+def add_phone(
+    session: Session, user: User, raw: str, region: str, *, policy: DestinationPolicy
+) -> str:
+    """Store a phone the user typed (validated, E.164, callable, not anyone else's)."""
+    e164, owner = _usable_number(session, user, raw, region, policy)
     if owner is None:
         user.phones.append(PhoneNumber(e164=e164))
     return e164
 
 
-def set_phone(session: Session, user: User, raw: str, region: str) -> str:
+def set_phone(
+    session: Session, user: User, raw: str, region: str, *, policy: DestinationPolicy
+) -> str:
     """Make `raw` the user's phone rung first, replacing any on file (unconfirmed)."""
-    e164, owner = _usable_number(session, user, raw, region)
+    e164, owner = _usable_number(session, user, raw, region, policy)
     if owner is not None:  # already theirs: it stays, the others go
         user.phones[:] = [owner]
         return e164
@@ -120,14 +132,18 @@ def set_phone(session: Session, user: User, raw: str, region: str) -> str:
 
 
 def _usable_number(
-    session: Session, user: User, raw: str, region: str
+    session: Session, user: User, raw: str, region: str, policy: DestinationPolicy
 ) -> tuple[str, PhoneNumber | None]:
     """`raw` in E.164, and its row if it is already the user's own; refused if
-    it is not a valid number or is someone else's."""
+    it is not a valid number, Glue may not call it (it would ring it first on
+    every call), or it is someone else's."""
     try:
         e164 = to_e164(raw, region)
     except PhoneError as exc:
         raise CallError(str(exc)) from None
+    reason = policy.refusal(e164)
+    if reason is not None:
+        raise DestinationRefused(f"Glue cannot call {e164}: {reason}")
     owner = session.scalar(select(PhoneNumber).where(PhoneNumber.e164 == e164))
     if owner is not None and owner.user_id != user.id:
         raise CallError("that number is registered to someone else")
@@ -141,8 +157,12 @@ def record_call(
     provider: str,
     via: str,
     purpose: str = "connect",
+    *,
+    policy: DestinationPolicy,
 ) -> CallAction:
-    """The action, recorded (queued) before anything is sent. Caller commits."""
+    """The action, recorded before anything is sent: queued, or `refused` with
+    the reason if the policy refuses a number it would ring (the caller commits,
+    and queues only a queued one)."""
     if not user.phones:
         raise NeedsPhone("no phone on file")
     action = CallAction(
@@ -158,16 +178,25 @@ def record_call(
         status="queued",
         provider_call_ids=[],
     )
+    _refuse_if_not_callable(action, policy, [action.from_number, action.to_number])
     session.add(action)
     return action
 
 
 def record_verification_call(
-    session: Session, user: User, phone: str, provider: str, via: str, purpose: str
+    session: Session,
+    user: User,
+    phone: str,
+    provider: str,
+    via: str,
+    purpose: str,
+    *,
+    policy: DestinationPolicy,
 ) -> CallAction:
     """A call to the user's own phone that verifies them: `verify_phone` reads a
     one-time code (see app/outbound/codes.py); `verify_survo` runs the verification
-    flow's SurVo (IfbyPhone click-to-SurVo). Recorded queued; caller commits."""
+    flow's SurVo (IfbyPhone click-to-SurVo). Recorded queued, or `refused` as in
+    `record_call`; caller commits."""
     action = CallAction(
         user=user,
         via=via,
@@ -179,8 +208,24 @@ def record_verification_call(
         status="queued",
         provider_call_ids=[],
     )
+    _refuse_if_not_callable(action, policy, [phone])
     session.add(action)
     return action
+
+
+def is_refused(action: CallAction) -> bool:
+    """Whether the destination policy refused the action (nothing was or will be sent)."""
+    return action.status == "refused"
+
+
+def _refuse_if_not_callable(
+    action: CallAction, policy: DestinationPolicy, numbers: list[str | None]
+) -> bool:
+    reason = first_refusal(policy, numbers)
+    if reason is None:
+        return False
+    action.status, action.detail = "refused", reason[:500]
+    return True
 
 
 def place(
@@ -189,17 +234,24 @@ def place(
     provider: Provider,
     request_for: Callable[[CallAction], CallRequest],
     max_attempts: int,
+    *,
+    policy: DestinationPolicy,
 ) -> bool:
     """Place a queued action through `provider`; True if it should be tried again.
 
     The attempt is committed as `calling` before the provider is asked, so a
     worker that dies mid-call leaves a trace, and a second delivery of the same
-    job finds the action no longer queued and does nothing.
+    job finds the action no longer queued and does nothing. The numbers the
+    action would ring are checked against `policy` first (it may have changed
+    since the call was recorded): a refused action is recorded `refused`, not sent.
     """
     begin_write(session)
     action = session.get(CallAction, action_id, with_for_update=True)
     if action is None or action.status not in ("queued", "retrying"):
         session.rollback()
+        return False
+    if _refuse_if_not_callable(action, policy, [action.from_number, action.to_number]):
+        session.commit()
         return False
     action.status = "calling"
     action.attempts += 1

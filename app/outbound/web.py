@@ -49,6 +49,7 @@ from app.directory import service as directory
 from app.directory.pins import get_hasher
 from app.models import Call, CallAction, OneTimeCode, User
 from app.outbound import codes, jobs, service
+from app.outbound.destinations import DestinationPolicy
 from app.web.csrf import require_token
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ STATUS_TEXT = {
     "failed": "Failed",
     "retrying": "Retrying…",
     "unknown": "No clear answer from the provider (not retried)",
+    "refused": "Refused",
 }
 # What a person reads for each status report a platform sent; its own word stays
 # in the API and on the admin pages.
@@ -86,7 +88,7 @@ REPORT_TEXT = {
 }
 # Statuses whose detail is the reason a person needs. On any other, the detail is
 # the provider's acknowledgement of the request ("success", "HTTP 200"): not shown.
-REASON_STATUSES = frozenset({"failed", "unknown", "retrying"})
+REASON_STATUSES = frozenset({"failed", "unknown", "retrying", "refused"})
 # What a call to the user's own phone is, in their history (it connects them to nobody).
 PURPOSE_LABEL = {
     "verify_phone": "Phone confirmation",
@@ -281,7 +283,7 @@ def phone() -> ResponseReturnValue:
     if _submitted(form):
         session = get_session()
         try:
-            e164 = service.add_phone(session, me, form.phone.data, _region())
+            e164 = service.add_phone(session, me, form.phone.data, _region(), policy=_policy())
             session.commit()
         except service.CallError as exc:
             session.rollback()
@@ -309,8 +311,16 @@ def confirm_phone() -> ResponseReturnValue:
     session = get_session()
     config = current_app.config
     action = service.record_verification_call(
-        session, me, me.phones[0].e164, config["VERIFY_PROVIDER"], "web", "verify_phone"
+        session,
+        me,
+        me.phones[0].e164,
+        config["VERIFY_PROVIDER"],
+        "web",
+        "verify_phone",
+        policy=_policy(),
     )
+    if service.is_refused(action):
+        return _refused(session, action)
     session.flush()
     issued = codes.issue(session, get_hasher(), me, me.phones[0].e164, action)
     session.commit()
@@ -376,7 +386,12 @@ def _start_call(kind: str, value: str) -> ResponseReturnValue:
             session, kind, value, originator=_originator()["number"], region=_region()
         )
         action = service.record_call(
-            session, me, target, provider=config.get("CALL_PROVIDER", "didforsale"), via="web"
+            session,
+            me,
+            target,
+            provider=config.get("CALL_PROVIDER", "didforsale"),
+            via="web",
+            policy=_policy(),
         )
     except service.NeedsPhone:
         session.rollback()
@@ -385,10 +400,20 @@ def _start_call(kind: str, value: str) -> ResponseReturnValue:
         session.rollback()
         flash(_sentence(str(exc)), "error")
         return redirect(url_for(".dashboard"))
+    if service.is_refused(action):
+        return _refused(session, action)
     session.commit()
     log.info("web call %s: user %s to %s %s", action.id, me.account_number, kind, value)
     if not jobs.enqueue(session, action):
         flash("The call could not be started. Please try again later.", "error")
+    return redirect(url_for(".call_status", action_id=action.id))
+
+
+def _refused(session: Session, action: CallAction) -> ResponseReturnValue:
+    """A call the destination policy refused: recorded, never sent; its page says why."""
+    session.commit()
+    log.info("web call %s refused: %s", action.id, action.detail)
+    flash(f"That call was not placed: {action.detail}.", "error")
     return redirect(url_for(".call_status", action_id=action.id))
 
 
@@ -471,6 +496,10 @@ def _originator() -> dict[str, str]:
         "name": config.get("ORIGINATOR_NAME") or "Originator",
         "number": config.get("ORIGINATOR_NUMBER") or "",
     }
+
+
+def _policy() -> DestinationPolicy:
+    return DestinationPolicy.from_config(current_app.config)
 
 
 def _region() -> str:

@@ -19,6 +19,7 @@ from werkzeug import Request, Response
 from app.db import get_session
 from app.models import CallAction, User
 from app.outbound import jobs, service
+from app.outbound.destinations import DestinationPolicy
 from app.outbound.providers.base import CallRequest, CallResult
 from tests.helpers.directory import add_user
 from tests.helpers.settings import TEST_SECRETS
@@ -98,7 +99,10 @@ def text(body: str, status: int = 200) -> Response:
 def record(session: Session, app: Flask, user: User, account: str = "1002") -> int:
     """A call from `user` to the user `account`, recorded (queued) and committed."""
     target = service.resolve_target(session, "user", account, originator=ORIGINATOR, region="US")
-    action = service.record_call(session, user, target, app.config["CALL_PROVIDER"], via="api")
+    policy = DestinationPolicy.from_config(app.config)
+    action = service.record_call(
+        session, user, target, app.config["CALL_PROVIDER"], via="api", policy=policy
+    )
     session.commit()
     return action.id
 
@@ -595,7 +599,12 @@ def test_an_unexpected_error_while_placing_is_unknown_never_queued(
     action_id = record(session, app, ada)
     with app.app_context(), pytest.raises(RuntimeError):
         service.place(
-            get_session(), action_id, Exploding(), lambda a: CallRequest(to_number=a.from_number), 3
+            get_session(),
+            action_id,
+            Exploding(),
+            lambda a: CallRequest(to_number=a.from_number),
+            3,
+            policy=DestinationPolicy.from_config(app.config),
         )
     action = action_of(session, action_id)
     assert (action.status, action.detail) == ("unknown", "error while placing: RuntimeError")
