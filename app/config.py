@@ -159,6 +159,8 @@ DEFAULTS: dict[str, Any] = {
     # all, waiting CALL_RETRY_SECONDS, then twice that, ...
     "CALL_MAX_ATTEMPTS": 3,
     "CALL_RETRY_SECONDS": 30,
+    # How far ahead the API may schedule a call (`at`).
+    "CALL_SCHEDULE_MAX_DAYS": 30,
     # The flow an IfbyPhone click-to-SurVo verification call runs.
     "VERIFY_FLOW": "verify_caller",
     # Provider of calls that read a one-time code (it needs a voice document URL).

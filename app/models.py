@@ -256,7 +256,8 @@ class CallAction(Base):
     from_number: Mapped[str] = mapped_column(String(20))  # rung first: the user's phone
     to_number: Mapped[str | None] = mapped_column(String(20))  # then connected to this
     provider: Mapped[str] = mapped_column(String(20))
-    # queued, calling, ringing, connected, no_answer, busy, failed, completed
+    # queued, scheduled, calling, ringing, connected, no_answer, busy, failed,
+    # completed, cancelled (see app/outbound/service.py)
     status: Mapped[str] = mapped_column(String(20), default="queued")
     detail: Mapped[str | None] = mapped_column(String(500))
     attempts: Mapped[int] = mapped_column(default=0)
@@ -269,6 +270,12 @@ class CallAction(Base):
     )
     # For a click-to-SurVo verification call: how the flow's check ended.
     verification: Mapped[str | None] = mapped_column(String(16))
+    # A scheduled call: when it is placed (UTC); None: at once.
+    scheduled_for: Mapped[datetime | None]
+    # Who asked to cancel the call, when, and what came of it (None: nobody asked).
+    cancel_requested_at: Mapped[datetime | None]
+    cancel_requested_by: Mapped[str | None] = mapped_column(String(100))
+    cancel_result: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -7,6 +7,7 @@ Every error is JSON: `{"error": "<code>", "message": "<what went wrong>"}`.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -56,7 +57,8 @@ def authenticate() -> None:
 
 @bp.post("/calls")
 def start_call() -> tuple[Response, int]:
-    """Start a call for a user: {"user": ACCOUNT, "target": {"kind", "value"}}."""
+    """Start a call for a user: {"user": ACCOUNT, "target": {"kind", "value"}},
+    and "at" (ISO 8601 with an offset) to place it then rather than now."""
     body = _json()
     session = get_session()
     user = _user(str(body.get("user", "")))
@@ -64,6 +66,14 @@ def start_call() -> tuple[Response, int]:
     if not isinstance(target, dict):
         raise ApiError(400, "invalid_target", "target must be an object with kind and value")
     config = current_app.config
+    at = None
+    if body.get("at") is not None:
+        try:
+            at = service.schedule_time(
+                body["at"], datetime.now(UTC), config["CALL_SCHEDULE_MAX_DAYS"]
+            )
+        except service.CallError as exc:
+            raise ApiError(400, "invalid_at", str(exc)) from None
     try:
         resolved = service.resolve_target(
             session,
@@ -73,7 +83,13 @@ def start_call() -> tuple[Response, int]:
             region=config["DEFAULT_REGION"],
         )
         action = service.record_call(
-            session, user, resolved, config["CALL_PROVIDER"], via="api", policy=_policy()
+            session,
+            user,
+            resolved,
+            config["CALL_PROVIDER"],
+            via="api",
+            policy=_policy(),
+            at=at,
         )
         action.api_token_id = g.api_token.id
     except service.NeedsPhone as exc:
@@ -95,6 +111,24 @@ def call_status(action_id: int) -> Response:
     action = get_session().get(CallAction, action_id)
     if action is None or action.api_token_id != g.api_token.id:
         raise ApiError(404, "not_found", f"no call {action_id}")
+    return jsonify(service.action_view(action))
+
+
+@bp.delete("/calls/<int:action_id>")
+def cancel_call(action_id: int) -> Response:
+    """Cancel a call this token started: withdrawn if not yet sent, else the
+    provider is asked to end it. 409 if it has ended, or cannot be ended."""
+    session = get_session()
+    action = session.get(CallAction, action_id)
+    if action is None or action.api_token_id != g.api_token.id:
+        raise ApiError(404, "not_found", f"no call {action_id}")
+    by = f"api token {g.api_token.name}"
+    outcome, action = service.cancel(session, action_id, by, current_app.config)
+    log.info("API token %s: cancel of call action %s: %s", g.api_token.name, action_id, outcome)
+    if outcome == "final":
+        raise ApiError(409, "already_final", f"call {action_id} has ended ({action.status})")
+    if outcome == "not_cancelled":
+        raise ApiError(409, "cannot_cancel", action.cancel_result or "the call was not ended")
     return jsonify(service.action_view(action))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from app.db import get_session
 from app.directory.pins import get_hasher
 from app.flows.registry import get_flow
 from app.logs import bind_action
-from app.models import CallAction
+from app.models import CallAction, utcnow
 from app.outbound import codes, service
 from app.outbound.destinations import DestinationPolicy, PolicySettingError
 from app.outbound.providers import make_provider
@@ -52,9 +53,19 @@ def place_call(action_id: int) -> None:
     with _app().app_context():
         config = current_app.config
         session = get_session()
-        name = session.scalar(select(CallAction.provider).where(CallAction.id == action_id))
+        row = session.execute(
+            select(CallAction.provider, CallAction.status, CallAction.scheduled_for).where(
+                CallAction.id == action_id
+            )
+        ).first()
         session.rollback()  # placing begins its own (writing) transaction
-        if name is None:
+        if row is None:
+            return
+        name, status, due = row
+        if status == "scheduled" and due is not None and due > utcnow():
+            # Delivered before its time (the queue was changed, or a clock
+            # differs): back on the schedule, for its time.
+            place_call.schedule((action_id,), eta=due.replace(tzinfo=UTC))
             return
         try:
             policy = DestinationPolicy.from_config(config)
@@ -86,10 +97,13 @@ def place_call(action_id: int) -> None:
 
 
 def enqueue(session: Session, action: CallAction) -> bool:
-    """Queue the placing of a recorded action; False (and the action failed) if
-    the queue is unreachable."""
+    """Queue the placing of a recorded action, at once or at its scheduled time;
+    False (and the action failed) if the queue is unreachable."""
     try:
-        place_call(action.id)
+        if action.scheduled_for is None:
+            place_call(action.id)
+        else:
+            place_call.schedule((action.id,), eta=action.scheduled_for.replace(tzinfo=UTC))
     except Exception as exc:
         log.exception("could not queue call action %s", action.id)
         detail = f"the call could not be queued ({type(exc).__name__})"

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from app.db import begin_write
-from app.models import CallAction, Group, PhoneNumber, User
+from app.models import CallAction, Group, PhoneNumber, User, utcnow
 from app.neutral.phones import PhoneError, to_e164
 from app.outbound.destinations import DestinationPolicy, first_refusal
+from app.outbound.providers import make_provider
 from app.outbound.providers.base import CallRequest, CallResult, InvalidCallRequest, Provider
 
 TargetKind = Literal["originator", "user", "group", "number"]
@@ -39,7 +41,11 @@ STATUS_OF_OUTCOME: Mapping[str, str] = {
     "ambiguous": "unknown",
 }
 # Statuses after which nothing more happens to an action.
-FINAL_STATUSES = frozenset({"no_answer", "busy", "failed", "completed", "refused"})
+FINAL_STATUSES = frozenset({"no_answer", "busy", "failed", "completed", "refused", "cancelled"})
+# Statuses of an action not (or not yet again) sent to the provider: the job
+# claims it from one of these, and a cancel withdraws it with nothing sent.
+UNSENT_STATUSES = ("queued", "scheduled", "retrying")
+NOTHING_SENT = "cancelled before it was placed: nothing was sent to the provider"
 # Providers whose status callbacks follow a call past `connected` to `completed`;
 # for the others, the answer "connected" is the last word.
 REPORTING_PROVIDERS = frozenset({"didforsale"})
@@ -159,10 +165,11 @@ def record_call(
     purpose: str = "connect",
     *,
     policy: DestinationPolicy,
+    at: datetime | None = None,
 ) -> CallAction:
-    """The action, recorded before anything is sent: queued, or `refused` with
-    the reason if the policy refuses a number it would ring (the caller commits,
-    and queues only a queued one)."""
+    """The action, recorded before anything is sent: queued (or scheduled for
+    `at`, timezone-aware), or `refused` with the reason if the policy refuses a
+    number it would ring (the caller commits, and queues only a queued one)."""
     if not user.phones:
         raise NeedsPhone("no phone on file")
     action = CallAction(
@@ -175,12 +182,31 @@ def record_call(
         from_number=user.phones[0].e164,
         to_number=target.number,
         provider=provider,
-        status="queued",
+        status="queued" if at is None else "scheduled",
+        scheduled_for=None if at is None else at.astimezone(UTC).replace(tzinfo=None),
         provider_call_ids=[],
     )
     _refuse_if_not_callable(action, policy, [action.from_number, action.to_number])
     session.add(action)
     return action
+
+
+def schedule_time(value: object, now: datetime, max_days: int) -> datetime:
+    """When a scheduled call is placed: `value`, ISO 8601 with a UTC offset, in
+    the future and at most `max_days` from `now` (timezone-aware); CallError if not."""
+    if not isinstance(value, str):
+        raise CallError("at must be an ISO 8601 date and time with an offset")
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise CallError(f"at is not an ISO 8601 date and time: {value[:40]!r}") from None
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise CallError("at needs a UTC offset (2026-12-07T15:00:00+01:00, or Z)")
+    if at <= now:
+        raise CallError("at must be in the future")
+    if at > now + timedelta(days=max_days):
+        raise CallError(f"at must be within {max_days} days")
+    return at
 
 
 def record_verification_call(
@@ -246,15 +272,28 @@ def place(
     since the call was recorded): a refused action is recorded `refused`, not sent.
     """
     begin_write(session)
-    action = session.get(CallAction, action_id, with_for_update=True)
-    if action is None or action.status not in ("queued", "retrying"):
+    # Claimed by a conditional update: a cancel (see cancel) withdraws the same
+    # row by one too, and whichever comes first wins. A scheduled action is
+    # claimed only once its time has come.
+    claimed = session.execute(
+        update(CallAction)
+        .where(
+            CallAction.id == action_id,
+            CallAction.status.in_(UNSENT_STATUSES),
+            or_(CallAction.scheduled_for.is_(None), CallAction.scheduled_for <= utcnow()),
+        )
+        .values(status="calling", attempts=CallAction.attempts + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
         return False
+    action = session.get(CallAction, action_id, populate_existing=True)
+    assert action is not None
     if _refuse_if_not_callable(action, policy, [action.from_number, action.to_number]):
+        action.attempts -= 1  # claimed, but nothing was sent
         session.commit()
         return False
-    action.status = "calling"
-    action.attempts += 1
     try:
         request = request_for(action)
         session.commit()
@@ -284,9 +323,73 @@ def fail_unplaced(session: Session, action_id: int, detail: str) -> None:
     session.rollback()
     begin_write(session)
     action = session.get(CallAction, action_id, with_for_update=True, populate_existing=True)
-    if action is not None and action.status in ("queued", "retrying"):
+    if action is not None and action.status in UNSENT_STATUSES:
         action.status, action.detail = "failed", detail[:500]
     session.commit()
+
+
+CancelOutcome = Literal["cancelled", "final", "not_cancelled"]
+
+
+def cancel(
+    session: Session, action_id: int, by: str, config: Mapping[str, Any]
+) -> tuple[CancelOutcome, CallAction]:
+    """Cancel an action for `by` (who asked); what came of it, and the action.
+
+    Not yet sent (queued, scheduled, retrying): withdrawn by a conditional
+    update, so a job that has not claimed it never sends it, and one that has
+    leaves it in progress. In progress: the provider is asked to end the call,
+    where its API has a way to. Already final: nothing changes. Who asked, when
+    and what came of it is recorded on the action.
+    """
+    session.rollback()  # a fresh transaction that writes from the start (SQLite)
+    begin_write(session)
+    asked = {"cancel_requested_at": utcnow(), "cancel_requested_by": by[:100]}
+    withdrawn = session.execute(
+        update(CallAction)
+        .where(CallAction.id == action_id, CallAction.status.in_(UNSENT_STATUSES))
+        .values(status="cancelled", cancel_result=NOTHING_SENT, updated_at=utcnow(), **asked)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    action = session.get(CallAction, action_id, populate_existing=True)
+    assert action is not None
+    if withdrawn.rowcount == 1:  # type: ignore[attr-defined]
+        return "cancelled", action
+    if is_final(action):
+        return "final", action
+    # In progress: no transaction is held while the provider is asked.
+    ended, result = _end_call(action, config)
+    session.rollback()
+    begin_write(session)
+    record = update(CallAction).where(CallAction.id == action_id)
+    session.execute(record.values(cancel_result=result[:200], **asked))
+    if ended:  # unless a final status came in the meantime
+        not_final = CallAction.status.not_in(FINAL_STATUSES)
+        session.execute(record.where(not_final).values(status="cancelled", updated_at=utcnow()))
+    session.commit()
+    action = session.get(CallAction, action_id, populate_existing=True)
+    assert action is not None
+    return ("cancelled" if action.status == "cancelled" else "not_cancelled"), action
+
+
+def _end_call(action: CallAction, config: Mapping[str, Any]) -> tuple[bool, str]:
+    """Ask the action's provider to end its call: whether it did, and what happened."""
+    if not action.provider_call_ids:
+        return False, "not ended: the provider has not named the call yet"
+    try:
+        provider = make_provider(action.provider, config)
+    except ValueError as exc:
+        return False, f"not ended: the {action.provider} provider is not usable: {exc}"
+    try:
+        ended = provider.cancel(action.provider_call_ids[0])
+    except Exception as exc:
+        return False, f"not ended: error asking the provider to end it: {type(exc).__name__}"
+    finally:
+        provider.close()
+    if ended:
+        return True, "ended by the provider"
+    return False, f"provider cannot cancel: {action.provider} has no way to end a call in progress"
 
 
 def _apply(action: CallAction, result: CallResult, retry: bool) -> None:
@@ -311,6 +414,14 @@ def action_view(action: CallAction) -> dict[str, Any]:
         "provider": action.provider,
         "detail": action.detail,
         "verification": action.verification,
+        "scheduled_for": _iso(action.scheduled_for),
+        "cancel": None
+        if action.cancel_requested_at is None
+        else {
+            "requested_at": _iso(action.cancel_requested_at),
+            "by": action.cancel_requested_by,
+            "result": action.cancel_result,
+        },
         "created_at": action.created_at.isoformat() + "Z",
         "updated_at": action.updated_at.isoformat() + "Z",
         "statuses": [
@@ -320,3 +431,7 @@ def action_view(action: CallAction) -> dict[str, Any]:
             if event.kind == "status"
         ],
     }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat() + "Z"

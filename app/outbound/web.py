@@ -60,6 +60,7 @@ bp.before_request(require_token)  # every POST here is a form
 # What a person reads for each action status.
 STATUS_TEXT = {
     "queued": "Queued",
+    "scheduled": "Scheduled",
     "calling": "Calling you…",
     "ringing": "Ringing…",
     "connected": "Connected",
@@ -70,6 +71,7 @@ STATUS_TEXT = {
     "retrying": "Retrying…",
     "unknown": "No clear answer from the provider (not retried)",
     "refused": "Refused",
+    "cancelled": "Cancelled",
 }
 # What a person reads for each status report a platform sent; its own word stays
 # in the API and on the admin pages.
@@ -145,6 +147,12 @@ class ConfirmForm(FlaskForm):
     """Ask Glue to call your phone and read you a code."""
 
     submit = SubmitField("Confirm by a phone call")
+
+
+class CancelForm(FlaskForm):
+    """Cancel a call: withdrawn if not yet placed, else the provider is asked to end it."""
+
+    submit = SubmitField("Cancel the call")
 
 
 class CodeForm(FlaskForm):
@@ -354,9 +362,29 @@ def enter_code(code_id: int) -> ResponseReturnValue:
 def call_status(action_id: int) -> ResponseReturnValue:
     """One call's progress, updated live."""
     action = _own_action(action_id)
-    response = current_app.make_response(render_template("call.html", call=_view(action)))
+    page = render_template("call.html", call=_view(action), cancel_form=CancelForm())
+    response = current_app.make_response(page)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.post("/calls/<int:action_id>/cancel")
+@login_required
+def cancel_call(action_id: int) -> ResponseReturnValue:
+    """Cancel one of your calls, then show it."""
+    action = _own_action(action_id)
+    if _submitted(CancelForm()):
+        me = _me()
+        by = f"user {me.account_number}"
+        outcome, action = service.cancel(get_session(), action.id, by, current_app.config)
+        log.info("web: user %s cancel of call %s: %s", me.account_number, action_id, outcome)
+        if outcome == "cancelled":
+            flash("The call is cancelled.")
+        elif outcome == "final":
+            flash("The call has already ended.", "error")
+        else:
+            flash(f"The call could not be cancelled: {action.cancel_result}.", "error")
+    return redirect(url_for(".call_status", action_id=action_id))
 
 
 @bp.get("/calls/<int:action_id>.json")

@@ -80,7 +80,7 @@ def test_errors_are_json_with_a_reason(client: FlaskClient, session: Session) ->
     assert not_json.status_code == 400 and not_json.get_json()["error"] == "invalid_json"
     missing = client.get("/api/v1/calls/12345", headers=auth(value))
     assert missing.status_code == 404 and missing.get_json()["error"] == "not_found"
-    assert client.delete("/api/v1/calls/1", headers=auth(value)).get_json()["error"] == (
+    assert client.patch("/api/v1/calls/1", headers=auth(value)).get_json()["error"] == (
         "method_not_allowed"
     )
 

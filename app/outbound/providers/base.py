@@ -107,6 +107,11 @@ class Provider(Protocol):
         """Ask the provider to place the call; the answer in neutral terms."""
         ...
 
+    def cancel(self, provider_call_id: str) -> bool:
+        """Ask the provider to end a call in progress (by its id for the call);
+        False if its API has no way to, or it refused."""
+        ...
+
     def close(self) -> None:
         """Release the client's connections."""
         ...
