@@ -38,7 +38,7 @@ STATUS_OF_OUTCOME: Mapping[str, str] = {
 FINAL_STATUSES = frozenset({"no_answer", "busy", "failed", "completed"})
 # Providers whose status callbacks follow a call past `connected` to `completed`;
 # for the others, the answer "connected" is the last word.
-REPORTING_PROVIDERS = frozenset({"didforsale"})
+REPORTING_PROVIDERS = frozenset({"didforsale", "twilio", "sandbox"})
 
 
 def is_final(action: CallAction) -> bool:
