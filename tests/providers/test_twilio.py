@@ -177,7 +177,7 @@ def test_a_call_without_caller_id_or_twiml_is_not_sent(httpserver: HTTPServer) -
         client(httpserver).place_call(call(caller_id=None, dial_url=DIAL_URL))
     with pytest.raises(InvalidCallRequest, match="dial_url"):
         client(httpserver).place_call(call())
-    with pytest.raises(InvalidCallRequest, match="E.164"):
+    with pytest.raises(InvalidCallRequest, match=r"E\.164"):
         client(httpserver).place_call(call(to_number="555", dial_url=DIAL_URL))
     assert httpserver.log == []
 
@@ -194,9 +194,9 @@ def test_cancel_asks_twilio_to_cancel_a_ringing_call(httpserver: HTTPServer) -> 
 def test_cancel_hangs_up_a_call_already_answered(httpserver: HTTPServer) -> None:
     path = f"/2010-04-01/Accounts/{SID}/Calls/{CALL_SID}.json"
     state = {"code": 21220, "message": "Invalid call state for this request", "status": 400}
-    httpserver.expect_ordered_request(path, method="POST", data="Status=canceled").respond_with_json(
-        state, status=400
-    )
+    httpserver.expect_ordered_request(
+        path, method="POST", data="Status=canceled"
+    ).respond_with_json(state, status=400)
     httpserver.expect_ordered_request(
         path, method="POST", data="Status=completed"
     ).respond_with_json(created("completed"))
