@@ -31,9 +31,16 @@ SERVE = PATH="$(CURDIR)/$(BIN):$$PATH" BIND=$(HOST):$(PORT) $(BIN)/honcho start 
 # What to open and try is printed last before the server's own log, from what the
 # database and configuration hold (`flask demo info`).
 # An edited flow file is published as soon as a worker sees it (GLUE_FLOWS_AUTO_PUBLISH).
+# Calls go to the built-in sandbox (it rings nobody) unless GLUE_CALL_PROVIDER
+# names a provider: only here, never a deployment's default.
+RUN_ENV = GLUE_FLOWS_AUTO_PUBLISH=$${GLUE_FLOWS_AUTO_PUBLISH:-true} \
+	GLUE_CALL_PROVIDER=$${GLUE_CALL_PROVIDER:-sandbox} \
+	$(if $(GLUE_CALL_PROVIDER),,GLUE_VERIFY_PROVIDER=$${GLUE_VERIFY_PROVIDER:-sandbox}) \
+	GLUE_PUBLIC_URL=$${GLUE_PUBLIC_URL:-http://$(HOST):$(PORT)}
+
 run: demo
-	@$(BIN)/flask demo info --url http://$(HOST):$(PORT)
-	@GLUE_FLOWS_AUTO_PUBLISH=$${GLUE_FLOWS_AUTO_PUBLISH:-true} $(SERVE)
+	@$(RUN_ENV) $(BIN)/flask demo info --url http://$(HOST):$(PORT)
+	@$(RUN_ENV) $(SERVE)
 
 serve: install
 	$(SERVE)

@@ -45,6 +45,9 @@ CREDENTIAL_KEYS = (
     "DIALOGTECH_ACCESS_KEY",
     "DIALOGTECH_SECRET_ACCESS_KEY",
     "DIDFORSALE_API_KEY",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_API_KEY_SID",
+    "TWILIO_API_KEY_SECRET",
     "VOIPTECH_USER",
     "VOIPTECH_PASSWORD",
     "VOIPTECH_ORG",
@@ -108,7 +111,9 @@ DEFAULTS: dict[str, Any] = {
     # `flask retention purge` deletes call records older than this many days.
     "RETENTION_DAYS": 90,
     # Outbound calls (app/outbound/providers): which provider places them.
-    "CALL_PROVIDER": "didforsale",  # ifbyphone, dialogtech, didforsale or voiptech
+    # ifbyphone, dialogtech, didforsale, voiptech, twilio; or sandbox, which rings
+    # nobody: never the default here, `make run` sets it when none is chosen.
+    "CALL_PROVIDER": "didforsale",
     "PROVIDER_CONNECT_TIMEOUT": 5.0,  # seconds; nothing is placed before a connection
     # Seconds: IfbyPhone, DialogTech and VoIPtech answer only once the first leg
     # answered or rang out.
@@ -133,6 +138,15 @@ DEFAULTS: dict[str, Any] = {
     "DIDFORSALE_NUMBER_FORMAT": "digits",
     "DIDFORSALE_BODY": "form",
     "DIDFORSALE_STATUS_EVENTS": "initiated ringing answered completed",
+    # Twilio: the account, and optionally an API key (SK...) used instead of the
+    # auth token (GLUE_TWILIO_AUTH_TOKEN, which signs the status callbacks);
+    # the API's base URL, another only for tests.
+    "TWILIO_ACCOUNT_SID": "",
+    "TWILIO_API_KEY_SID": "",
+    "TWILIO_API_KEY_SECRET": "",
+    "TWILIO_API_URL": "https://api.twilio.com",
+    # Sandbox: seconds its pretend phone rings before answering.
+    "SANDBOX_ANSWER_SECONDS": 2.0,
     "VOIPTECH_URL": "",  # https://<your PBX host>/API/dialup.php
     "VOIPTECH_USER": "",
     "VOIPTECH_PASSWORD": "",

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+from typing import Any
+
 from flask import Flask
+
+log = logging.getLogger(__name__)
+
+
+def uses_sandbox(config: Mapping[str, Any]) -> bool:
+    """Whether calls go to the sandbox provider, which rings nobody."""
+    chosen = (config.get("CALL_PROVIDER"), config.get("VERIFY_PROVIDER"))
+    return any(str(name or "").strip().lower() == "sandbox" for name in chosen)
 
 
 def init_app(app: Flask) -> None:
@@ -20,3 +32,8 @@ def init_app(app: Flask) -> None:
     http_errors.register(app, "/calls/voice/", voice.http_error)
     app.cli.add_command(cli.api_tokens_cli)
     web.init_app(app)
+    if uses_sandbox(app.config) and not app.testing:
+        log.warning(
+            "calls go to the sandbox (GLUE_CALL_PROVIDER / GLUE_VERIFY_PROVIDER=sandbox): "
+            "nobody is rung; set a real provider for a deployment"
+        )

@@ -4,22 +4,21 @@
 asked of it, it answers as DIDforSale does, then plays the call through Glue's
 status callback (initiated, ringing, answered, completed), and when the call
 has a voice document (a one-time code call) it fetches it and prints what the
-phone would say. Development only: it places no call.
+phone would say, as the built-in sandbox provider does
+(app/outbound/providers/sandbox.py). Development only: it places no call.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import click
-import requests
-from lxml import etree
 from werkzeug.serving import run_simple
 from werkzeug.wrappers import Request, Response
+
+from app.outbound.providers.sandbox import play
 
 ENDPOINT = "/didforsaleapi/index.php/api/V2/CallTermination/"
 _numbers = itertools.count(1)
@@ -36,56 +35,11 @@ def make_app(answer_after: float, say: Callable[[str], None]) -> Callable[..., I
         sid = f"FAKE{next(_numbers):06d}"
         say(f"call {sid}: ringing {form['to']} (caller id {form.get('from', '-')})")
         threading.Thread(
-            target=_play, args=(sid, form.to_dict(), answer_after, say), daemon=True
+            target=play, args=(sid, form.to_dict(), answer_after, say), daemon=True
         ).start()
         return Response(f'{{"status": "success", "callSid": "{sid}"}}', mimetype="application/json")
 
     return app  # type: ignore[no-any-return]
-
-
-def _play(sid: str, form: dict[str, Any], answer_after: float, say: Callable[[str], None]) -> None:
-    """The call's life, reported as DIDforSale reports it."""
-    steps = [("initiated", 0.3), ("ringing", 0.7), ("answered", answer_after), ("completed", 4.0)]
-    for status, pause in steps:
-        time.sleep(pause)
-        if status == "answered" and form.get("url"):
-            _read_voice_document(form["url"], say)
-        _report(sid, form, status, say)
-
-
-def _report(sid: str, form: dict[str, Any], status: str, say: Callable[[str], None]) -> None:
-    callback = form.get("statusCallback")
-    if not callback:
-        return
-    data = {
-        "callSid": sid,
-        "CallStatus": status,
-        "Called": form.get("to", ""),
-        "Direction": "Outbound",
-        "CallbackSource": "call-progress-event",
-        "apikey": form.get("secretKey", ""),
-        "optional": form.get("optional", ""),
-    }
-    if status == "completed":
-        data["CallDuration"] = "4"
-    try:
-        answer = requests.post(callback, data=data, timeout=5)
-        say(f"call {sid}: {status} -> Glue answered {answer.status_code}")
-    except requests.RequestException as exc:
-        say(f"call {sid}: {status} -> could not reach Glue: {exc}")
-
-
-def _read_voice_document(url: str, say: Callable[[str], None]) -> None:
-    try:
-        document = etree.fromstring(
-            requests.post(url, timeout=5).content,
-            etree.XMLParser(resolve_entities=False, no_network=True),
-        )
-    except (requests.RequestException, etree.XMLSyntaxError) as exc:
-        say(f"could not fetch the voice document: {exc}")
-        return
-    for text in document.iter("Say"):
-        say(f'the phone says: "{text.text}"')
 
 
 @click.command("fake-provider")

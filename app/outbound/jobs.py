@@ -26,7 +26,7 @@ from app.directory.pins import get_hasher
 from app.flows.registry import get_flow
 from app.logs import bind_action
 from app.models import CallAction, utcnow
-from app.outbound import codes, service
+from app.outbound import codes, service, voice
 from app.outbound.destinations import DestinationPolicy, PolicySettingError
 from app.outbound.providers import make_provider
 from app.outbound.providers.base import CallRequest, InvalidCallRequest
@@ -115,11 +115,14 @@ def enqueue(session: Session, action: CallAction) -> bool:
 def call_request(session: Session, action: CallAction, config: Mapping[str, Any]) -> CallRequest:
     """What to ask the provider for, by the action's purpose."""
     base = config["PUBLIC_URL"].rstrip("/") or "http://127.0.0.1:5000"
+    # Twilio signs its callbacks for Glue's TwiML status hook; the others report
+    # as DIDforSale does.
+    hook = "twiml" if action.provider == "twilio" else "didml"
     request = CallRequest(
         to_number=action.from_number,  # the user's phone rings first
         caller_id=config["ORIGINATOR_NUMBER"] or None,
         reference=str(action.id),
-        status_callback=f"{base}/didml/status?action={action.id}",
+        status_callback=f"{base}/{hook}/status?action={action.id}",
     )
     if action.purpose == "verify_phone":
         code = codes.for_action(session, action.id)
@@ -140,7 +143,13 @@ def call_request(session: Session, action: CallAction, config: Mapping[str, Any]
             pass_through=call_link.pass_through(get_hasher(), action),
             secret_pass_through=call_link.SECRET_KEYS,
         )
-    return replace(request, connect_to=action.to_number or "", page="glue")
+    dial = voice.dial_token(get_hasher(), action.id)
+    return replace(
+        request,
+        connect_to=action.to_number or "",
+        page="glue",
+        dial_url=f"{base}/calls/voice/dial/{action.id}/{dial}",
+    )
 
 
 def _app() -> Flask:

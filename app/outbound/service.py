@@ -25,7 +25,13 @@ from app.models import CallAction, Group, PhoneNumber, User, utcnow
 from app.neutral.phones import PhoneError, to_e164
 from app.outbound.destinations import DestinationPolicy, first_refusal
 from app.outbound.providers import make_provider
-from app.outbound.providers.base import CallRequest, CallResult, InvalidCallRequest, Provider
+from app.outbound.providers.base import (
+    CallRequest,
+    CallResult,
+    InvalidCallRequest,
+    Outcome,
+    Provider,
+)
 
 TargetKind = Literal["originator", "user", "group", "number"]
 TARGET_KINDS: tuple[str, ...] = ("originator", "user", "group", "number")
@@ -48,7 +54,7 @@ UNSENT_STATUSES = ("queued", "scheduled", "retrying")
 NOTHING_SENT = "cancelled before it was placed: nothing was sent to the provider"
 # Providers whose status callbacks follow a call past `connected` to `completed`;
 # for the others, the answer "connected" is the last word.
-REPORTING_PROVIDERS = frozenset({"didforsale"})
+REPORTING_PROVIDERS = frozenset({"didforsale", "twilio", "sandbox"})
 
 
 def is_final(action: CallAction) -> bool:
@@ -382,14 +388,14 @@ def _end_call(action: CallAction, config: Mapping[str, Any]) -> tuple[bool, str]
     except ValueError as exc:
         return False, f"not ended: the {action.provider} provider is not usable: {exc}"
     try:
-        ended = provider.cancel(action.provider_call_ids[0])
+        result = provider.cancel(action.provider_call_ids[0])
     except Exception as exc:
         return False, f"not ended: error asking the provider to end it: {type(exc).__name__}"
     finally:
         provider.close()
-    if ended:
-        return True, "ended by the provider"
-    return False, f"provider cannot cancel: {action.provider} has no way to end a call in progress"
+    if result.outcome is Outcome.ACCEPTED:
+        return True, f"ended by the provider: {result.detail}"
+    return False, f"provider cannot cancel: {result.detail}"
 
 
 def _apply(action: CallAction, result: CallResult, retry: bool) -> None:

@@ -48,7 +48,7 @@ from app.db import get_session
 from app.directory import service as directory
 from app.directory.pins import get_hasher
 from app.models import Call, CallAction, OneTimeCode, User
-from app.outbound import codes, jobs, service
+from app.outbound import codes, jobs, service, uses_sandbox
 from app.outbound.destinations import DestinationPolicy
 from app.web.csrf import require_token
 
@@ -201,7 +201,10 @@ def _error_page(exc: HTTPException) -> ResponseReturnValue:
 @bp.context_processor
 def _page_context() -> dict[str, Any]:
     signed_in = current_user.is_authenticated
-    return {"logout_form": logout_button() if signed_in else None}
+    return {
+        "logout_form": logout_button() if signed_in else None,
+        "sandbox": uses_sandbox(current_app.config),
+    }
 
 
 # --- pages ---------------------------------------------------------------------

@@ -50,8 +50,8 @@ def test_each_name_makes_its_client(name: str, kind: type) -> None:
 
 
 def test_an_unknown_name_is_an_error() -> None:
-    with pytest.raises(ValueError, match="unknown call provider 'twilio'"):
-        make_provider("twilio", DEFAULTS)
+    with pytest.raises(ValueError, match="unknown call provider 'plivo'"):
+        make_provider("plivo", DEFAULTS)
 
 
 def test_settings_come_from_the_config_keys() -> None:

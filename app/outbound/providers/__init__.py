@@ -28,6 +28,8 @@ from app.outbound.providers.didforsale import (
     DIDforSaleSettings,
 )
 from app.outbound.providers.ifbyphone import IFBYPHONE_URL, IfbyPhone, IfbyPhoneSettings
+from app.outbound.providers.sandbox import Sandbox, SandboxSettings
+from app.outbound.providers.twilio import TWILIO_URL, Twilio, TwilioSettings
 from app.outbound.providers.voiptech import VoIPtech, VoIPtechSettings
 
 __all__ = [
@@ -40,7 +42,7 @@ __all__ = [
     "make_provider",
 ]
 
-PROVIDER_NAMES = ("ifbyphone", "dialogtech", "didforsale", "voiptech")
+PROVIDER_NAMES = ("ifbyphone", "dialogtech", "didforsale", "voiptech", "twilio", "sandbox")
 
 
 def make_provider(name: str, config: Mapping[str, Any]) -> Provider:
@@ -99,6 +101,26 @@ def make_provider(name: str, config: Mapping[str, Any]) -> Provider:
                 ident=_text(config, "VOIPTECH_IDENT"),
                 max_retry=int(config.get("VOIPTECH_MAX_RETRY", 2)),
                 retry_seconds=int(config.get("VOIPTECH_RETRY_SECONDS", 300)),
+            )
+        )
+    if chosen == "twilio":
+        return Twilio(
+            TwilioSettings(
+                **common,
+                base_url=_url(config, "TWILIO_API_URL", TWILIO_URL),
+                account_sid=_text(config, "TWILIO_ACCOUNT_SID").strip(),
+                auth_token=_text(config, "TWILIO_AUTH_TOKEN"),
+                api_key_sid=_text(config, "TWILIO_API_KEY_SID").strip(),
+                api_key_secret=_text(config, "TWILIO_API_KEY_SECRET"),
+            )
+        )
+    if chosen == "sandbox":
+        return Sandbox(
+            SandboxSettings(
+                answer_after=float(config.get("SANDBOX_ANSWER_SECONDS", 2.0)),
+                # Glue's didML status hook checks it, as for DIDforSale's `secretKey`.
+                callback_secret=_text(config, "DIDML_SECRET"),
+                caller_id=common["caller_id"],
             )
         )
     raise ValueError(f"unknown call provider {name!r}: one of {', '.join(PROVIDER_NAMES)}")

@@ -100,10 +100,11 @@ class HttpProvider:
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = USER_AGENT
 
-    def cancel(self, provider_call_id: str) -> bool:
-        """False: none of these providers (IfbyPhone, DialogTech, DIDforSale,
+    def cancel(self, provider_call_id: str) -> CallResult:
+        """REFUSED: none of these providers (IfbyPhone, DialogTech, DIDforSale,
         VoIPtech) documents a way to end or withdraw a call once asked for."""
-        return False
+        detail = f"{self.name} has no way to end a call in progress"
+        return CallResult(Outcome.REFUSED, detail, final=True)
 
     def close(self) -> None:
         self.session.close()

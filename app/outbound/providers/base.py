@@ -64,8 +64,10 @@ class CallRequest:
     caller_id: str | None = None  # E.164 shown to the first leg; None: the settings' default
     reference: str | None = None  # our call action id: DialogTech `ref`, DIDforSale `optional`
     page: str | None = None  # IfbyPhone/DialogTech report field
-    voice_url: str | None = None  # DIDforSale: the voice document fetched on answer
-    status_callback: str | None = None  # DIDforSale: where call-progress events go
+    voice_url: str | None = None  # DIDforSale, Twilio: the voice document fetched on answer
+    # Twilio, sandbox: the voice document that dials `connect_to` once the first leg answers.
+    dial_url: str | None = None
+    status_callback: str | None = None  # DIDforSale, Twilio: where call-progress events go
     survo_id: str | None = None  # IfbyPhone: run this SurVo (Click-to-SurVo) instead
     user_parameters: Mapping[str, str] = field(default_factory=dict)  # SurVo placeholders
     pass_through: Mapping[str, str] | str | None = None  # SurVo `p_t`
@@ -107,9 +109,9 @@ class Provider(Protocol):
         """Ask the provider to place the call; the answer in neutral terms."""
         ...
 
-    def cancel(self, provider_call_id: str) -> bool:
-        """Ask the provider to end a call in progress (by its id for the call);
-        False if its API has no way to, or it refused."""
+    def cancel(self, provider_call_id: str) -> CallResult:
+        """Ask the provider to end a call in progress (by its id for the call):
+        ACCEPTED if it did; REFUSED if its API has no way to, or it refused."""
         ...
 
     def close(self) -> None:
