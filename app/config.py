@@ -94,6 +94,12 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_PER_CALLER": "20/minute;120/hour",
     "RATE_LIMIT_PER_SOURCE": "6000/minute",
     "RATE_LIMIT_STORAGE_URL": "",  # empty: GLUE_REDIS_URL, else each process's memory
+    # Limits on the calls Glue places (same notation; empty: none), counted where
+    # the rate limits above are: every call placed for a user, every call an API
+    # token places, and the calls that read a user a code.
+    "CALL_LIMIT_PER_USER": "10/minute;200/day",
+    "CALL_LIMIT_PER_TOKEN": "60/minute;5000/day",
+    "CODE_CALL_LIMIT_PER_USER": "3/10 minutes;10/day",
     # Proxies in front of Glue whose X-Forwarded-For is trusted (0: none).
     "TRUSTED_PROXIES": 0,
     "DB_POOL_SIZE": 5,

@@ -324,6 +324,40 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None]
 
 
+class IdempotencyKey(Base):
+    """An `Idempotency-Key` an API token sent with a request that places a call,
+    and the first answer to it, replayed to a retry for 24 hours (see
+    app/outbound/idempotency.py). The unique (token, key) pair is the claim: of
+    two concurrent retries, one inserts the row and goes on, the other cannot."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("api_token_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    api_token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))  # sha256 of method, path and body
+    # None while the first request is still being answered.
+    response_status: Mapped[int | None]
+    response_body: Mapped[Any | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class FormNonce(Base):
+    """A web form that places a call, once submitted: its one-time nonce (each
+    rendered form has its own), and the call it placed. A resubmitted form finds
+    its row and shows that call instead of placing another."""
+
+    __tablename__ = "form_nonces"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    action_id: Mapped[int | None] = mapped_column(
+        ForeignKey("call_actions.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class AdminAction(Base):
     """Something an admin did on the admin pages (e.g. unlocked an account), kept
     for the record; `detail` says what it changed."""

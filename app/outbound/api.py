@@ -2,11 +2,15 @@
 
 Authenticated by `Authorization: Bearer <token>` (`flask api-tokens create`).
 Every error is JSON: `{"error": "<code>", "message": "<what went wrong>"}`.
+The requests that place a call take an `Idempotency-Key` (see `idempotent`) and
+count against the call limits (a 429 with `Retry-After` beyond them).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,22 +22,32 @@ from app.auth import tokens
 from app.db import get_session
 from app.directory.pins import get_hasher
 from app.models import CallAction, User
-from app.outbound import codes, jobs, service
+from app.outbound import codes, idempotency, jobs, service
 from app.outbound.destinations import DestinationPolicy
+from app.rate_limits import get_call_limits
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.retry_after = retry_after
 
 
 @bp.errorhandler(ApiError)
-def api_error(exc: ApiError) -> tuple[Response, int]:
-    return jsonify(error=exc.code, message=exc.message), exc.status
+def api_error(exc: ApiError) -> Response:
+    if exc.retry_after is None:
+        response = jsonify(error=exc.code, message=exc.message)
+    else:
+        response = jsonify(error=exc.code, message=exc.message, retry_after=exc.retry_after)
+        response.headers["Retry-After"] = str(exc.retry_after)
+    response.status_code = exc.status
+    return response
 
 
 def http_error(exc: HTTPException) -> Response:
@@ -55,7 +69,76 @@ def authenticate() -> None:
     get_session().commit()  # the token's last_used_at, even if the request fails
 
 
+def idempotent(view: Callable[..., Any]) -> Callable[..., Response]:
+    """With an `Idempotency-Key`, the same request again (per token, for 24
+    hours) gets the first answer and does nothing; the key with another request
+    is a 422. An answer under 500 is kept, but a 429 (a later retry may pass)."""
+
+    @functools.wraps(view)
+    def answer(*args: Any, **kwargs: Any) -> Response:
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return current_app.make_response(view(*args, **kwargs))
+        if not idempotency.KEY_PATTERN.fullmatch(key):
+            raise ApiError(
+                400, "invalid_idempotency_key", "Idempotency-Key: 1-255 visible ASCII characters"
+            )
+        session = get_session()
+        digest = idempotency.request_hash(request.method, request.path, request.get_data())
+        claim = idempotency.claim(session, g.api_token.id, key, digest)
+        if claim == "other_request":
+            raise ApiError(
+                422, "idempotency_key_reused", "this Idempotency-Key came with another request"
+            )
+        if claim == "in_progress":
+            raise ApiError(
+                409,
+                "idempotency_key_in_progress",
+                "the first request with this Idempotency-Key is still being answered",
+                retry_after=1,
+            )
+        if isinstance(claim, idempotency.Replay):
+            response = jsonify(claim.body)
+            response.status_code = claim.status
+            response.headers["Idempotent-Replayed"] = "true"
+            return response
+        try:
+            response = current_app.make_response(view(*args, **kwargs))
+        except ApiError as exc:
+            response = api_error(exc)
+        except BaseException:
+            idempotency.release(session, claim)
+            raise
+        if response.status_code >= 500 or response.status_code == 429:
+            idempotency.release(session, claim)
+        else:
+            idempotency.finish(session, claim, response.status_code, response.get_json())
+        return response
+
+    return answer
+
+
+def _within_limits(user: User, code: bool = False) -> None:
+    """Count a call against the limits, or refuse it (a 429, nothing placed)."""
+    breach = get_call_limits().hit(user.account_number, str(g.api_token.id), code=code)
+    if breach is None:
+        return
+    get_session().rollback()
+    whose = {
+        "user": f"calls for user {user.account_number}",
+        "token": "calls by this token",
+        "code": f"code calls to user {user.account_number}",
+    }[breach.scope]
+    raise ApiError(
+        429,
+        "too_many_calls",
+        f"too many {whose} (limit {breach.limit}): retry in {breach.retry_after} s",
+        retry_after=breach.retry_after,
+    )
+
+
 @bp.post("/calls")
+@idempotent
 def start_call() -> tuple[Response, int]:
     """Start a call for a user: {"user": ACCOUNT, "target": {"kind", "value"}},
     and "at" (ISO 8601 with an offset) to place it then rather than now."""
@@ -92,6 +175,7 @@ def start_call() -> tuple[Response, int]:
             at=at,
         )
         action.api_token_id = g.api_token.id
+        _within_limits(user)
     except service.NeedsPhone as exc:
         raise ApiError(409, "needs_phone", f"user {user.account_number} has {exc}") from None
     except service.CallError as exc:
@@ -154,6 +238,7 @@ def set_phone(account: str) -> Response:
 
 
 @bp.post("/users/<account>/verifications")
+@idempotent
 def start_verification(account: str) -> tuple[Response, int]:
     """Call the user to verify them: {"method": "code"} reads a one-time code to
     their phone on file; {"method": "survo"} runs the verification SurVo."""
@@ -166,6 +251,7 @@ def start_verification(account: str) -> tuple[Response, int]:
         raise ApiError(409, "needs_phone", f"user {user.account_number} has no phone on file")
     config = current_app.config
     phone = user.phones[0].e164
+    _within_limits(user, code=method == "code")
     if method == "survo":
         action = service.record_verification_call(
             session, user, phone, "ifbyphone", "api", "verify_survo", policy=_policy()
@@ -191,6 +277,7 @@ def start_verification(account: str) -> tuple[Response, int]:
 
 
 @bp.post("/users/<account>/verifications/<int:code_id>")
+@idempotent
 def check_code(account: str, code_id: int) -> Response:
     """The code the user typed into the host application: {"code": "482913"}."""
     typed = _json().get("code")

@@ -39,6 +39,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
 from wtforms import HiddenField, StringField, SubmitField, TelField
 from wtforms.validators import AnyOf, DataRequired, Length
 
@@ -48,8 +49,9 @@ from app.db import get_session
 from app.directory import service as directory
 from app.directory.pins import get_hasher
 from app.models import Call, CallAction, OneTimeCode, User
-from app.outbound import codes, jobs, service, uses_sandbox
+from app.outbound import codes, idempotency, jobs, service, uses_sandbox
 from app.outbound.destinations import DestinationPolicy
+from app.rate_limits import Breach, get_call_limits
 from app.web.csrf import require_token
 
 log = logging.getLogger(__name__)
@@ -118,6 +120,7 @@ def init_app(app: Flask) -> None:
     # Tokens are bound to the signed session cookie; a time limit would only
     # turn the Call buttons of a page left open into errors.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    app.add_template_global(_form_nonce, "form_nonce")
     app.register_blueprint(bp)
 
 
@@ -129,6 +132,7 @@ class CallForm(FlaskForm):
 
     kind = HiddenField(validators=[AnyOf(WEB_TARGET_KINDS)])
     value = HiddenField(validators=[Length(max=32)])
+    nonce = HiddenField(validators=[Length(max=200)])  # this rendered form's: see _once
 
 
 class PhoneForm(FlaskForm):
@@ -146,6 +150,7 @@ class PhoneForm(FlaskForm):
 class ConfirmForm(FlaskForm):
     """Ask Glue to call your phone and read you a code."""
 
+    nonce = HiddenField(validators=[Length(max=200)])
     submit = SubmitField("Confirm by a phone call")
 
 
@@ -276,7 +281,10 @@ def call() -> ResponseReturnValue:
     if not _submitted(form):
         flash("That call cannot be placed.", "error")
         return redirect(url_for(".dashboard"))
-    return _start_call(form.kind.data, form.value.data or "")
+    nonce = _once(form.nonce.data)
+    if isinstance(nonce, Response):
+        return nonce  # submitted before: its call, not another
+    return _start_call(form.kind.data, form.value.data or "", nonce)
 
 
 @bp.route("/phone", methods=["GET", "POST"])
@@ -317,9 +325,19 @@ def phone() -> ResponseReturnValue:
 def confirm_phone() -> ResponseReturnValue:
     """Call your phone and read you a one-time code, to prove it is yours."""
     me = _me()
-    if not _submitted(ConfirmForm()) or not me.phones:
+    form = ConfirmForm()
+    if not _submitted(form) or not me.phones:
         return redirect(url_for(".dashboard"))
+    nonce = _once(form.nonce.data)
+    if isinstance(nonce, Response):
+        return nonce
     session = get_session()
+    breach = get_call_limits().hit(me.account_number, code=True)
+    if breach is not None:
+        idempotency.settle_nonce(session, nonce, None)
+        session.commit()
+        flash(_too_many(breach), "error")
+        return redirect(url_for(".dashboard"))
     config = current_app.config
     action = service.record_verification_call(
         session,
@@ -334,6 +352,7 @@ def confirm_phone() -> ResponseReturnValue:
         return _refused(session, action)
     session.flush()
     issued = codes.issue(session, get_hasher(), me, me.phones[0].e164, action)
+    idempotency.settle_nonce(session, nonce, action.id)
     session.commit()
     if not jobs.enqueue(session, action):
         flash("The call could not be started. Please try again later.", "error")
@@ -407,8 +426,9 @@ def call_status_json(action_id: int) -> ResponseReturnValue:
 # --- helpers -------------------------------------------------------------------
 
 
-def _start_call(kind: str, value: str) -> ResponseReturnValue:
-    """Record the call, queue it, and show its progress."""
+def _start_call(kind: str, value: str, nonce: str | None = None) -> ResponseReturnValue:
+    """Record the call, queue it, and show its progress. `nonce`: the submitted
+    form's, claimed: it records the call, or is let go if none is placed."""
     me = _me()
     session = get_session()
     config = current_app.config
@@ -424,13 +444,21 @@ def _start_call(kind: str, value: str) -> ResponseReturnValue:
             via="web",
             policy=_policy(),
         )
+        breach = get_call_limits().hit(me.account_number)
+        if breach is not None:
+            session.rollback()
+            flash(_too_many(breach), "error")
+            return _let_go(nonce, redirect(url_for(".dashboard")))
     except service.NeedsPhone:
         session.rollback()
-        return redirect(url_for(".phone", kind=kind, value=value or None))
+        return _let_go(nonce, redirect(url_for(".phone", kind=kind, value=value or None)))
     except service.CallError as exc:
         session.rollback()
         flash(_sentence(str(exc)), "error")
-        return redirect(url_for(".dashboard"))
+        return _let_go(nonce, redirect(url_for(".dashboard")))
+    if nonce is not None:
+        session.flush()
+        idempotency.settle_nonce(session, nonce, action.id)
     if service.is_refused(action):
         return _refused(session, action)
     session.commit()
@@ -446,6 +474,55 @@ def _refused(session: Session, action: CallAction) -> ResponseReturnValue:
     log.info("web call %s refused: %s", action.id, action.detail)
     flash(f"That call was not placed: {action.detail}.", "error")
     return redirect(url_for(".call_status", action_id=action.id))
+
+
+def _form_nonce() -> str:
+    """A one-time nonce for a form that places a call (a template global)."""
+    return idempotency.new_nonce(current_app.config["SECRET_KEY"], _me().id)
+
+
+def _once(signed: str | None) -> str | Response:
+    """Claim a submitted form's nonce: the nonce, if this is the form's first
+    submit; else where to go instead of placing a call (the call the first
+    submit placed)."""
+    me = _me()
+    nonce = idempotency.read_nonce(current_app.config["SECRET_KEY"], signed or "", me.id)
+    if nonce is None:
+        flash("This page has expired. Press the button again.", "error")
+        return redirect(url_for(".dashboard"))
+    first = idempotency.claim_nonce(get_session(), me.id, nonce)
+    if first == "new":
+        return nonce
+    if first == "in_progress":
+        flash("That button was already pressed: the call is being placed.")
+        return redirect(url_for(".dashboard"))
+    log.info("web form resubmitted: user %s shown call %s", me.account_number, first)
+    code = get_session().scalar(select(OneTimeCode.id).where(OneTimeCode.action_id == first))
+    if code is not None:
+        return redirect(url_for(".enter_code", code_id=code))
+    return redirect(url_for(".call_status", action_id=first))
+
+
+def _let_go(nonce: str | None, response: ResponseReturnValue) -> ResponseReturnValue:
+    """No call was placed: the form's nonce may be submitted again."""
+    if nonce is not None:
+        session = get_session()
+        idempotency.settle_nonce(session, nonce, None)
+        session.commit()
+    return response
+
+
+def _too_many(breach: Breach) -> str:
+    """Why a call was refused by a limit, and when to try again."""
+    seconds = breach.retry_after
+    if seconds < 120:
+        wait = f"{seconds} seconds"
+    elif seconds < 7200:
+        wait = f"{(seconds + 59) // 60} minutes"
+    else:
+        wait = f"{(seconds + 3599) // 3600} hours"
+    what = "confirmation calls" if breach.scope == "code" else "calls"
+    return f"You have placed too many {what} for now. Nothing was placed: try again in {wait}."
 
 
 def _own_action(action_id: int) -> CallAction:

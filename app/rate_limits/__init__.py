@@ -1,6 +1,7 @@
 """Rate limits on the routes where callers enter PINs: per caller number and per
 source address, checked after authentication (so a stranger cannot spend a
-caller's allowance).
+caller's allowance). And limits on the calls Glue places (CallLimits): per user
+and per API token, and on the calls that read a user a code.
 
 Built on `limits`, the engine under Flask-Limiter, because the check must come
 after a platform's authentication and answer in the platform's XML. Counters
@@ -30,6 +31,7 @@ from app.rate_limits.local_windows import LocalMovingWindows
 log = logging.getLogger(__name__)
 
 EXTENSION = "glue.rate_limits"
+CALLS_EXTENSION = "glue.call_limits"
 # Redis must answer fast or not at all: a caller is waiting.
 REDIS_OPTIONS: dict[str, float | str | bool] = {
     "socket_timeout": 0.25,
@@ -89,6 +91,58 @@ class PinRouteLimits:
         return max(1, int(reset_at - time.time()) + 1)
 
 
+class CallLimits:
+    """Allowances of calls placed: each call counts against its user's and (from
+    the API) its token's; a call that reads a code also against its user's code
+    calls. Checked before anything is recorded, so a refused call is neither
+    placed nor queued, and is not counted."""
+
+    def __init__(self, limiter: MovingWindows, per_user: str, per_token: str, codes: str) -> None:
+        self.limiter = limiter
+        self.allowances = {
+            scope: parse_many(value) if value else []
+            for scope, value in (("user", per_user), ("token", per_token), ("code", codes))
+        }
+
+    def hit(self, user: str, token: str | None = None, code: bool = False) -> Breach | None:
+        """Count one call for `user` (and `token`, and a code call); the first
+        allowance it would go over, if any (then nothing is counted)."""
+        keys = [("user", user)]
+        if token is not None:
+            keys.append(("token", token))
+        if code:
+            keys.append(("code", user))
+        checks = [(scope, key, item) for scope, key in keys for item in self.allowances[scope]]
+        # All are looked at before any is counted: a call refused by one
+        # allowance spends none of the others.
+        for scope, key, item in checks:
+            stats = self._stats(item, scope, key)
+            if stats is not None and stats.remaining < 1:
+                return Breach(scope, str(item), _seconds_until(stats.reset_time))
+        for scope, key, item in checks:
+            try:
+                counted = self.limiter.hit(item, "calls", scope, key)
+            except Exception:
+                log.warning("rate-limit store unreachable: %s call not counted", scope)
+                continue
+            if not counted:  # another request took the last one meanwhile
+                stats = self._stats(item, scope, key)
+                wait = _seconds_until(stats.reset_time) if stats else item.get_expiry()
+                return Breach(scope, str(item), wait)
+        return None
+
+    def _stats(self, item: RateLimitItem, scope: str, key: str) -> WindowStats | None:
+        try:
+            return self.limiter.get_window_stats(item, "calls", scope, key)
+        except Exception:
+            log.warning("rate-limit store unreachable: %s call not counted", scope)
+            return None
+
+
+def _seconds_until(reset_at: float) -> int:
+    return max(1, int(reset_at - time.time()) + 1)
+
+
 def storage_uri(app: Flask) -> str:
     """GLUE_RATE_LIMIT_STORAGE_URL, else the queue's Redis, else this process's memory."""
     return app.config["RATE_LIMIT_STORAGE_URL"] or queue_settings().redis_url or "memory://"
@@ -109,8 +163,15 @@ def init_app(app: Flask) -> None:
         # Behind N proxies the source is the address the Nth one saw, read from
         # X-Forwarded-For; trusting more than there are would let anyone pick theirs.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
+    limiter = moving_windows(storage_uri(app))
+    app.extensions[CALLS_EXTENSION] = CallLimits(
+        limiter,
+        app.config["CALL_LIMIT_PER_USER"],
+        app.config["CALL_LIMIT_PER_TOKEN"],
+        app.config["CODE_CALL_LIMIT_PER_USER"],
+    )
     app.extensions[EXTENSION] = PinRouteLimits(
-        moving_windows(storage_uri(app)),
+        limiter,
         app.config["RATE_LIMIT_PER_CALLER"] if app.config["RATE_LIMIT_ENABLED"] else "",
         app.config["RATE_LIMIT_PER_SOURCE"] if app.config["RATE_LIMIT_ENABLED"] else "",
     )
@@ -118,4 +179,9 @@ def init_app(app: Flask) -> None:
 
 def get_limits() -> PinRouteLimits:
     limits: PinRouteLimits = current_app.extensions[EXTENSION]
+    return limits
+
+
+def get_call_limits() -> CallLimits:
+    limits: CallLimits = current_app.extensions[CALLS_EXTENSION]
     return limits

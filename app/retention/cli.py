@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.db import make_engine
 from app.models import utcnow
+from app.outbound import idempotency
 from app.retention import purge as purging
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,8 @@ MAX_DAYS = 36500
 )
 def purge_command(days: int | None, dry_run: bool, batch_size: int) -> None:
     """Delete finished calls, their events and attempts, expired codes and old
-    call actions, all older than DAYS; print how many rows per table."""
+    call actions, all older than DAYS, and the API's idempotency keys and the
+    web's call-form nonces older than 24 hours; print how many rows per table."""
     days = days if days is not None else int(current_app.config["RETENTION_DAYS"])
     if not 1 <= days <= MAX_DAYS:
         raise click.UsageError(f"GLUE_RETENTION_DAYS must be 1-{MAX_DAYS}")
@@ -54,9 +56,15 @@ def purge_command(days: int | None, dry_run: bool, batch_size: int) -> None:
             else:
                 counts = purging.purge(session, cutoff, batch_size)
                 log.info("retention purge, older than %s days: %s", days, counts)
+            expired = idempotency.purge(session, dry_run)
     finally:
         engine.dispose()
     verb = "would delete" if dry_run else "deleted"
     click.echo(f"{verb} rows older than {days} days (before {cutoff:%Y-%m-%d %H:%M} UTC):")
     for table in purging.TABLES:
         click.echo(f"{table}: {counts[table]}")
+    # Kept 24 hours whatever the retention period: retries replayed, forms spent.
+    click.echo(
+        f"past 24 hours, {verb}: {expired['idempotency_keys']} idempotency keys, "
+        f"{expired['form_nonces']} call-form nonces"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import lxml.html
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -27,3 +28,24 @@ def sign_in(client: FlaskClient, account: str, password: str | None = None) -> T
 
 def dashboard_token(client: FlaskClient) -> str:
     return token(client.get("/"))
+
+
+def form_fields(response: TestResponse, action: str, **match: str) -> dict[str, str]:
+    """The hidden fields of the page's form posting to `action` (and holding
+    `match`'s values): its CSRF token, and its one-time nonce if it places a call."""
+    page = lxml.html.fromstring(response.get_data(as_text=True))
+    for form in page.xpath("//form[@action=$action]", action=action):
+        fields = {i.get("name"): i.get("value") or "" for i in form.xpath(".//input[@name]")}
+        if all(fields.get(name) == value for name, value in match.items()):
+            return fields
+    raise AssertionError(f"no form to {action} with {match}")
+
+
+def call_form(client: FlaskClient, kind: str, value: str) -> dict[str, str]:
+    """The fields the dashboard's Call button for that target sends."""
+    return form_fields(client.get("/"), "/call", kind=kind, value=value)
+
+
+def confirm_form(client: FlaskClient) -> dict[str, str]:
+    """The fields of the dashboard's "Confirm by a phone call" button."""
+    return form_fields(client.get("/"), "/phone/confirm")

@@ -175,3 +175,43 @@ def test_a_user_without_a_phone_calls_a_group_and_watches_it_connect(
             assert page.evaluate("document.documentElement.scrollWidth") <= 360
         finally:
             browser.close()
+
+
+def test_a_call_button_is_disabled_once_pressed(
+    chromium_path: str, live_app: tuple[Flask, str]
+) -> None:
+    """The page's script sends a Call form once: a second press sends nothing
+    (without the script, the server places one call per form anyway: see
+    tests/outbound/test_idempotency.py)."""
+    from playwright.sync_api import Route, expect, sync_playwright
+
+    _, base = live_app
+    sent: list[str | None] = []
+
+    def hold(route: Route) -> None:
+        sent.append(route.request.post_data)
+        route.fulfill(status=204)  # no content: the page stays as it is
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/login")
+            page.get_by_label("Account number").fill("1001")
+            page.get_by_label("Password").fill("ada-demo-1")
+            page.get_by_role("button", name="Sign in").click()
+            page.route(f"{base}/call", hold)
+            button = page.get_by_role("button", name="Call Grace Hopper")
+            button.click()
+            expect(button).to_be_disabled()
+            expect(button).to_have_attribute("aria-busy", "true")
+            button.click(force=True)
+            button.press("Enter")
+            page.get_by_role("button", name="Call Night shift").click()  # another form: sent
+            page.wait_for_timeout(300)
+        finally:
+            browser.close()
+    assert len(sent) == 2 and "kind=user&value=1002" in (sent[0] or "")
+    assert "kind=group&value=500" in (sent[1] or "")

@@ -28,7 +28,7 @@ from app.models import (
     utcnow,
 )
 from tests.helpers.settings import TEST_SECRETS
-from tests.helpers.web_client import API_KEY, dashboard_token, sign_in
+from tests.helpers.web_client import API_KEY, confirm_form, dashboard_token, sign_in
 
 IFBYPHONE_ENDPOINT = "/click_to_xyz.php"
 
@@ -53,7 +53,7 @@ def test_a_code_call_confirms_the_phone_typed_back_on_the_web_page(
 ) -> None:
     sign_in(client, "1001")
     csrf = dashboard_token(client)
-    confirm = client.post("/phone/confirm", data={"csrf_token": csrf})
+    confirm = client.post("/phone/confirm", data=confirm_form(client))
     assert confirm.status_code == 302 and "/phone/confirm/" in confirm.location
 
     form = sent_form(provider)
@@ -93,7 +93,7 @@ def test_another_user_cannot_open_someone_elses_code(
 ) -> None:
     sign_in(client, "1001")
     csrf = dashboard_token(client)
-    confirm = client.post("/phone/confirm", data={"csrf_token": csrf})
+    confirm = client.post("/phone/confirm", data=confirm_form(client))
     client.post("/logout", data={"csrf_token": csrf})
     sign_in(client, "1002")
     assert client.get(confirm.location).status_code == 404

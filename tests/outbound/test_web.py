@@ -27,16 +27,18 @@ from tests.helpers.web_client import (
     ENDPOINT,
     PASSWORDS,
     SAME_ANSWER,
+    confirm_form,
     dashboard_token,
+    form_fields,
     sign_in,
     token,
 )
 
 
 def place(client: FlaskClient, kind: str, value: str) -> TestResponse:
-    return client.post(
-        "/call", data={"kind": kind, "value": value, "csrf_token": dashboard_token(client)}
-    )
+    """Post a Call form of the dashboard's (a fresh one) for that target, offered or not."""
+    fields = form_fields(client.get("/"), "/call")
+    return client.post("/call", data={**fields, "kind": kind, "value": value})
 
 
 def page(response: TestResponse) -> lxml.html.HtmlElement:
@@ -487,7 +489,7 @@ def test_a_phone_confirmation_call_is_named_as_such(
     client: FlaskClient, provider: HTTPServer, directory: dict[str, int]
 ) -> None:
     sign_in(client, "1001")
-    confirm = client.post("/phone/confirm", data={"csrf_token": dashboard_token(client)})
+    confirm = client.post("/phone/confirm", data=confirm_form(client))
     assert confirm.status_code == 302
 
     (entry,) = page(client.get("/")).xpath("//ol[@class='history']/li")
