@@ -22,8 +22,10 @@ from werkzeug.test import TestResponse
 
 from app.auth import tokens
 from app.auth.passwords import hash_password
+from app.config import DEFAULTS
 from app.models import ApiToken, CallAction, User
 from app.outbound import jobs, service
+from app.outbound.destinations import DestinationPolicy
 from tests.helpers.directory import add_user
 from tests.helpers.settings import TEST_SECRETS
 from tests.helpers.web_client import PASSWORDS, sign_in, token
@@ -31,6 +33,9 @@ from tests.helpers.web_client import PASSWORDS, sign_in, token
 ADA_PHONE = "+13125550101"
 GRACE_PHONE = "+13125550102"
 CALL = {"user": "1001", "target": {"kind": "user", "value": "1002"}}
+
+# The shipped destination policy: the tests' numbers are all callable.
+SHIPPED = DestinationPolicy.from_config(DEFAULTS)
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +66,7 @@ def queued(session: Session, user: User, token_name: str | None = None) -> int:
     by the token `token_name`, else by the web page."""
     target = service.resolve_target(session, "user", "1002", originator="", region="US")
     via = "web" if token_name is None else "api"
-    action = service.record_call(session, user, target, "didforsale", via=via)
+    action = service.record_call(session, user, target, "didforsale", via=via, policy=SHIPPED)
     if token_name is not None:
         action.api_token_id = session.scalar(select(ApiToken.id).where(ApiToken.name == token_name))
     session.commit()

@@ -20,7 +20,7 @@ from app.models import CallAction, OneTimeCode, PhoneNumber, User
 from app.outbound import jobs, service
 from app.outbound.destinations import DestinationPolicy
 from tests.helpers.directory import add_group
-from tests.helpers.web_client import dashboard_token, sign_in, token
+from tests.helpers.web_client import call_form, confirm_form, sign_in, token
 
 ADA_PHONE = "+13125550101"
 
@@ -221,9 +221,7 @@ def test_the_web_page_shows_why_a_call_was_refused(
 ) -> None:
     add_group(session, "600", "Hotline", None, PREMIUM)
     sign_in(client, "1001")
-    refused = client.post(
-        "/call", data={"kind": "group", "value": "600", "csrf_token": dashboard_token(client)}
-    )
+    refused = client.post("/call", data=call_form(client, "group", "600"))
     assert refused.status_code == 302 and refused.location.startswith("/calls/")
     [row] = actions(session)
     reason = f"{PREMIUM}: premium-rate numbers are not called"
@@ -282,7 +280,7 @@ def test_a_confirmation_call_to_a_refused_phone_is_not_placed(
 ) -> None:
     set_phone_directly(session, "1001", PREMIUM)
     sign_in(client, "1001")
-    refused = client.post("/phone/confirm", data={"csrf_token": dashboard_token(client)})
+    refused = client.post("/phone/confirm", data=confirm_form(client))
     assert refused.status_code == 302 and refused.location.startswith("/calls/")
     [row] = actions(session)
     assert (row.purpose, row.status) == ("verify_phone", "refused")

@@ -19,13 +19,18 @@ from lxml import html
 from werkzeug.serving import make_server
 
 from app import create_app
+from app.config import DEFAULTS
 from app.db import get_session
 from app.models import CallAction, User
 from app.outbound import jobs, service
+from app.outbound.destinations import DestinationPolicy
 from app.outbound.providers import make_provider
 from app.outbound.providers.sandbox import Sandbox
 from tests.helpers.settings import TEST_SECRETS
 from tests.helpers.web_client import PASSWORDS
+
+# The shipped destination policy: the tests' numbers are all callable.
+SHIPPED = DestinationPolicy.from_config(DEFAULTS)
 
 
 @pytest.fixture
@@ -76,11 +81,13 @@ def test_a_first_call_on_a_fresh_app_goes_through_the_sandbox(glue: tuple[Flask,
     [note] = html.fromstring(dashboard.text).xpath("//p[contains(@class, 'sandbox')]")
     assert "Sandbox" in note.text_content() and "no phone rings" in note.text_content()
 
-    placed = browser.post(
-        f"{base}/call",
-        data={"kind": "group", "value": "500", "csrf_token": csrf(dashboard)},
-        timeout=10,
+    # The Call button's form as the page has it: its CSRF token and one-time nonce.
+    [form] = html.fromstring(dashboard.text).xpath(
+        "//form[@action='/call'][.//input[@name='kind'][@value='group']]"
+        "[.//input[@name='value'][@value='500']]"
     )
+    fields = {i.get("name"): i.get("value") or "" for i in form.xpath(".//input[@name]")}
+    placed = browser.post(f"{base}/call", data=fields, timeout=10)
     assert re.search(r"/calls/\d+$", placed.url), placed.url
     assert "Sandbox" in html.fromstring(placed.text).text_content()
     action_id = int(placed.url.rsplit("/", 1)[1])
@@ -113,7 +120,7 @@ def test_the_sandbox_phone_is_connected_to_the_person_called(glue: tuple[Flask, 
         session = get_session()
         ada = session.query(User).filter_by(account_number="1001").one()
         target = service.resolve_target(session, "user", "1002", originator="", region="US")
-        action = service.record_call(session, ada, target, "sandbox", via="api")
+        action = service.record_call(session, ada, target, "sandbox", via="api", policy=SHIPPED)
         session.commit()
         provider = make_provider("sandbox", app.config)
         assert isinstance(provider, Sandbox)

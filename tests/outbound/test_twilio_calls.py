@@ -17,9 +17,11 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
+from app.config import DEFAULTS
 from app.directory.pins import get_hasher
 from app.models import CallAction, User
 from app.outbound import codes, jobs, service
+from app.outbound.destinations import DestinationPolicy
 from tests.helpers.directory import add_user
 from tests.helpers.settings import TEST_SECRETS
 
@@ -31,6 +33,9 @@ SID = "AC" + "a" * 32
 CALLS = f"/2010-04-01/Accounts/{SID}/Calls.json"
 CALL_SID = "CA" + "b" * 32
 TOKEN = TEST_SECRETS["TWILIO_AUTH_TOKEN"]
+
+# The shipped destination policy: the tests' numbers are all callable.
+SHIPPED = DestinationPolicy.from_config(DEFAULTS)
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +60,7 @@ def ada(session: Session) -> User:
 
 def place(app: Flask, session: Session, user: User) -> int:
     target = service.resolve_target(session, "user", "1002", originator=ORIGINATOR, region="US")
-    action = service.record_call(session, user, target, "twilio", via="api")
+    action = service.record_call(session, user, target, "twilio", via="api", policy=SHIPPED)
     session.commit()
     with app.app_context():
         result = jobs.place_call(action.id)
@@ -162,7 +167,7 @@ def test_a_twilio_code_call_reads_the_code_in_twiml(
     httpserver.expect_request(CALLS, method="POST").respond_with_json(created, status=201)
     app.config["VERIFY_PROVIDER"] = "twilio"
     action = service.record_verification_call(
-        session, ada, ADA_PHONE, "twilio", "api", "verify_phone"
+        session, ada, ADA_PHONE, "twilio", "api", "verify_phone", policy=SHIPPED
     )
     session.flush()
     with app.app_context():
