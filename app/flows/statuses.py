@@ -61,6 +61,7 @@ ACTION_RANK: Mapping[str, int] = {
     "queued": 0, "scheduled": 0, "retrying": 0, "unknown": 0, "calling": 1, "ringing": 2,
     "connected": 3, "completed": 4, "busy": 4, "no_answer": 4, "failed": 4,
     "cancelled": FINAL_RANK + 1,  # what Glue was asked for: no report replaces it
+    "refused": FINAL_RANK + 1,  # never sent: no report is about it
 }  # fmt: skip
 ANSWERED = frozenset({"answered", "in-progress"})
 NO_FLOW = "-"  # the flow of a call Glue knows only from status reports

@@ -175,7 +175,8 @@ def start_call() -> tuple[Response, int]:
             at=at,
         )
         action.api_token_id = g.api_token.id
-        _within_limits(user)
+        if not service.is_refused(action):  # counted only for a call to be placed
+            _within_limits(user)
     except service.NeedsPhone as exc:
         raise ApiError(409, "needs_phone", f"user {user.account_number} has {exc}") from None
     except service.CallError as exc:
@@ -251,15 +252,16 @@ def start_verification(account: str) -> tuple[Response, int]:
         raise ApiError(409, "needs_phone", f"user {user.account_number} has no phone on file")
     config = current_app.config
     phone = user.phones[0].e164
-    _within_limits(user, code=method == "code")
     if method == "survo":
         action = service.record_verification_call(
             session, user, phone, "ifbyphone", "api", "verify_survo", policy=_policy()
         )
         action.api_token_id = g.api_token.id
-        session.commit()
         if service.is_refused(action):
+            session.commit()
             return _refused(action)
+        _within_limits(user)  # counted only for a call to be placed
+        session.commit()
         jobs.enqueue(session, action)
         return jsonify(call=service.action_view(action)), 202
     action = service.record_verification_call(
@@ -269,6 +271,7 @@ def start_verification(account: str) -> tuple[Response, int]:
     if service.is_refused(action):
         session.commit()
         return _refused(action)
+    _within_limits(user, code=True)  # counted only for a call to be placed
     session.flush()
     issued = codes.issue(session, get_hasher(), user, phone, action)
     session.commit()

@@ -395,6 +395,8 @@ def _end_call(action: CallAction, config: Mapping[str, Any]) -> tuple[bool, str]
         provider.close()
     if result.outcome is Outcome.ACCEPTED:
         return True, f"ended by the provider: {result.detail}"
+    if result.outcome is Outcome.AMBIGUOUS:
+        return False, f"no clear answer from the provider: it may have ended: {result.detail}"
     return False, f"provider cannot cancel: {result.detail}"
 
 

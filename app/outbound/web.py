@@ -332,12 +332,6 @@ def confirm_phone() -> ResponseReturnValue:
     if isinstance(nonce, Response):
         return nonce
     session = get_session()
-    breach = get_call_limits().hit(me.account_number, code=True)
-    if breach is not None:
-        idempotency.settle_nonce(session, nonce, None)
-        session.commit()
-        flash(_too_many(breach), "error")
-        return redirect(url_for(".dashboard"))
     config = current_app.config
     action = service.record_verification_call(
         session,
@@ -348,9 +342,16 @@ def confirm_phone() -> ResponseReturnValue:
         "verify_phone",
         policy=_policy(),
     )
-    if service.is_refused(action):
-        return _refused(session, action)
     session.flush()
+    if service.is_refused(action):  # recorded, never sent: a resubmit shows it
+        idempotency.settle_nonce(session, nonce, action.id)
+        return _refused(session, action)
+    # Counted only for a call that will be placed.
+    breach = get_call_limits().hit(me.account_number, code=True)
+    if breach is not None:
+        session.rollback()
+        flash(_too_many(breach), "error")
+        return _let_go(nonce, redirect(url_for(".dashboard")))
     issued = codes.issue(session, get_hasher(), me, me.phones[0].e164, action)
     idempotency.settle_nonce(session, nonce, action.id)
     session.commit()
@@ -444,7 +445,9 @@ def _start_call(kind: str, value: str, nonce: str | None = None) -> ResponseRetu
             via="web",
             policy=_policy(),
         )
-        breach = get_call_limits().hit(me.account_number)
+        # Counted only for a call that will be placed.
+        refused = service.is_refused(action)
+        breach = None if refused else get_call_limits().hit(me.account_number)
         if breach is not None:
             session.rollback()
             flash(_too_many(breach), "error")

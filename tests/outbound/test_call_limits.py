@@ -21,8 +21,8 @@ from werkzeug.test import TestResponse
 
 from app import create_app
 from app.auth import tokens
-from app.models import CallAction, IdempotencyKey, OneTimeCode
-from tests.helpers.directory import add_user
+from app.models import CallAction, IdempotencyKey, OneTimeCode, User
+from tests.helpers.directory import add_group, add_user
 from tests.helpers.services import require
 from tests.helpers.web_client import API_KEY, ENDPOINT, call_form, confirm_form, sign_in
 
@@ -213,3 +213,47 @@ def test_hosts_share_the_limits_through_redis(
     finally:
         for app in apps:
             app.extensions["glue.engine"].dispose()
+
+
+def test_calls_the_destination_policy_refused_use_up_no_allowance(
+    client: FlaskClient, session: Session, provider: HTTPServer, directory: dict[str, int]
+) -> None:
+    # Group 900 rings a premium-rate number: recorded as refused, never placed.
+    add_group(session, "900", "Hotline", None, "+19002345678")
+    session.commit()
+    auth = bearer(session)
+    for _ in range(3):
+        refused = client.post(
+            "/api/v1/calls",
+            json=group_call("1001") | {"target": {"kind": "group", "value": "900"}},
+            headers=auth,
+        )
+        assert refused.status_code == 422
+    assert client.post("/api/v1/calls", json=group_call("1001"), headers=auth).status_code == 202
+    sign_in(client, "1001")
+    for _ in range(3):
+        assert client.post("/call", data=call_form(client, "group", "900")).status_code == 302
+    placed = client.post("/call", data=call_form(client, "group", "500"))
+    assert placed.location.startswith("/calls/")
+    statuses = session.scalars(select(CallAction.status).order_by(CallAction.id)).all()
+    refused_ones = [status == "refused" for status in statuses]
+    assert refused_ones == [True] * 3 + [False] + [True] * 3 + [False]
+    assert len(provider.log) == 2
+
+
+def test_a_refused_confirmation_call_is_shown_again_on_resubmit(
+    client: FlaskClient, session: Session, provider: HTTPServer, directory: dict[str, int]
+) -> None:
+    user = session.scalars(select(User).where(User.account_number == "1001")).one()
+    user.phones[0].e164 = "+19002345678"  # as an import may store it
+    session.commit()
+    sign_in(client, "1001")
+    form = confirm_form(client)
+    first = client.post("/phone/confirm", data=form)
+    again = client.post("/phone/confirm", data=form)
+    assert first.location.startswith("/calls/") and again.location == first.location
+    assert (count(session, CallAction), count(session, OneTimeCode), provider.log) == (1, 0, [])
+    # The refusal used up no confirmation call: the limit is one a minute.
+    user.phones[0].e164 = "+13125550101"
+    session.commit()
+    assert "/phone/confirm/" in client.post("/phone/confirm", data=confirm_form(client)).location
