@@ -72,22 +72,13 @@ def load_flow(path: Path, pins: PinPolicy | None = None) -> Flow:
     With `pins`, a PIN question that cannot take every PIN length the policy
     allows is one of them (see `pin_problems`).
     """
-    try:
-        return _load_flow(path, pins)
-    except RecursionError:  # reading YAML and checking the data both recurse
-        message = "YAML nested too deeply, or an alias (*name) inside its own anchor (&name)"
-        hint = "write the repeated part out in full"
-        raise FlowFileError([Problem(str(path), 1, "", message, hint)]) from None
-
-
-def _load_flow(path: Path, pins: PinPolicy | None) -> Flow:
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         hint = "check the file exists and is saved as UTF-8 text"
         raise FlowFileError([Problem(file, 1, "", f"cannot read: {exc}", hint)]) from None
-    return _load_text(text, path.stem, file, pins)
+    return load_flow_text(text, path.stem, file, pins)
 
 
 def load_flow_text(
