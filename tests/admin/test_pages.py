@@ -11,13 +11,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from app.models import AdminAction, Call, CallEvent, UnknownClaim, User, utcnow
 from tests.helpers.admin_pages import ADA_PASSWORD, cells, page, rows, text
-from tests.helpers.ifbyphone import answers, follow, message, send
+from tests.helpers.ifbyphone import answers, count, follow, message, send
 from tests.helpers.web_client import sign_in, token
 
 M = TypeVar("M")
@@ -57,11 +57,6 @@ def unlock(client: FlaskClient, fields: dict[str, str], csrf: bool = True) -> Te
 def fresh(session: Session, model: type[M], **where: str) -> M:
     session.commit()  # end the test's read snapshot, to see what requests wrote
     return session.scalars(select(model).filter_by(**where)).one()
-
-
-def count(session: Session, model: type) -> int:
-    session.commit()
-    return session.scalar(select(func.count()).select_from(model)) or 0
 
 
 # --- who may see the pages -------------------------------------------------------------
