@@ -28,7 +28,14 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
-from app.outbound.providers.base import MASK, RAW_LIMIT, CallResult, Outcome, e164
+from app.outbound.providers.base import (
+    MASK,
+    RAW_LIMIT,
+    CallResult,
+    Outcome,
+    e164,
+    hide_values,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +126,7 @@ class HttpProvider:
         """The parameters with every secret one replaced by "***", and every
         `hidden` value (a secret inside a parameter, a signed token) too."""
         return {
-            key: MASK if key in self.secret_params and value else _hide(value, hidden)
+            key: MASK if key in self.secret_params and value else hide_values(value, hidden)
             for key, value in params.items()
         }
 
@@ -127,7 +134,7 @@ class HttpProvider:
         """`text` with any secret value (as sent, or URL-encoded) masked."""
         values = {params.get(key, "") for key in self.secret_params} | set(hidden)
         forms = {form for v in values if v for form in (v, quote_plus(v), quote(v, safe=""))}
-        return _hide(text, forms)
+        return hide_values(text, forms)
 
     def not_configured(
         self, missing: list[str], params: Mapping[str, str], hidden: Collection[str] = ()
@@ -218,14 +225,6 @@ class HttpProvider:
             return parse(answer)
         except Exception as exc:  # an odd body must not become a retry
             return Reading(Outcome.AMBIGUOUS, f"unreadable answer from {self.name}: {exc}")
-
-
-def _hide(text: str, values: Collection[str]) -> str:
-    """`text` with every one of `values` in it replaced by "***"."""
-    for value in sorted(values, key=len, reverse=True):  # a longer one may hold a shorter
-        if value:
-            text = text.replace(value, MASK)
-    return text
 
 
 def _decode(body: bytes, charset: str | None) -> str:

@@ -13,7 +13,7 @@ No Flask here or in the clients: a job worker uses them with a settings object.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -120,6 +120,14 @@ class Provider(Protocol):
 
 
 # Helpers the clients share: number formats, unsupported fields, schema checks.
+
+
+def hide_values(text: str, values: Collection[str]) -> str:
+    """`text` with every one of `values` in it replaced by "***"."""
+    for value in sorted(values, key=len, reverse=True):  # a longer one may hold a shorter
+        if value:
+            text = text.replace(value, MASK)
+    return text
 
 
 def e164(value: str | None, what: str) -> str:

@@ -48,6 +48,7 @@ from app.outbound.providers.base import (
     InvalidCallRequest,
     Outcome,
     e164,
+    hide_values,
     reject_unsupported,
 )
 
@@ -232,8 +233,8 @@ class Twilio:
             body: dict[str, Any] = {"status": exc.status, "code": exc.code, "message": exc.msg}
             code = f" {exc.code}" if exc.code else ""
             detail = f"HTTP {exc.status} from twilio, error{code}: {exc.msg}"
-            raw = _hide(json.dumps(body), hidden)[:RAW_LIMIT]
-            detail = _hide(detail, hidden)[:DETAIL_LIMIT]
+            raw = hide_values(json.dumps(body), hidden)[:RAW_LIMIT]
+            detail = hide_values(detail, hidden)[:DETAIL_LIMIT]
             if exc.status >= 500:
                 return CallResult(Outcome.AMBIGUOUS, detail, raw=raw, sent=sent)
             if 300 <= exc.status < 400:
@@ -243,10 +244,10 @@ class Twilio:
             return CallResult(Outcome.REFUSED, detail, raw=raw, sent=sent, final=final)
         if isinstance(exc, requests.RequestException):
             outcome, what = classify(exc)
-            detail = _hide(f"{what}: {exc}", hidden)[:DETAIL_LIMIT]
+            detail = hide_values(f"{what}: {exc}", hidden)[:DETAIL_LIMIT]
             return CallResult(outcome, detail, sent=sent)
         if isinstance(exc, TwilioException | ValueError):  # an odd 2xx body
-            detail = _hide(f"unreadable answer from twilio: {exc}", hidden)[:DETAIL_LIMIT]
+            detail = hide_values(f"unreadable answer from twilio: {exc}", hidden)[:DETAIL_LIMIT]
             return CallResult(Outcome.AMBIGUOUS, detail, sent=sent)
         # The request may have gone out: never let it become a retry.
         log.exception("twilio: unexpected failure placing a call")
@@ -255,9 +256,3 @@ class Twilio:
 
 def _masked(params: Mapping[str, str]) -> dict[str, str]:
     return {key: MASK if key in SECRET_PARAMS else value for key, value in params.items()}
-
-
-def _hide(text: str, values: list[str]) -> str:
-    for value in values:
-        text = text.replace(value, MASK)
-    return text
