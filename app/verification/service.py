@@ -19,6 +19,7 @@ record it names is neither read nor counted.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -263,29 +264,12 @@ class Verifier:
         counters: Counters,
         phones: tuple[str, ...] | None,
     ) -> Verdict:
-        if isinstance(record, User):
-            if self.hasher.verify(pin, record.pin_hash):
-                return self._succeed(record, now, counters, "pin", phones=phones)
+        members = active_members(self.session, record) if isinstance(record, Group) else []
+        opened = pin_opens(self.hasher, record, pin, members)
+        if opened is None:
             return self._fail(record, now, "wrong_pin", counters)
-        group_pin = bool(record.pin_hash) and self.hasher.verify(pin, record.pin_hash)
-        # Every member's PIN is checked, matched or not: the time taken must not
-        # tell which member (if any) has this PIN.
-        members = [m for m in self._active_members(record) if self.hasher.verify(pin, m.pin_hash)]
-        if group_pin:
-            return self._succeed(record, now, counters, "pin")
-        if members:
-            return self._succeed(record, now, counters, "member_pin", members[0])
-        return self._fail(record, now, "wrong_pin", counters)
-
-    def _active_members(self, group: Group) -> list[User]:
-        return list(
-            self.session.scalars(
-                select(User)
-                .join(Membership, Membership.user_id == User.id)
-                .where(Membership.group_id == group.id, User.active.is_(True))
-                .order_by(User.id)
-            )
-        )
+        reason, member = opened
+        return self._succeed(record, now, counters, reason, member, phones)
 
     def _succeed(
         self,
@@ -309,21 +293,7 @@ class Verifier:
             ).one_or_none()
             if reset is None:
                 return Verdict("locked", "locked")
-        if phones is None:
-            owner = PhoneNumber.user_id if isinstance(record, User) else PhoneNumber.group_id
-            phones = tuple(
-                self.session.scalars(
-                    select(PhoneNumber.e164).where(owner == record.id).order_by(PhoneNumber.id)
-                )
-            )
-        subject = Subject(
-            kind="user" if isinstance(record, User) else "group",
-            id=record.id,
-            number=record.account_number if isinstance(record, User) else record.group_number,
-            name=record.name,
-            phones=phones,
-            member=member.name if member else None,
-        )
+        subject = subject_of(self.session, record, phones, member)
         return Verdict("verified", reason, subject, member.id if member else None)
 
     def _fail(self, counted: Counted, now: datetime, reason: str, counters: Counters) -> Verdict:
@@ -376,6 +346,57 @@ class Verifier:
                 "reason": verdict.reason,
             },
         )
+
+
+def pin_opens(
+    hasher: PinHasher, record: User | Group, pin: str, members: Sequence[User]
+) -> tuple[str, User | None] | None:
+    """How `pin` opens the record: its own PIN ("pin"), or for a group, the PIN
+    of one of its active `members` ("member_pin", that member); None if neither."""
+    if isinstance(record, User):
+        return ("pin", None) if hasher.verify(pin, record.pin_hash) else None
+    group_pin = bool(record.pin_hash) and hasher.verify(pin, record.pin_hash)
+    # Every member's PIN is checked, matched or not: the time taken must not
+    # tell which member (if any) has this PIN.
+    matched = [m for m in members if hasher.verify(pin, m.pin_hash)]
+    if group_pin:
+        return "pin", None
+    return ("member_pin", matched[0]) if matched else None
+
+
+def active_members(session: Session, group: Group) -> list[User]:
+    return list(
+        session.scalars(
+            select(User)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.group_id == group.id, User.active.is_(True))
+            .order_by(User.id)
+        )
+    )
+
+
+def subject_of(
+    session: Session,
+    record: User | Group,
+    phones: tuple[str, ...] | None = None,
+    member: User | None = None,
+) -> Subject:
+    """The verified record as flows speak of it; its phones read unless given."""
+    if phones is None:
+        owner = PhoneNumber.user_id if isinstance(record, User) else PhoneNumber.group_id
+        phones = tuple(
+            session.scalars(
+                select(PhoneNumber.e164).where(owner == record.id).order_by(PhoneNumber.id)
+            )
+        )
+    return Subject(
+        kind="user" if isinstance(record, User) else "group",
+        id=record.id,
+        number=record.account_number if isinstance(record, User) else record.group_number,
+        name=record.name,
+        phones=phones,
+        member=member.name if member else None,
+    )
 
 
 def _unlocked(model: type[Counted], now: datetime, counters: Counters) -> ColumnElement[bool]:
