@@ -10,6 +10,7 @@ declaration, DOCTYPE or comments) with nothing that loads from elsewhere.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 
 import graphviz
 from lxml import etree
@@ -31,9 +32,15 @@ from app.neutral.steps import (
     Transfer,
     VirtualReceptionist,
     Voicemail,
+    is_final,
 )
 
 FORMATS = ("svg", "png")
+
+# Node ids, which Graphviz writes as each node's <title> in the SVG: a call's
+# path is drawn by naming them (see `call_path`, `highlighted`).
+START = "start"
+VERIFY = "verify"
 
 # What each outcome means, under its name.
 _MEANING = {
@@ -55,6 +62,10 @@ _OUTCOME_COLOURS = {
 # Rows top to bottom: retry last, so its edge back to the questions runs below
 # every other row instead of across them.
 _ROWS = (*(outcome for outcome in OUTCOMES if outcome != "retry"), "retry")
+_SVG = "http://www.w3.org/2000/svg"
+_SVG_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True
+)
 _FONT = "Helvetica,Arial,sans-serif"
 _WRAP = 34  # characters a label line
 
@@ -101,9 +112,9 @@ def build(flow: Flow) -> graphviz.Digraph:
         node_attr={"fontname": _FONT, "fontsize": "11", "shape": "box", "style": "filled"},
         edge_attr={"fontname": _FONT, "fontsize": "9", "color": "#555555"},
     )
-    dot.node("start", "Call", shape="circle", fillcolor="#dde7f5")
+    dot.node(START, "Call", shape="circle", fillcolor="#dde7f5")
 
-    question_ids = {q.name: f"question {i}" for i, q in enumerate(flow.questions, 1)}
+    question_ids = {q.name: question_node(flow, q.name) for q in flow.questions}
     with dot.subgraph(name="cluster_questions") as cluster:
         cluster.attr(label="Questions", style="rounded,dashed", color="#7a8fb0")
         for index, question in enumerate(flow.questions, 1):
@@ -114,33 +125,33 @@ def build(flow: Flow) -> graphviz.Digraph:
                 style="rounded,filled",
                 fillcolor="#dde7f5",
             )
-    first = question_ids[flow.questions[0].name] if flow.questions else "verify"
-    dot.edge("start", first)
+    first = question_ids[flow.questions[0].name] if flow.questions else VERIFY
+    dot.edge(START, first)
     for before, after in zip(flow.questions, flow.questions[1:], strict=False):
         dot.edge(question_ids[before.name], question_ids[after.name])
-    last = question_ids[flow.questions[-1].name] if flow.questions else "start"
+    last = question_ids[flow.questions[-1].name] if flow.questions else START
 
     dot.node(
-        "verify",
+        VERIFY,
         _label("Verify", *_verify_lines(flow)),
         shape="hexagon",
         margin="0,0.05",
         fillcolor="#ffffff",
     )
-    dot.edge(last, "verify")
+    dot.edge(last, VERIFY)
 
     for outcome in _ROWS:
-        outcome_id = f"outcome {outcome}"
+        outcome_id = outcome_node(outcome)
         dot.node(
             outcome_id,
             _label(outcome, _MEANING[outcome]),
             shape="ellipse",
             fillcolor=_OUTCOME_COLOURS[outcome],
         )
-        dot.edge("verify", outcome_id)
+        dot.edge(VERIFY, outcome_id)
         previous = outcome_id
-        for index, step in enumerate(flow.outcomes.get(outcome, ()), 1):
-            step_id = f"{outcome} step {index}"
+        for index, step in enumerate(flow.outcomes.get(outcome, ())):
+            step_id = step_node(outcome, index)
             _step_node(dot, step_id, step, flow)
             dot.edge(previous, step_id)
             previous = step_id
@@ -160,6 +171,70 @@ def build(flow: Flow) -> graphviz.Digraph:
                     constraint="false",
                 )
     return dot
+
+
+def question_node(flow: Flow, name: str) -> str:
+    """The node of the flow's question called name."""
+    number = next((i for i, q in enumerate(flow.questions, 1) if q.name == name), 0)
+    return f"question {number}"
+
+
+def outcome_node(outcome: str) -> str:
+    return f"outcome {outcome}"
+
+
+def step_node(outcome: str, index: int) -> str:
+    """The node of step `index` (from 0, as the engine counts) of an outcome's sequence."""
+    return f"{outcome} step {index + 1}"
+
+
+def outcome_path(flow: Flow, outcome: str, start: int = 0, stop: int | None = None) -> list[str]:
+    """The outcome's node (when its sequence starts here) and its steps from
+    `start` to `stop`, or to where the call leaves the flow or is asked again."""
+    steps = flow.outcomes.get(outcome, ())
+    if stop is None:
+        stop = next((i + 1 for i, step in enumerate(steps) if is_final(step)), len(steps))
+        stop = max(stop, start)
+    head = [outcome_node(outcome)] if start == 0 and outcome in OUTCOMES else []
+    return head + [step_node(outcome, i) for i in range(start, min(stop, len(steps)))]
+
+
+# Outcomes a PIN check leads to; the others come from silence or a bad answer.
+CHECKED = frozenset({"verified", "retry", "failed", "locked"})
+
+
+def call_path(flow: Flow, outcomes: Sequence[str | None]) -> list[str]:
+    """The nodes a past call went through, from the outcome stored with each of
+    its turns. A turn that asks one question (`asking`) asks the next in order;
+    a turn that checked a PIN had every question answered; each outcome runs
+    its steps to where the call leaves the flow or is asked again."""
+    path = [START]
+    asked = 0
+    for outcome in outcomes:
+        if outcome == "asking" and flow.questions:
+            asked = min(asked + 1, len(flow.questions))
+            path.append(question_node(flow, flow.questions[asked - 1].name))
+        elif outcome in OUTCOMES:
+            if outcome in CHECKED:
+                path += [question_node(flow, q.name) for q in flow.questions[asked:]]
+                path.append(VERIFY)
+            path += outcome_path(flow, outcome)
+            asked = 0
+    return path
+
+
+def highlighted(svg: bytes, path: Sequence[str]) -> bytes:
+    """The graph's SVG with the class `lit` on each node of the path, and on
+    each edge between two nodes that follow each other on it."""
+    nodes = set(path)
+    edges = {f"{a}->{b}" for a, b in zip(path, path[1:], strict=False) if a != b}
+    root = etree.fromstring(svg, _SVG_PARSER)
+    for group in root.iter(f"{{{_SVG}}}g"):
+        kind = group.get("class")
+        title = group.findtext(f"{{{_SVG}}}title")
+        if (kind == "node" and title in nodes) or (kind == "edge" and title in edges):
+            group.set("class", f"{kind} lit")
+    return etree.tostring(root, encoding="utf-8")
 
 
 def _step_node(dot: graphviz.Digraph, node_id: str, step: Step, flow: Flow) -> None:
@@ -260,8 +335,5 @@ def _label(*parts: str, width: int = _WRAP) -> str:
 
 def _bare_svg(data: bytes) -> bytes:
     """Graphviz's SVG as a lone `<svg>` element, for inlining in a page or saving."""
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True
-    )
-    root = etree.fromstring(data, parser)
+    root = etree.fromstring(data, _SVG_PARSER)
     return etree.tostring(root, encoding="utf-8", xml_declaration=False)
