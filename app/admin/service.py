@@ -294,6 +294,19 @@ def call_detail(session: Session, call_id: int) -> tuple[Call, list[Verification
     return call, list(attempts)
 
 
+def call_path_svg(registry: FlowRegistry, call: Call) -> bytes | None:
+    """The graph of the flow version the call ran, its path lit (`graph.call_path`);
+    None for a call from before versions, or a version that no longer loads.
+    Raises GraphError when Graphviz cannot draw."""
+    if call.flow_version is None:
+        return None
+    flow = registry.get_version(call.flow, call.flow_version)
+    if flow is None:
+        return None
+    outcomes = [event.outcome for event in call.events if event.kind == "turn"]
+    return graph.highlighted(graph.render(flow, "svg"), graph.call_path(flow, outcomes))
+
+
 def recent_attempts(session: Session, number: int = 1) -> Page[VerificationAttempt]:
     """Verification attempts, newest first, PER_PAGE to a page."""
     stmt = select(VerificationAttempt).order_by(

@@ -25,6 +25,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 from wtforms import HiddenField, IntegerField
 from wtforms.validators import AnyOf, DataRequired, Length, NumberRange
@@ -32,6 +33,7 @@ from wtforms.validators import AnyOf, DataRequired, Length, NumberRange
 from app.admin import service
 from app.auth.sign_in import WebUser, logout_button
 from app.db import get_session
+from app.dialects.pretty import pretty_xml
 from app.flows import versions
 from app.flows.graph import GraphError
 from app.flows.loader import FLOW_NAME
@@ -112,6 +114,12 @@ def _page_context() -> dict[str, Any]:
 def _admin_json(value: Any) -> str:
     """A stored payload as indented JSON (escaped by the template, like all text)."""
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+@bp.app_template_filter("pretty_xml")
+def _pretty_xml(value: str) -> str:
+    """A stored reply indented, one element a line (escaped by the template, like all text)."""
+    return pretty_xml(value)
 
 
 def http_error(exc: HTTPException) -> Response:
@@ -269,7 +277,14 @@ def call(call_id: int) -> ResponseReturnValue:
     if found is None:
         abort(404)
     record, attempts = found
-    return render_template("admin/call.html", call=record, attempts=attempts)
+    try:
+        svg = service.call_path_svg(_registry(), record)
+    except GraphError as exc:
+        log.error("call %s: flow %s not drawn: %s", call_id, record.flow, exc)
+        svg = None
+    # Inline, so the path is lit without a script: Graphviz escapes every label.
+    path = Markup(svg.decode("utf-8")) if svg else None
+    return render_template("admin/call.html", call=record, attempts=attempts, path=path)
 
 
 @bp.get("/attempts")

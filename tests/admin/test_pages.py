@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask.testing import FlaskClient, FlaskCliRunner
+from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
@@ -35,6 +36,12 @@ PAGES = [
     "/admin/attempts",
     "/admin/locks",
 ]
+
+
+def c14n(xml: str) -> bytes:
+    """XML in canonical form, blank text between elements left out."""
+    parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False)
+    return etree.tostring(etree.fromstring(xml.encode(), parser), method="c14n")
 
 
 def lock_out(client: FlaskClient, claimed: str) -> None:
@@ -157,8 +164,10 @@ def test_a_call_through_ifbyphone_is_listed_with_its_events(
         assert text(shown.xpath(".//dd[@class='kind']")[0]) == event.kind
         payload = json.loads(shown.xpath(".//pre[@class='payload']")[0].text_content())
         assert payload == event.payload
-        # The reply as stored, shown as text: its markup escaped, not parsed as HTML.
-        assert shown.xpath(".//pre[@class='reply']")[0].text_content() == event.reply
+        # The reply as stored, indented, shown as text: its markup escaped, not parsed as HTML.
+        reply = shown.xpath(".//details/pre[@class='reply']")[0].text_content()
+        assert "\n  <" in reply
+        assert c14n(reply) == c14n(event.reply)
         assert not shown.xpath(".//pre[@class='reply']/*")
     assert json.loads(events[0].xpath(".//pre[@class='payload']")[0].text_content())["pin"] == "***"
     assert "&lt;action&gt;" in html
