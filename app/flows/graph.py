@@ -9,6 +9,7 @@ declaration, DOCTYPE or comments) with nothing that loads from elsewhere.
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 from collections.abc import Sequence
 
@@ -227,11 +228,13 @@ def highlighted(svg: bytes, path: Sequence[str]) -> bytes:
     """The graph's SVG with the class `lit` on each node of the path, and on
     each edge between two nodes that follow each other on it."""
     nodes = set(path)
-    edges = {f"{a}->{b}" for a, b in zip(path, path[1:], strict=False) if a != b}
+    edges = {f"{a}->{b}" for a, b in itertools.pairwise(path) if a != b}
     root = etree.fromstring(svg, _SVG_PARSER)
     for group in root.iter(f"{{{_SVG}}}g"):
         kind = group.get("class")
-        title = group.findtext(f"{{{_SVG}}}title")
+        title = group.findtext(f"{{{_SVG}}}title") or ""
+        if kind == "edge":  # `a:s->b:s` where an edge leaves and enters by a port
+            title = "->".join(end.partition(":")[0] for end in title.split("->"))
         if (kind == "node" and title in nodes) or (kind == "edge" and title in edges):
             group.set("class", f"{kind} lit")
     return etree.tostring(root, encoding="utf-8")

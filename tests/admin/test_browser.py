@@ -2,58 +2,19 @@
 signs in, unlocks a user locked out through the IfbyPhone hook, and sees it recorded.
 
 The app is served by a real WSGI server in a thread, over a migrated SQLite
-database holding the demo directory. Skipped when /usr/bin/chromium is missing,
-unless GLUE_TEST_REQUIRE_BROWSER=1.
+database holding the demo directory (`live`, in conftest.py). Skipped when
+/usr/bin/chromium is missing, unless GLUE_TEST_REQUIRE_BROWSER=1.
 """
 
 from __future__ import annotations
 
 import shutil
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 from flask import Flask
-from werkzeug.serving import make_server
 
-from app import create_app
 from tests.helpers.settings import CHROMIUM_ARGS, TEST_SECRETS
-
-
-@pytest.fixture
-def live(sqlite_template: Path, tmp_path: Path, flows_dir: Path) -> Iterator[tuple[str, Flask]]:
-    """The app on a real server (threaded) at http://127.0.0.1:<free port>, Ada an admin."""
-    database = tmp_path / "glue.db"
-    shutil.copy(sqlite_template, database)
-    app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": f"sqlite:///{database}",
-            "FLOWS_DIR": str(flows_dir),
-            **TEST_SECRETS,
-        },
-        instance_path=str(tmp_path / "instance"),
-    )
-    runner = app.test_cli_runner()
-    for args in (["demo", "load"], ["users", "make-admin", "1001"]):
-        result = runner.invoke(args=args)
-        assert result.exit_code == 0, result.output
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", app
-    finally:
-        server.shutdown()
-        thread.join(5)
-        app.extensions["glue.engine"].dispose()
-
-
-@pytest.fixture
-def live_base(live: tuple[str, Flask]) -> str:
-    return live[0]
 
 
 def lock_out(base: str, account: str) -> None:

@@ -68,6 +68,12 @@ def test_the_svg_lights_the_nodes_and_edges_of_the_path(flow: Flow, graphviz_dot
     assert ("node lit", "verify") in lit and ("node lit", "verified step 2") in lit
     assert ("edge lit", "question 2->verify") in lit
     assert ("edge lit", "verify->outcome retry") not in lit
+    # The edge back to the questions leaves and enters by ports: lit all the same.
+    again = etree.fromstring(graph.highlighted(svg, graph.call_path(flow, ["retry", "verified"])))
+    edges = [
+        g.findtext(f"{SVG}title") for g in again.iter(f"{SVG}g") if g.get("class") == "edge lit"
+    ]
+    assert "retry step 2:s->question 1:s" in edges
     assert {title for kind, title in lit if kind == "node lit"} == set(path)
     # Every node of the path is a node of the graph.
     titles = {g.findtext(f"{SVG}title") for g in root.iter(f"{SVG}g") if g.get("class") == "node"}

@@ -32,6 +32,7 @@
   let path = []; // the graph nodes this call went through
   let busy = false;
   let live = false;
+  let calling = false; // a new call was asked for (Call), not begun by the server
 
   if (studio() && typeof studio().getText === "function") {
     const draft = document.createElement("option");
@@ -78,7 +79,10 @@
       for (const group of graph.querySelectorAll("g.node, g.edge")) {
         const title = group.querySelector("title");
         const name = title ? title.textContent : "";
-        const on = group.classList.contains("node") ? lit.has(name) : edges.has(name);
+        const node = group.classList.contains("node");
+        // An edge that leaves and enters by a port is titled `a:s->b:s`.
+        const edge = name.split("->").map((end) => end.split(":")[0]).join("->");
+        const on = node ? lit.has(name) : edges.has(edge);
         group.classList.toggle("lit", on);
       }
     }
@@ -100,8 +104,12 @@
   }
 
   function show(data) {
-    if (data.new_call && transcript.childElementCount) {
+    if (data.new_call && !calling) {
       entry(line("note", "A new call begins (the flow or the platform changed)."));
+    }
+    if (data.new_call) {
+      path = [];
+      formAnswers = {};
     }
     for (const reply of data.replies) {
       const li = entry(line("outcome", "Glue replies: " + reply.outcome));
@@ -119,6 +127,7 @@
         li.append(details);
       }
     }
+    calling = false;
     light(data.path);
     token = data.token;
     questions = data.asks;
@@ -156,6 +165,7 @@
       const type = response.headers.get("Content-Type") || "";
       const data = type.includes("json") ? await response.json() : {};
       busy = false;
+      calling = false;
       if (!response.ok) {
         const li = entry(line("problem", data.error || "The server said " + response.status + "."));
         for (const problem of data.problems || []) li.append(line("problem", problem));
@@ -177,6 +187,7 @@
     path = [];
     formAnswers = {};
     light([]);
+    calling = true;
     entry(line("note", "Calling " + root.dataset.name + " on " + platform.value + "\u2026"));
     post({ restart: "1" });
   }
@@ -192,6 +203,7 @@
     const question = questions.find((q) => !(q.name in answers));
     if (!question || busy) return;
     answers[question.name] = keys;
+    digits.value = "";
     const shown = keys === "" ? "(silence)" : question.secret ? "\u2022".repeat(keys.length) : keys;
     entry(line("pressed", "pressed: " + shown + " (" + question.name + ")"));
     if (questions.some((q) => !(q.name in answers))) {

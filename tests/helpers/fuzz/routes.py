@@ -164,6 +164,14 @@ ADMIN = {
     "number": ACCOUNTS,
     "claim_type": st.sampled_from(("account", "group", "caller_id", "", "users")),
     "page": st.sampled_from(("1", "2", "0", "-1", "99999999999999999999", "x", "\u0661")),
+    # The test phone (/admin/flows/<name>/try)
+    "platform": st.sampled_from(("ifbyphone", "voipnow", "didml", "twiml", "", "TWIML")),
+    "version": st.sampled_from(("1", "2", "0", "-1", "99999999999999999999", "x")),
+    "restart": st.sampled_from(("1", "")),
+    "answers": st.sampled_from(('{"account": "1001"}', '{"pin": "2468"}', "[]", "{", '{"a": 1}')),
+    "token": st.sampled_from(("", "x", "e30.x.y")),
+    "source": st.sampled_from(("", "questions: [", "x: 1", "\u0000")),
+    "caller": CALLERS,
 }
 API = {
     "user": ACCOUNTS,
@@ -208,6 +216,7 @@ ROUTES: dict[str, Route] = {
     "/admin/flows/<name>/versions/<int:number>": Route("admin", "admin", ADMIN),
     "/admin/flows/<name>/diff": Route("admin", "admin", ADMIN),
     "/admin/flows/<name>/rollback": Route("admin", "admin", ADMIN),
+    "/admin/flows/<name>/try": Route("admin", "admin", ADMIN),
     "/admin/calls": Route("admin", "admin", ADMIN),
     "/admin/calls/<int:call_id>": Route("admin", "admin", ADMIN),
     "/admin/attempts": Route("admin", "admin", ADMIN),
@@ -582,7 +591,9 @@ def _admin(route: Route, spec: Spec, sent: Sent, status: int, body: bytes, empty
         return
     if empty_ok and body == b"":
         return
-    assert sent.response.mimetype in ("text/html", "image/svg+xml"), sent.response.content_type
+    assert sent.response.mimetype in ("text/html", "image/svg+xml", "application/json"), (
+        sent.response.content_type
+    )
 
 
 def _health(route: Route, spec: Spec, sent: Sent, status: int, body: bytes, empty_ok: bool) -> None:
