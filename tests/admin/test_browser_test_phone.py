@@ -7,6 +7,7 @@ Saves the screenshots docs/flows.md shows (docs/images/).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,7 @@ def test_the_test_phone_verifies_a_demo_user_keyboard_only(
             expect(transcript).to_contain_text("(transferred to +13125550101)")
             expect(asking).to_contain_text("The call has left the flow")
             assert "2468" not in transcript.inner_text()
+            assert "A new call begins" not in transcript.inner_text()  # Call began it
             # The path, lit on the graph.
             assert lit_nodes(page) == [
                 "start",
@@ -192,8 +194,7 @@ def test_the_test_phone_at_390_px_with_the_keypad(
             for name in ("Send", "Silence", "Call"):
                 box = page.get_by_role("button", name=name, exact=True).bounding_box()
                 assert box is not None and box["height"] >= 44 and box["x"] + box["width"] <= 390
-            page.get_by_role("heading", name="Test phone").scroll_into_view_if_needed()
-            page.screenshot(path=str(IMAGES / "test-phone-390.png"), full_page=False)
+            page.screenshot(path=str(IMAGES / "test-phone-390.png"), full_page=True)
         finally:
             browser.close()
     assert rows(app) == before
@@ -246,3 +247,44 @@ def test_the_call_page_draws_a_real_calls_path(
             assert page.evaluate("document.documentElement.scrollWidth") <= 390, wide
         finally:
             browser.close()
+
+
+def test_in_an_editor_the_phone_runs_the_draft_and_lights_the_editors_graph(
+    chromium_path: str, published: tuple[str, Flask], flows_dir: Path
+) -> None:
+    """The contract with the editor page: window.glueStudio.getText() gives the
+    draft, highlight(nodes) gets the path."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, app = published
+    before = rows(app)
+    source = (flows_dir / "verify_caller.yaml").read_text(encoding="utf-8")
+    draft = source.replace('"Thank you, {name}."', '"Draft says hello, {name}."')
+    studio = (
+        "window.__highlighted = [];"
+        f"window.glueStudio = {{getText: () => {json.dumps(draft)},"
+        " highlight: (nodes) => { window.__highlighted = nodes; }};"
+    )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.add_init_script(studio)
+            sign_in(page, base, "/admin/flows/verify_caller/try?platform=didml")
+            expect(page.get_by_label("Runs")).to_have_value("draft")
+            page.get_by_role("button", name="Call").press("Enter")
+            expect(page.locator("#phone-asking")).to_contain_text("Asks account")
+            page.keyboard.type("1001")
+            page.keyboard.press("Enter")
+            expect(page.locator("#phone-asking")).to_contain_text("Asks pin")
+            page.keyboard.type("2468")
+            page.keyboard.press("Enter")
+            transcript = page.locator("#phone-transcript")
+            expect(transcript).to_contain_text("hears: Draft says hello, Ada Lovelace.")
+            highlighted = page.evaluate("window.__highlighted")
+            assert highlighted[0] == "start" and highlighted[-1] == "verified step 2"
+        finally:
+            browser.close()
+    assert rows(app) == before

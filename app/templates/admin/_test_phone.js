@@ -1,4 +1,4 @@
-// The test phone (app/templates/admin/_test_phone.html): a caller's keys go to
+// The test phone (_test_phone.html includes it inline): a caller's keys go to
 // POST /admin/flows/<name>/try, one turn at a time; the replies come back as the
 // caller hears them, as XML, and as the path through the flow's graph.
 // Where the call stands is the server's signed token, kept here between turns.
@@ -165,8 +165,8 @@
       const type = response.headers.get("Content-Type") || "";
       const data = type.includes("json") ? await response.json() : {};
       busy = false;
-      calling = false;
       if (!response.ok) {
+        calling = false;
         const li = entry(line("problem", data.error || "The server said " + response.status + "."));
         for (const problem of data.problems || []) li.append(line("problem", problem));
         asking.textContent = "The test call stopped. Press Call to try again.";
@@ -176,6 +176,7 @@
       show(data);
     } catch (error) {
       busy = false;
+      calling = false;
       entry(line("problem", "No answer from the server: " + error));
       setLive(false);
     }
