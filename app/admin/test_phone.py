@@ -35,6 +35,7 @@ from app.flows.model import Flow
 from app.flows.registry import current_registry
 from app.verification.dry_run import DryRunVerifier, TrialCounts
 from app.verification.lockout import LockoutPolicy
+from app.verification.types import Claim, Verdict
 from app.web.security_headers import csp_nonce
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ def try_turn(name: str) -> ResponseReturnValue:
         config["DEFAULT_REGION"],
     )
 
-    def verify(claim: Any, pin: str) -> Any:
+    def verify(claim: Claim, pin: str) -> Verdict:
         return verifier.verify(claim, pin, caller)
 
     url = _hook_url(dialect.NAME, name)
