@@ -2,12 +2,15 @@
 Playwright), keyboard only, at desktop width and at 390 px: a demo user verified,
 a wrong PIN, the path lit on the graph, nothing written; then a real call's path.
 
-Saves the screenshots docs/flows.md shows (docs/images/).
+Takes the screenshots docs/flows.md shows: into docs/images/ with
+GLUE_TEST_SCREENSHOTS=1, else into the test's temporary folder (a test run
+leaves the checkout as it was).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ from sqlalchemy.orm import Session
 from app.models import Call, CallEvent, UnknownClaim, User, VerificationAttempt
 from tests.helpers.settings import CHROMIUM_ARGS, TEST_SECRETS
 
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 # Records what the page asks the browser to read aloud (headless Chromium has no voice).
 SPOKEN = """
 window.__spoken = [];
@@ -29,6 +32,12 @@ if (window.speechSynthesis) {
   window.speechSynthesis.speak = (utterance) => window.__spoken.push(utterance.text);
 }
 """
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    """Where the screenshots go."""
+    return DOCS_IMAGES if os.environ.get("GLUE_TEST_SCREENSHOTS") == "1" else tmp_path
 
 
 @pytest.fixture
@@ -67,13 +76,12 @@ def lit_nodes(page: Any) -> list[str]:
 
 
 def test_the_test_phone_verifies_a_demo_user_keyboard_only(
-    chromium_path: str, published: tuple[str, Flask]
+    chromium_path: str, published: tuple[str, Flask], images: Path
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     base, app = published
     before = rows(app)
-    IMAGES.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
@@ -134,7 +142,7 @@ def test_the_test_phone_verifies_a_demo_user_keyboard_only(
             spoken = page.evaluate("window.__spoken")
             assert "Please enter your account number, then press pound." in spoken
             assert "Thank you, Ada Lovelace." in spoken
-            page.screenshot(path=str(IMAGES / "test-phone.png"), full_page=True)
+            page.screenshot(path=str(images / "test-phone.png"), full_page=True)
 
             # A wrong PIN: asked again, the retry lit.
             page.get_by_role("button", name="Call").focus()
@@ -159,7 +167,7 @@ def test_the_test_phone_verifies_a_demo_user_keyboard_only(
 
 
 def test_the_test_phone_at_390_px_with_the_keypad(
-    chromium_path: str, published: tuple[str, Flask]
+    chromium_path: str, published: tuple[str, Flask], images: Path
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -194,14 +202,14 @@ def test_the_test_phone_at_390_px_with_the_keypad(
             for name in ("Send", "Silence", "Call"):
                 box = page.get_by_role("button", name=name, exact=True).bounding_box()
                 assert box is not None and box["height"] >= 44 and box["x"] + box["width"] <= 390
-            page.screenshot(path=str(IMAGES / "test-phone-390.png"), full_page=True)
+            page.screenshot(path=str(images / "test-phone-390.png"), full_page=True)
         finally:
             browser.close()
     assert rows(app) == before
 
 
 def test_the_call_page_draws_a_real_calls_path(
-    chromium_path: str, published: tuple[str, Flask]
+    chromium_path: str, published: tuple[str, Flask], images: Path
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -236,7 +244,7 @@ def test_the_call_page_draws_a_real_calls_path(
             page.keyboard.press("Enter")
             expect(replies.first.locator("pre")).to_contain_text("<app>survo</app>")
             page.get_by_role("heading", name="Path").scroll_into_view_if_needed()
-            page.screenshot(path=str(IMAGES / "call-path.png"), full_page=True)
+            page.screenshot(path=str(images / "call-path.png"), full_page=True)
 
             page.set_viewport_size({"width": 390, "height": 844})
             wide = page.evaluate(
