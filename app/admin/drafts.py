@@ -10,6 +10,7 @@ service.py, nothing here commits: the views do.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -116,10 +117,8 @@ def editing(session: Session, directory: Path, admin: User, name: str) -> Editin
         return Editing(name, published.source, base, published, None, has_file)
     source = STARTER
     if has_file:
-        try:
+        with contextlib.suppress(OSError, UnicodeDecodeError):  # unreadable: start afresh
             source = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            pass
     return Editing(name, source, None, None, None, has_file)
 
 
