@@ -44,8 +44,9 @@ SCRIPT_POLICY = (
     "img-src 'self' data:; connect-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
-# The admin pages with a script: the editor, and the flow page (its copy buttons).
-SCRIPTED = frozenset({"admin.flow", "admin.studio_edit", "admin.studio_new"})
+# The admin pages with a script: the editor (also as a refused publish shows it),
+# and the flow page (its copy buttons).
+SCRIPTED = frozenset({"admin.flow", "admin.studio_edit", "admin.studio_submit"})
 ACTIONS = ("save", "diff", "publish", "discard")
 
 

@@ -40,6 +40,7 @@ function start() {
         basicSetup,
         yaml(),
         lintGutter(),
+        EditorView.lineWrapping, // long comment lines stay readable on a phone
         keymap.of([{ key: "Mod-s", run: () => submit("save") }]),
         EditorView.contentAttributes.of({
           "aria-label": textarea.labels[0] ? textarea.labels[0].textContent : "YAML",
