@@ -3,6 +3,10 @@ mistake marked at its line within a second, a publish that the next call runs, a
 new flow written from scratch, the graph's zoom and full size, and the page used
 by keyboard alone at 390 px wide. Screenshots go to docs/images/studio-*.png.
 
+Screenshots are written to docs/images/studio-*.png when GLUE_TEST_SCREENSHOTS
+names that folder (`GLUE_TEST_SCREENSHOTS=docs/images pytest tests/admin/test_studio_browser.py`),
+else into the test's temporary folder: a test run leaves the checkout as it was.
+
 Skipped when /usr/bin/chromium is missing, unless GLUE_TEST_REQUIRE_BROWSER=1;
 the graph needs Graphviz's dot likewise.
 """
@@ -10,6 +14,7 @@ the graph needs Graphviz's dot likewise.
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -24,8 +29,16 @@ from flask import Flask
 from tests.helpers.live_server import serve
 from tests.helpers.settings import CHROMIUM_ARGS, PROJECT_ROOT, TEST_SECRETS
 
-SCREENSHOTS = PROJECT_ROOT / "docs" / "images"
 _sessions = itertools.count(1)
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where the screenshots go: GLUE_TEST_SCREENSHOTS (relative to the project), else tmp."""
+    folder = os.environ.get("GLUE_TEST_SCREENSHOTS")
+    path = PROJECT_ROOT / folder if folder else tmp_path / "screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture
@@ -104,7 +117,7 @@ def go_to_line_end(page: Any, text: str) -> None:
 
 
 def test_a_typed_mistake_is_marked_at_its_line_and_a_publish_reaches_the_next_call(
-    live: tuple[str, Flask], browser: Any
+    live: tuple[str, Flask], browser: Any, screenshots: Path
 ) -> None:
     from playwright.sync_api import expect
 
@@ -139,8 +152,7 @@ def test_a_typed_mistake_is_marked_at_its_line_and_a_publish_reaches_the_next_ca
     expect(page.locator("#graph-status")).to_contain_text("last text that passed")
     assert "pin: code" in page.evaluate("window.glueStudio.getText()")
     assert changes.evaluate("seen => seen.length") >= 4
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "studio-mistake.png"))
+    page.screenshot(path=str(screenshots / "studio-mistake.png"))
 
     # A refused publish, said by the server, the text kept.
     page.get_by_role("button", name="Publish", exact=True).click()
@@ -177,7 +189,7 @@ def test_a_typed_mistake_is_marked_at_its_line_and_a_publish_reaches_the_next_ca
     expect(newest).to_contain_text("a warmer greeting")
 
 
-def test_a_new_flow_from_scratch(live: tuple[str, Flask], browser: Any) -> None:
+def test_a_new_flow_from_scratch(live: tuple[str, Flask], browser: Any, screenshots: Path) -> None:
     from playwright.sync_api import expect
 
     base, _app = live
@@ -199,7 +211,7 @@ def test_a_new_flow_from_scratch(live: tuple[str, Flask], browser: Any) -> None:
         page.keyboard.press("Backspace")
     page.keyboard.type("The night line.")
     editor_ready(page)
-    page.screenshot(path=str(SCREENSHOTS / "studio-new-flow.png"))
+    page.screenshot(path=str(screenshots / "studio-new-flow.png"))
 
     page.get_by_role("button", name="Publish", exact=True).click()
     expect(page.get_by_role("heading", name="Flow night_line")).to_be_visible()
@@ -207,11 +219,13 @@ def test_a_new_flow_from_scratch(live: tuple[str, Flask], browser: Any) -> None:
     assert ifbyphone_says(base, "night_line") == "Thank you, Ada Lovelace."
 
 
-def test_by_keyboard_at_390_px_and_the_graph_zooms(live: tuple[str, Flask], browser: Any) -> None:
+def test_by_keyboard_at_390_px_and_the_graph_zooms(
+    live: tuple[str, Flask], browser: Any, screenshots: Path
+) -> None:
     from playwright.sync_api import expect
 
     base, _app = live
-    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    page = browser.new_page(viewport={"width": 390, "height": 844})
     sign_in(page, base, "/admin/flows/verify_caller/edit")
     editor_ready(page)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
@@ -244,7 +258,7 @@ def test_by_keyboard_at_390_px_and_the_graph_zooms(live: tuple[str, Flask], brow
     dialog = page.locator("dialog#graph-full")
     expect(dialog).to_be_visible()
     expect(dialog.locator("svg")).to_be_visible()
-    page.screenshot(path=str(SCREENSHOTS / "studio-390-graph.png"))
+    page.screenshot(path=str(screenshots / "studio-390-graph.png"))
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
 
@@ -254,8 +268,7 @@ def test_by_keyboard_at_390_px_and_the_graph_zooms(live: tuple[str, Flask], brow
     expect(page.get_by_role("status").first).to_have_text("Draft saved.")
     editor_ready(page)
     assert "# typed by keyboard" in page.evaluate("window.glueStudio.getText()")
-    page.set_viewport_size({"width": 390, "height": 1400})
-    page.screenshot(path=str(SCREENSHOTS / "studio-390.png"), full_page=False)
+    page.screenshot(path=str(screenshots / "studio-390.png"))
 
 
 def test_without_scripts_the_editor_is_a_form(live: tuple[str, Flask], browser: Any) -> None:
