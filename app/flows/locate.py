@@ -50,7 +50,12 @@ def locate(text: str, problems: list[Problem]) -> list[Located]:
             span = line_span(text, problem.line)
         located.append(
             Located(
-                span.line, span.column, span.end_column, problem.field, problem.message, problem.hint
+                span.line,
+                span.column,
+                span.end_column,
+                problem.field,
+                problem.message,
+                problem.hint,
             )
         )
     return located
