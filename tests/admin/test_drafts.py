@@ -3,9 +3,11 @@ published through the versions path, refused when broken or when the base moved.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -209,3 +211,49 @@ def test_the_flow_file_is_written_whole(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["night_line.yaml"]
     with pytest.raises(OSError):
         drafts.write_flow_file(tmp_path / "missing", "night_line", drafts.STARTER)
+
+
+def test_a_publish_that_loses_the_race_is_undone_not_numbered_after(
+    app: Flask, session: Session, ruth: User, database_url: str
+) -> None:
+    """Another publish inserts v2 and commits while ours waits on the same number:
+    ours must not become v3 (PostgreSQL; SQLite's writers take turns, so no race)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite writers take turns: the race cannot happen")
+    sessions = app.extensions["glue.sessionmaker"]
+    theirs = SOURCE.replace("Sorry, we could not verify you.", "Goodbye.")
+    other = sessions()
+    assert (
+        versions.publish(other, "verify_caller", theirs, by="cli") is not None
+    )  # v2, not committed
+
+    outcome: list[object] = []
+
+    def ours() -> None:
+        with sessions() as mine:
+            admin = mine.get(User, ruth.id)
+            assert admin is not None
+            try:
+                drafts.publish_draft(mine, admin, "verify_caller", EDITED, 1)
+                mine.commit()
+                outcome.append("published")
+            except drafts.BaseChanged as exc:
+                outcome.append((exc.current.number, exc.current.source, str(exc)))
+                mine.rollback()
+
+    racer = threading.Thread(target=ours)
+    racer.start()
+    racer.join(1)  # it read v1, and waits on the number 2 the other holds
+    assert racer.is_alive() and not outcome
+    other.commit()
+    other.close()
+    racer.join(10)
+    assert outcome == [
+        (
+            2,
+            theirs,
+            "verify_caller was published as version 2 since you started from version 1: "
+            "see what changed, then publish again.",
+        )
+    ]
+    assert published_number(session, "verify_caller") == 2
