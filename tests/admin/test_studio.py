@@ -15,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from app.admin import drafts
 from app.flows import versions
@@ -39,7 +40,9 @@ def flows_dir(tmp_path: Path) -> Path:
     return directory
 
 
-def submit(client: FlaskClient, action: str, source: str, base: str = "1", **more: str):  # type: ignore[no-untyped-def]
+def submit(
+    client: FlaskClient, action: str, source: str, base: str = "1", **more: str
+) -> TestResponse:
     data = {"csrf_token": token(client.get(EDIT)), "source": source, "base": base, "action": action}
     return client.post(EDIT, data=data | more)
 
@@ -50,7 +53,7 @@ def published(session: Session, name: str = FLOW) -> int | None:
     return row.number if row else None
 
 
-def editor_text(response) -> str:  # type: ignore[no-untyped-def]
+def editor_text(response: TestResponse) -> str:
     html = lxml.html.fromstring(response.get_data(as_text=True))
     (area,) = html.xpath("//form[@id='studio']//textarea[@name='source']")
     return str(area.text or "")
