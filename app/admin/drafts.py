@@ -25,6 +25,8 @@ from app.flows import versions
 from app.flows.loader import FLOW_NAME, RESERVED_FLOW_NAMES, Problem
 from app.models import AdminAction, FlowDraft, FlowVersion, User, utcnow
 
+# /admin/flows/new is the New flow page, so no flow page could be at that address.
+ADMIN_WORDS = frozenset({"new"})
 # Longest source accepted from the browser: far more than any flow, far less
 # than a request may carry.
 MAX_SOURCE = 60_000
@@ -97,7 +99,7 @@ def new_flow_name(session: Session, directory: Path, name: str) -> str:
     name = name.strip()
     if not FLOW_NAME.fullmatch(name):
         raise DraftError("A flow's name is 1 to 64 letters, digits, _ or -.")
-    if name in RESERVED_FLOW_NAMES:
+    if name in RESERVED_FLOW_NAMES or name in ADMIN_WORDS:
         raise DraftError(f"{name!r} is a route of Glue's: choose another name.")
     if versions.published(session, name) is not None or (directory / f"{name}.yaml").exists():
         raise DraftError(f"There is a flow called {name} already.")

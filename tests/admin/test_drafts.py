@@ -176,6 +176,7 @@ def test_a_new_flow_starts_from_a_text_that_passes_the_check(
     [
         ("verify_caller", "There is a flow called verify_caller already."),
         ("status", "'status' is a route of Glue's: choose another name."),
+        ("new", "'new' is a route of Glue's: choose another name."),
         ("../x", "A flow's name is 1 to 64 letters, digits, _ or -."),
         ("", "A flow's name is 1 to 64 letters, digits, _ or -."),
         ("x" * 65, "A flow's name is 1 to 64 letters, digits, _ or -."),
