@@ -6,7 +6,9 @@
 // Other scripts of the page (the test phone) use window.glueStudio:
 //   getText()            the text in the editor now
 //   highlight(names)     light the graph's nodes whose titles are names (Graphviz
-//                        node ids, e.g. "verify", "outcome verified", "verified step 1")
+//                        node ids, e.g. "verify", "outcome verified", "verified step 1");
+//                        returns how many it lit, and keeps them lit on the next drawing
+//   view                 the CodeMirror EditorView
 // and hear "glue-studio:change" on document (detail: {text}) when the text changes.
 
 import { EditorView, basicSetup } from "codemirror";
@@ -87,11 +89,7 @@ function start() {
     const mine = ++asked;
     let answer;
     try {
-      const response = await fetch(form.dataset.checkUrl, {
-        method: "POST",
-        body: new URLSearchParams({ csrf_token: token, source: view.state.doc.toString() }),
-        credentials: "same-origin",
-      });
+      const response = await post(form.dataset.checkUrl);
       if (!response.ok) throw new Error(`the check answered ${response.status}`);
       answer = await response.json();
     } catch (error) {
