@@ -239,9 +239,11 @@ def _base_changed(
         source=source,
         theirs=diff_lines(versions.diff(before, current, a_label="" if started else "nothing")),
         mine=diff_lines(
-            versions.diff(before, source, a_label="" if started else "nothing", b_label="yours")
+            versions.diff(
+                before, source, a_label="" if started else "nothing", b_label="your draft"
+            )
         ),
-        result=diff_lines(versions.diff(current, source, b_label="yours")),
+        result=diff_lines(versions.diff(current, source, b_label="your draft")),
     )
 
 
