@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run serve migrate demo test fuzz lint format clean bench profile
+.PHONY: install run serve migrate demo test fuzz lint format clean bench profile studio-bundle
 
 install: $(STAMP)
 
@@ -62,6 +62,13 @@ profile: install
 # The property-based tests of every route and CLI command, with 50x the examples.
 fuzz: install
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/fuzz
+
+# The flow editor's script: CodeMirror 6 at the versions studio/package-lock.json
+# pins, bundled by esbuild into app/static/admin/studio.js. The bundle is
+# committed, so `make run` and `make test` need no Node; rebuild it after
+# changing studio/ (needs Node 20 and npm).
+studio-bundle:
+	cd studio && npm ci --no-audit --no-fund && npm run build
 
 lint: install
 	$(BIN)/ruff check .

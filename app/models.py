@@ -398,3 +398,19 @@ class FlowVersion(Base):
     created_by: Mapped[str] = mapped_column(String(100))
     note: Mapped[str] = mapped_column(String(500), default="", server_default="")
     origin: Mapped[str] = mapped_column(String(20))  # file, rollback, editor, migration
+
+
+class FlowDraft(Base):
+    """An admin's unpublished edit of a flow, kept until it is published: one per
+    flow and admin, so a reload (or another browser) finds it again."""
+
+    __tablename__ = "flow_drafts"
+    __table_args__ = (UniqueConstraint("flow", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    flow: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(Text)
+    # The published version the edit started from; None: the flow had none (a new flow).
+    base_version: Mapped[int | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,4 +1,5 @@
-"""Admin pages: flow files and their checks, calls, verification attempts, locks."""
+"""Admin pages: flow files and their checks, calls, verification attempts, locks,
+the flow editor (studio.py) and the test phone (test_phone.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the pages (they use the sign-in of app.auth)."""
-    from app.admin import test_phone, views  # noqa: F401 (test_phone adds its routes to bp)
+    from app.admin import studio, test_phone, views  # noqa: F401 (their views join views.bp)
     from app.web import http_errors
 
     app.register_blueprint(views.bp)

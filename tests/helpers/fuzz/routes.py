@@ -39,7 +39,7 @@ from tests.helpers.fuzz.strategies import (
     values,
 )
 from tests.helpers.fuzz.world import PASSWORD, World
-from tests.helpers.settings import TEST_SECRETS
+from tests.helpers.settings import PROJECT_ROOT, TEST_SECRETS
 
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
 LIMIT = 64 * 1024  # GLUE_MAX_CONTENT_LENGTH's default
@@ -170,8 +170,25 @@ ADMIN = {
     "restart": st.sampled_from(("1", "")),
     "answers": st.sampled_from(('{"account": "1001"}', '{"pin": "2468"}', "[]", "{", '{"a": 1}')),
     "token": st.sampled_from(("", "x", "e30.x.y")),
-    "source": st.sampled_from(("", "questions: [", "x: 1", "\u0000")),
     "caller": CALLERS,
+    # The flow editor's form and endpoints.
+    "source": st.sampled_from(
+        (
+            "",
+            "description: x",
+            "a: [",
+            "\t- x",
+            "&a [*a]",
+            "questions: [",
+            "\u0000",
+            (PROJECT_ROOT / "survo_forms" / "verify_caller.yaml").read_text(encoding="utf-8"),
+        )
+    ),
+    "base": st.sampled_from(("", "1", "2", "0", "-1", "99999999999999999999", "x")),
+    "action": st.sampled_from(("save", "diff", "publish", "discard", "", "PUBLISH")),
+    "note": st.sampled_from(("", "a note", "x" * 600)),
+    "name": st.sampled_from(("night_line", "verify_caller", "status", "../x", "", "x" * 65)),
+    "draft": st.sampled_from(("", "1")),
 }
 API = {
     "user": ACCOUNTS,
@@ -217,6 +234,12 @@ ROUTES: dict[str, Route] = {
     "/admin/flows/<name>/diff": Route("admin", "admin", ADMIN),
     "/admin/flows/<name>/rollback": Route("admin", "admin", ADMIN),
     "/admin/flows/<name>/try": Route("admin", "admin", ADMIN),
+    "/admin/flows/new": Route("admin", "admin", ADMIN),
+    "/admin/flows/<name>/edit": Route("admin", "admin", ADMIN),
+    "/admin/flows/<name>/edit/diff": Route("admin", "admin", ADMIN),
+    "/admin/flows/<name>/download": Route("admin", "admin", ADMIN),
+    "/admin/flows/<name>/check": Route("admin", "admin", ADMIN),
+    "/admin/flows/<name>/draft.svg": Route("admin", "admin", ADMIN),
     "/admin/calls": Route("admin", "admin", ADMIN),
     "/admin/calls/<int:call_id>": Route("admin", "admin", ADMIN),
     "/admin/attempts": Route("admin", "admin", ADMIN),
@@ -491,7 +514,11 @@ def check(rule: str, spec: Spec, sent: Sent) -> None:
     body = response.get_data()
     # Designed 503s: a graph without Graphviz installed; not ready (its body says why).
     allowed_5xx = status == 503 and (
-        (rule == "/admin/flows/<name>.svg" and not shutil.which("dot")) or rule == "/readyz"
+        (
+            rule in ("/admin/flows/<name>.svg", "/admin/flows/<name>/draft.svg")
+            and not shutil.which("dot")
+        )
+        or rule == "/readyz"
     )
     assert status < 500 or allowed_5xx, f"{status}: {body[:500]!r}"
     assert not LEAKS.search(body), f"{status} shows an error's insides: {body[:1000]!r}"
@@ -591,9 +618,12 @@ def _admin(route: Route, spec: Spec, sent: Sent, status: int, body: bytes, empty
         return
     if empty_ok and body == b"":
         return
-    assert sent.response.mimetype in ("text/html", "image/svg+xml", "application/json"), (
-        sent.response.content_type
-    )
+    assert sent.response.mimetype in (
+        "text/html",
+        "image/svg+xml",
+        "application/json",  # the flow editor's check
+        "application/yaml",  # a flow's source, downloaded
+    ), sent.response.content_type
 
 
 def _health(route: Route, spec: Spec, sent: Sent, status: int, body: bytes, empty_ok: bool) -> None:

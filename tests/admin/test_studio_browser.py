@@ -1,0 +1,356 @@
+"""The flow editor in a real browser (headless Debian Chromium, Playwright): a typed
+mistake marked at its line within a second, a publish that the next call runs, a
+new flow written from scratch, the graph's zoom and full size, and the page used
+by keyboard alone at 390 px wide. Screenshots go to docs/images/studio-*.png.
+
+Screenshots are written to docs/images/studio-*.png when GLUE_TEST_SCREENSHOTS
+names that folder (`GLUE_TEST_SCREENSHOTS=docs/images pytest tests/admin/test_studio_browser.py`),
+else into the test's temporary folder: a test run leaves the checkout as it was.
+
+Skipped when /usr/bin/chromium is missing, unless GLUE_TEST_REQUIRE_BROWSER=1;
+the graph needs Graphviz's dot likewise.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import lxml.etree
+import pytest
+import requests
+from flask import Flask
+
+from tests.helpers.live_server import serve
+from tests.helpers.settings import CHROMIUM_ARGS, PROJECT_ROOT, TEST_SECRETS
+
+_sessions = itertools.count(1)
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where the screenshots go: GLUE_TEST_SCREENSHOTS (relative to the project), else tmp."""
+    folder = os.environ.get("GLUE_TEST_SCREENSHOTS")
+    path = PROJECT_ROOT / folder if folder else tmp_path / "screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def flows_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "forms"
+    shutil.copytree(PROJECT_ROOT / "survo_forms", directory)
+    return directory
+
+
+@pytest.fixture
+def live(
+    sqlite_template: Path, tmp_path: Path, flows_dir: Path, graphviz_dot: None
+) -> Iterator[tuple[str, Flask]]:
+    with serve(sqlite_template, tmp_path, flows_dir) as served:
+        yield served
+
+
+@pytest.fixture
+def browser(chromium_path: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def sign_in(
+    page: Any, base: str, path: str, account: str = "1001", password: str = "ada-demo-1"
+) -> None:
+    page.goto(f"{base}{path}")
+    page.get_by_label("Account number").fill(account)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def ifbyphone_says(base: str, flow: str) -> str | None:
+    """What a new call to flow says to Ada after her account and PIN, as IfbyPhone sends it."""
+    response = requests.post(
+        f"{base}/ifbyphone/{flow}",
+        params={"key": TEST_SECRETS["IFBYPHONE_SECRET"]},
+        data={
+            "session_id": f"s-studio-{next(_sessions)}",
+            "caller_id": "3125550199",
+            "p_t": "",
+            "account": "1001",
+            "pin": "2468",
+        },
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    action = lxml.etree.fromstring(response.content)
+    return action.findtext("parameters/user_parameters/message")
+
+
+def editor_ready(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator(".cm-content")).to_be_visible()
+    expect(page.locator("#check-status")).to_have_text("No problems: this text passes the check.")
+    # Graphviz takes its time on a busy machine: the drawing is not what is timed.
+    expect(page.locator("#graph svg")).to_be_visible(timeout=20_000)
+
+
+def go_to_line_end(page: Any, text: str) -> None:
+    """Put the cursor at the end of the editor line holding text (found by the
+    editor's own search, as an admin would, then End)."""
+    from playwright.sync_api import expect
+
+    page.locator(".cm-content").focus()
+    page.keyboard.press("Control+Home")
+    page.keyboard.press("Control+f")
+    search = page.locator(".cm-search input[name=search]")
+    expect(search).to_be_focused()
+    page.keyboard.type(text)  # typed: the panel reads its field on each key
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")  # back in the text, the match selected
+    expect(page.locator(".cm-content")).to_be_focused()
+    page.keyboard.press("End")
+    line = page.evaluate(
+        "(() => { const s = window.glueStudio.view.state;"
+        " return s.doc.lineAt(s.selection.main.head).text; })()"
+    )
+    assert text in line, line
+
+
+def test_a_typed_mistake_is_marked_at_its_line_and_a_publish_reaches_the_next_call(
+    live: tuple[str, Flask], browser: Any, screenshots: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    base, _app = live
+    assert ifbyphone_says(base, "verify_caller") == "Thank you, Ada Lovelace."
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, base, "/admin/flows/verify_caller/edit")
+    editor_ready(page)
+    changes = page.evaluate_handle(
+        """() => { const seen = [];
+        document.addEventListener('glue-studio:change', (e) => seen.push(e.detail.text));
+        return seen; }"""
+    )
+
+    # verify's `pin: pin` (line 63) made to name a question there is not.
+    go_to_line_end(page, "  pin: pin")
+    page.keyboard.press("Backspace")
+    page.keyboard.press("Backspace")
+    page.keyboard.press("Backspace")
+    typed = time.monotonic()
+    page.keyboard.type("code")
+    mark = page.locator(".cm-lintRange-error")
+    expect(mark).to_have_text("pin: code", timeout=1500)
+    assert time.monotonic() - typed < 1.5  # typing four keys, then marked within a second
+    expect(page.locator("#check-status")).to_have_text("1 problem.")
+    problem = page.locator("#problems li")
+    expect(problem).to_have_count(1)
+    expect(problem).to_have_attribute("data-line", "63")
+    expect(problem).to_contain_text("Line 63: verify.pin: no question named code")
+    expect(problem).to_contain_text("(hint: questions are: account, pin)")
+    expect(page.locator(".cm-lint-marker-error")).to_have_count(1)
+    expect(page.locator("#graph-status")).to_contain_text("last text that passed")
+    assert "pin: code" in page.evaluate("window.glueStudio.getText()")
+    assert changes.evaluate("seen => seen.length") >= 4
+    page.screenshot(path=str(screenshots / "studio-mistake.png"))
+
+    # A refused publish, said by the server, the text kept.
+    page.get_by_role("button", name="Publish", exact=True).click()
+    expect(page.locator("#refused")).to_have_text(
+        "verify_caller was not published: it has 1 problem."
+    )
+    editor_ready_with_problem = page.locator("#problems li")
+    expect(editor_ready_with_problem).to_contain_text("Line 63")
+
+    # Put right, and the greeting changed.
+    go_to_line_end(page, "pin: code")
+    for _ in "code":
+        page.keyboard.press("Backspace")
+    page.keyboard.type("pin")
+    go_to_line_end(page, "Thank you, {name}.")
+    page.keyboard.press("ArrowLeft")
+    for _ in "Thank you, {name}.":
+        page.keyboard.press("Backspace")
+    page.keyboard.type("Welcome back, {name}.")
+    editor_ready(page)
+    expect(page.locator("#graph svg")).to_contain_text("Welcome back")
+    assert page.evaluate("window.glueStudio.highlight(['verify', 'outcome verified'])") == 2
+    expect(page.locator("#graph g.node.lit")).to_have_count(2)
+
+    page.get_by_label("Note for the version").fill("a warmer greeting")
+    page.get_by_role("button", name="Publish", exact=True).click()
+    expect(page.get_by_role("status").first).to_contain_text(
+        "Published verify_caller as version 2."
+    )
+    assert ifbyphone_says(base, "verify_caller") == "Welcome back, Ada Lovelace."
+    page.get_by_role("link", name="every version").click()
+    newest = page.locator("#versions tbody tr").first
+    expect(newest).to_contain_text("admin:1001")
+    expect(newest).to_contain_text("a warmer greeting")
+
+
+def test_a_new_flow_from_scratch(live: tuple[str, Flask], browser: Any, screenshots: Path) -> None:
+    from playwright.sync_api import expect
+
+    base, _app = live
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, base, "/admin/flows")
+    page.get_by_role("link", name="New flow").click()
+    page.get_by_label("Name").fill("night_line")
+    page.get_by_role("button", name="Write it").click()
+    expect(page.get_by_role("heading", name="New flow night_line")).to_be_visible()
+    editor_ready(page)
+
+    # Its IfbyPhone SurVos, typed at the end.
+    page.locator(".cm-content").focus()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("ifbyphone: {survo: 4101, say_survo: 4102}\n")
+    page.keyboard.press("Control+Home")
+    page.keyboard.press("End")
+    for _ in "Say what it is for.":
+        page.keyboard.press("Backspace")
+    page.keyboard.type("The night line.")
+    editor_ready(page)
+    page.screenshot(path=str(screenshots / "studio-new-flow.png"))
+
+    page.get_by_role("button", name="Publish", exact=True).click()
+    expect(page.get_by_role("heading", name="Flow night_line")).to_be_visible()
+    expect(page.locator("#hook-ifbyphone")).to_contain_text("/ifbyphone/night_line?key=••••••••")
+    assert ifbyphone_says(base, "night_line") == "Thank you, Ada Lovelace."
+
+
+def test_by_keyboard_at_390_px_and_the_graph_zooms(
+    live: tuple[str, Flask], browser: Any, screenshots: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    base, _app = live
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    sign_in(page, base, "/admin/flows/verify_caller/edit")
+    editor_ready(page)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+    # From the top of the page, Tab reaches the editor, and leaves it again.
+    page.locator("body").focus()
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('cm-content')"):
+            break
+    else:
+        pytest.fail("Tab never reached the editor")
+    page.keyboard.press("Control+End")
+    page.keyboard.type("# typed by keyboard\n")
+    page.keyboard.press("Tab")
+    assert not page.evaluate("document.activeElement.classList.contains('cm-content')")
+    assert "# typed by keyboard" in page.evaluate("window.glueStudio.getText()")
+
+    # The zoom buttons, by keyboard too.
+    svg = page.locator("#graph svg")
+    fitted = svg.evaluate("s => s.getBoundingClientRect().width")
+    page.get_by_role("button", name="Zoom in").focus()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")
+    zoomed = svg.evaluate("s => s.getBoundingClientRect().width")
+    assert zoomed > fitted * 1.5
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # the box scrolls
+    page.get_by_role("button", name="Full size").focus()
+    page.keyboard.press("Enter")
+    dialog = page.locator("dialog#graph-full")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("svg")).to_be_visible()
+    page.screenshot(path=str(screenshots / "studio-390-graph.png"))
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
+    # Saved by keyboard (Ctrl+S in the editor): the draft survives a reload.
+    page.locator(".cm-content").focus()
+    page.keyboard.press("Control+s")
+    expect(page.get_by_role("status").first).to_have_text("Draft saved.")
+    editor_ready(page)
+    assert "# typed by keyboard" in page.evaluate("window.glueStudio.getText()")
+    page.screenshot(path=str(screenshots / "studio-390.png"))
+
+
+def test_without_scripts_the_editor_is_a_form(live: tuple[str, Flask], browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    base, _app = live
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    sign_in(page, base, "/admin/flows/verify_caller/edit")
+    area = page.get_by_label("YAML of verify_caller")
+    expect(area).to_be_visible()
+    area.fill(area.input_value().replace("Thank you, {name}.", "Hello again, {name}."))
+    page.get_by_role("button", name="Publish", exact=True).click()
+    expect(page.get_by_role("status").first).to_contain_text(
+        "Published verify_caller as version 2."
+    )
+    assert ifbyphone_says(base, "verify_caller") == "Hello again, Ada Lovelace."
+    context.close()
+
+
+def test_two_admins_on_one_flow(live: tuple[str, Flask], browser: Any, screenshots: Path) -> None:
+    """The second publish on the same base is shown what changed, and publishes over it
+    only when asked."""
+    from playwright.sync_api import expect
+
+    base, _app = live
+    ada = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    admin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    sign_in(ada, base, "/admin/flows/verify_caller/edit")
+    sign_in(admin, base, "/admin/flows/verify_caller/edit", "1000", "admin-demo-1")
+    for page, old, new in (
+        (ada, "Thank you, {name}.", "Welcome back, {name}."),
+        (admin, "Sorry, we could not verify you.", "Goodbye."),
+    ):
+        editor_ready(page)
+        go_to_line_end(page, old)
+        page.keyboard.press("ArrowLeft")
+        for _ in old:
+            page.keyboard.press("Backspace")
+        page.keyboard.type(new)
+        editor_ready(page)
+
+    admin.get_by_role("button", name="Publish", exact=True).click()
+    expect(admin.get_by_role("status").first).to_contain_text("as version 2.")
+
+    ada.get_by_role("button", name="Publish", exact=True).click()
+    expect(ada.get_by_role("heading", name="verify_caller was published meanwhile")).to_be_visible()
+    expect(ada.get_by_role("alert")).to_contain_text("published as version 2 since you started")
+    expect(
+        ada.locator("pre[aria-label='What was published since your draft started'] .add")
+    ).to_contain_text(["Goodbye."])
+    expect(
+        ada.locator("pre[aria-label='What publishing your draft would change'] .del")
+    ).to_contain_text(["Goodbye."])
+    ada.screenshot(path=str(screenshots / "studio-conflict.png"), full_page=True)
+    assert ifbyphone_says(base, "verify_caller") == "Thank you, Ada Lovelace."  # v2 kept hers
+
+    # She takes her draft back to the editor, on top of v2, and puts Goodbye in too.
+    ada.get_by_role("button", name="Edit my draft on top of v2").click()
+    expect(ada.get_by_text("Draft saved.")).to_be_visible()
+    editor_ready(ada)
+    text = ada.evaluate("window.glueStudio.getText()")
+    assert "Welcome back, {name}." in text and text.count("\n") > 100  # its lines kept
+    go_to_line_end(ada, "Sorry, we could not verify you.")
+    ada.keyboard.press("ArrowLeft")
+    for _ in "Sorry, we could not verify you.":
+        ada.keyboard.press("Backspace")
+    ada.keyboard.type("Goodbye.")
+    editor_ready(ada)
+    ada.get_by_role("button", name="Publish", exact=True).click()
+    expect(ada.get_by_role("status").first).to_contain_text("as version 3.")
+    assert ifbyphone_says(base, "verify_caller") == "Welcome back, Ada Lovelace."
