@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from flask import (
     Response,
@@ -28,8 +29,15 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp
 
-from app.admin import drafts, platform_urls, service
-from app.admin.views import SVG_POLICY, _flow_name, _me, _registry, _submitted, bp
+from app.admin import drafts, platform_urls, service, test_phone
+from app.admin.views import (
+    SVG_POLICY,
+    bp,
+    current_admin,
+    flow_name_or_404,
+    flow_registry,
+    submitted,
+)
 from app.db import get_session
 from app.flows import graph, versions
 from app.flows.locate import Located, locate
@@ -45,8 +53,8 @@ SCRIPT_POLICY = (
     "frame-ancestors 'none'; base-uri 'none'"
 )
 # The admin pages with a script: the editor (also as a refused publish shows it),
-# and the flow page (its copy buttons).
-SCRIPTED = frozenset({"admin.flow", "admin.studio_edit", "admin.studio_submit"})
+# the flow page (its copy buttons) and the test phone's page.
+SCRIPTED = frozenset({"admin.flow", "admin.studio_edit", "admin.studio_submit", "admin.try_flow"})
 ACTIONS = ("save", "diff", "publish", "discard")
 
 
@@ -74,7 +82,7 @@ def _scripted_pages(response: Response) -> Response:
 @bp.app_template_global()
 def platform_hooks(name: str) -> list[platform_urls.PlatformHooks]:
     """Each platform's URLs for the flow called name (its published version), or none."""
-    flow = _registry().get(name)
+    flow = flow_registry().get(name)
     if flow is None:
         return []
     return platform_urls.platform_hooks(current_app.config, request.url_root, flow)
@@ -85,7 +93,7 @@ def _base(form: EditForm) -> int | None:
 
 
 def _directory() -> Path:
-    return _registry().directory
+    return flow_registry().directory
 
 
 # --- pages -------------------------------------------------------------------------
@@ -96,7 +104,7 @@ def studio_new() -> ResponseReturnValue:
     """Name a new flow, then write it in the editor."""
     form = NewFlowForm()
     error = ""
-    if _submitted(form):
+    if submitted(form):
         try:
             name = drafts.new_flow_name(get_session(), _directory(), form.name.data or "")
         except drafts.DraftError as exc:
@@ -111,7 +119,7 @@ def studio_new() -> ResponseReturnValue:
 @bp.get("/flows/<name>/edit")
 def studio_edit(name: str) -> ResponseReturnValue:
     """The editor, opened on the admin's draft, else the published source, else a new flow."""
-    opened = drafts.editing(get_session(), _directory(), _me(), _flow_name(name))
+    opened = drafts.editing(get_session(), _directory(), current_admin(), flow_name_or_404(name))
     form = EditForm(source=opened.source, base=opened.base or "")
     return _editor(opened, form)
 
@@ -119,26 +127,26 @@ def studio_edit(name: str) -> ResponseReturnValue:
 @bp.post("/flows/<name>/edit")
 def studio_submit(name: str) -> ResponseReturnValue:
     """Save, diff, publish or discard the text in the editor."""
-    name = _flow_name(name)
+    name = flow_name_or_404(name)
     form = EditForm()
-    if not _submitted(form):
+    if not submitted(form):
         abort(400)
     session = get_session()
     source, base, action = _lines(form.source.data or ""), _base(form), form.action.data
     if action == "discard":
-        drafts.discard_draft(session, _me(), name)
+        drafts.discard_draft(session, current_admin(), name)
         session.commit()
         flash("Draft discarded.")
         return redirect(url_for(".studio_edit", name=name))
     # Whatever happens next, the text is kept: a refused publish loses nothing.
-    drafts.save_draft(session, _me(), name, source, base)
+    drafts.save_draft(session, current_admin(), name, source, base)
     session.commit()
     if action == "save":
         flash("Draft saved.")
         return redirect(url_for(".studio_edit", name=name))
     if action == "diff":
         return redirect(url_for(".studio_diff", name=name))
-    return _publish(_registry(), name, form, source, base)
+    return _publish(flow_registry(), name, form, source, base)
 
 
 def _publish(
@@ -146,7 +154,9 @@ def _publish(
 ) -> ResponseReturnValue:
     session = get_session()
     try:
-        row = drafts.publish_draft(session, _me(), name, source, base, form.note.data or "")
+        row = drafts.publish_draft(
+            session, current_admin(), name, source, base, form.note.data or ""
+        )
     except drafts.BaseChanged as changed:
         session.rollback()
         return render_template(
@@ -154,7 +164,7 @@ def _publish(
         ), 409
     except drafts.NotPublished as refused:
         session.rollback()
-        opened = drafts.editing(session, _directory(), _me(), name)
+        opened = drafts.editing(session, _directory(), current_admin(), name)
         problems = locate(source, refused.problems)
         return _editor(opened, form, refused=str(refused), problems=problems, status=422)
     except drafts.DraftError as exc:
@@ -166,7 +176,12 @@ def _publish(
         flash(f"Nothing published: the draft is the published version of {name} already.")
         return redirect(url_for(".flow", name=name))
     registry.poll(force=True)  # this worker starts new calls on it now; others within a poll
-    log.info("admin %s published %s v%d from the editor", _me().account_number, name, row.number)
+    log.info(
+        "admin %s published %s v%d from the editor",
+        current_admin().account_number,
+        name,
+        row.number,
+    )
     flash(f"Published {name} as version {row.number}. {_file_outcome(name, base, source)}")
     return redirect(url_for(".flow", name=name))
 
@@ -204,15 +219,25 @@ def _editor(
         form=form,
         refused=refused,
         problems=problems or [],
+        phone=_test_phone(opened.name),
     )
     return body, status
+
+
+def _test_phone(name: str) -> dict[str, Any]:
+    """The test phone beside the editor: it runs the text being edited, or a version."""
+    numbers = [v.number for v in versions.history(get_session(), name)]
+    flow = flow_registry().get_version(name, numbers[0]) if numbers else None
+    return test_phone.phone_context(
+        name, numbers, numbers[0] if numbers else 0, test_phone.platforms_of(flow)
+    )
 
 
 @bp.get("/flows/<name>/edit/diff")
 def studio_diff(name: str) -> ResponseReturnValue:
     """The admin's saved draft against the published version."""
     session = get_session()
-    draft = drafts.draft_of(session, _me(), _flow_name(name))
+    draft = drafts.draft_of(session, current_admin(), flow_name_or_404(name))
     if draft is None:
         flash("There is no draft to compare: save one first.", "error")
         return redirect(url_for(".studio_edit", name=name))
@@ -230,9 +255,9 @@ def studio_diff(name: str) -> ResponseReturnValue:
 def studio_download(name: str) -> ResponseReturnValue:
     """The published source (?draft=1: the admin's draft) as the flow's YAML file."""
     session = get_session()
-    name = _flow_name(name)
+    name = flow_name_or_404(name)
     if request.args.get("draft"):
-        draft = drafts.draft_of(session, _me(), name)
+        draft = drafts.draft_of(session, current_admin(), name)
         source = draft.source if draft else None
     else:
         published = versions.published(session, name)
@@ -253,7 +278,7 @@ def studio_check(name: str) -> ResponseReturnValue:
     the line and columns to mark."""
     source = _posted_source()
     try:
-        flow = versions.check(_flow_name(name), source)
+        flow = versions.check(flow_name_or_404(name), source)
     except versions.PublishError as exc:
         problems = locate(source, exc.problems)
         return jsonify(
@@ -279,7 +304,7 @@ def studio_graph(name: str) -> ResponseReturnValue:
     fails the check (the check endpoint says why)."""
     source = _posted_source()
     try:
-        flow = versions.check(_flow_name(name), source)
+        flow = versions.check(flow_name_or_404(name), source)
     except versions.PublishError:
         abort(422)
     try:

@@ -16,13 +16,13 @@ import re
 from dataclasses import asdict
 from typing import Any
 
-from flask import Response, abort, current_app, jsonify, render_template, request, url_for
+from flask import abort, current_app, jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from markupsafe import Markup
 
-from app.admin.views import PAGE_POLICY, bp
+from app.admin.views import bp, flow_name_or_404
 from app.db import get_session
 from app.dialects.base import Dialect
 from app.dialects.registry import DIALECTS
@@ -30,13 +30,11 @@ from app.directory.pins import get_hasher
 from app.flows import graph, trial, versions
 from app.flows.engine import CallState
 from app.flows.graph import GraphError
-from app.flows.loader import FLOW_NAME
 from app.flows.model import Flow
 from app.flows.registry import current_registry
 from app.verification.dry_run import DryRunVerifier, TrialCounts
 from app.verification.lockout import LockoutPolicy
 from app.verification.types import Claim, Verdict
-from app.web.security_headers import csp_nonce
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +46,6 @@ MAX_CALLER = 32
 
 class TrialError(ValueError):
     """A request the test phone cannot run: said back to the admin, status 400."""
-
-
-def phone_policy() -> str:
-    """The admin pages' policy, and the phone's own script (this response's nonce)
-    with its requests to this site; no other script runs."""
-    return f"{PAGE_POLICY}; script-src 'nonce-{csp_nonce()}'; connect-src 'self'"
-
-
-def _flow_name(name: str) -> str:
-    """A flow name from the URL, or 404."""
-    if not FLOW_NAME.fullmatch(name):
-        abort(404)
-    return name
 
 
 def _signer() -> URLSafeTimedSerializer:
@@ -76,8 +61,10 @@ def _dialect(name: str, flow: Flow) -> Dialect:
     return dialect
 
 
-def _platforms(flow: Flow) -> list[str]:
-    """The platforms the flow can run on."""
+def platforms_of(flow: Flow | None) -> list[str]:
+    """The platforms the flow can run on (every one, for a flow not published yet)."""
+    if flow is None:
+        return [d.NAME for d in DIALECTS]
     return [d.NAME for d in DIALECTS if not d.NEEDS_SETTINGS or flow.platform(d.NAME)]
 
 
@@ -117,7 +104,7 @@ def _load(name: str, form: Any) -> tuple[Flow, str]:
 def try_flow(name: str) -> ResponseReturnValue:
     """The test phone beside the graph of a version of the flow (the published one by default)."""
     session = get_session()
-    history = versions.history(session, _flow_name(name))
+    history = versions.history(session, flow_name_or_404(name))
     if not history:
         abort(404)
     number = request.args.get("version", type=int) or history[0].number
@@ -130,17 +117,14 @@ def try_flow(name: str) -> ResponseReturnValue:
         log.error("flow %s not drawn: %s", name, exc)
         svg = None
     platform = request.args.get("platform", "")
-    platforms = _platforms(flow)
-    body = render_template(
+    platforms = platforms_of(flow)
+    return render_template(
         "admin/try.html",
         name=name,
         version=number,
         svg=svg,
         phone=phone_context(name, [v.number for v in history], number, platforms, platform),
     )
-    response = Response(body, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = phone_policy()
-    return response
 
 
 def phone_context(
@@ -162,7 +146,7 @@ def phone_context(
 @bp.post("/flows/<name>/try")
 def try_turn(name: str) -> ResponseReturnValue:
     """Run one of the test caller's turns; the replies, the path and the next token, in JSON."""
-    _flow_name(name)
+    flow_name_or_404(name)
     form = request.form
     try:
         flow, identity = _load(name, form)

@@ -72,7 +72,7 @@ class RollbackForm(FlaskForm):
     number = IntegerField(validators=[DataRequired(), NumberRange(min=1, max=2**31 - 1)])
 
 
-def _submitted(form: FlaskForm) -> bool:
+def submitted(form: FlaskForm) -> bool:
     """validate_on_submit, but a missing or wrong CSRF token is a 400, not a form error."""
     valid = bool(form.validate_on_submit())
     csrf_errors = getattr(getattr(form, "csrf_token", None), "errors", None)
@@ -81,7 +81,7 @@ def _submitted(form: FlaskForm) -> bool:
     return valid
 
 
-def _me() -> User:
+def current_admin() -> User:
     return cast(WebUser, current_user).user
 
 
@@ -89,7 +89,7 @@ def _me() -> User:
 def _admins_only() -> ResponseReturnValue | None:
     if not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()  # type: ignore[attr-defined,no-any-return]
-    if not _me().is_admin:
+    if not current_admin().is_admin:
         abort(403)
     return None
 
@@ -148,12 +148,12 @@ def http_error(exc: HTTPException) -> Response:
     return response
 
 
-def _registry() -> FlowRegistry:
+def flow_registry() -> FlowRegistry:
     registry: FlowRegistry = current_app.extensions[FLOWS]
     return registry
 
 
-def _flow_name(name: str) -> str:
+def flow_name_or_404(name: str) -> str:
     """A flow name from the URL, or 404: never a path, never a query of anything."""
     if not FLOW_NAME.fullmatch(name):
         abort(404)
@@ -176,14 +176,14 @@ def index() -> ResponseReturnValue:
 @bp.get("/flows")
 def flows() -> ResponseReturnValue:
     """Every flow file with its check status, checked now, and its published version."""
-    statuses = service.flow_statuses(get_session(), _registry())
+    statuses = service.flow_statuses(get_session(), flow_registry())
     return render_template("admin/flows.html", flows=statuses)
 
 
 @bp.get("/flows/<name>")
 def flow(name: str) -> ResponseReturnValue:
     """One flow: its status and its graph."""
-    found = service.flow_status(get_session(), _registry(), _flow_name(name))
+    found = service.flow_status(get_session(), flow_registry(), flow_name_or_404(name))
     if found is None:
         abort(404)
     status, loaded = found
@@ -193,7 +193,7 @@ def flow(name: str) -> ResponseReturnValue:
 @bp.get("/flows/<name>.svg")
 def flow_svg(name: str) -> ResponseReturnValue:
     """One flow's graph, as an SVG image (never inlined in a page)."""
-    loaded = _registry().get(name) if FLOW_NAME.fullmatch(name) else None
+    loaded = flow_registry().get(name) if FLOW_NAME.fullmatch(name) else None
     if loaded is None:
         abort(404)
     try:
@@ -209,7 +209,7 @@ def flow_svg(name: str) -> ResponseReturnValue:
 @bp.get("/flows/<name>/versions")
 def flow_versions(name: str) -> ResponseReturnValue:
     """A flow's versions, newest first, each with a Rollback button but the published one."""
-    history = versions.history(get_session(), _flow_name(name))
+    history = versions.history(get_session(), flow_name_or_404(name))
     if not history:
         abort(404)
     return render_template("admin/versions.html", name=name, history=history, form=RollbackForm())
@@ -219,7 +219,7 @@ def flow_versions(name: str) -> ResponseReturnValue:
 def flow_version(name: str, number: int) -> ResponseReturnValue:
     """One version's source, as it was published."""
     session = get_session()
-    found = versions.version(session, _flow_name(name), number)
+    found = versions.version(session, flow_name_or_404(name), number)
     if found is None:
         abort(404)
     published = versions.published(session, name)
@@ -235,7 +235,7 @@ def flow_version(name: str, number: int) -> ResponseReturnValue:
 def flow_diff(name: str) -> ResponseReturnValue:
     """The diff between two versions (?a=&b=), by default the published one and the one before."""
     a, b = request.args.get("a", type=int), request.args.get("b", type=int)
-    found = service.version_diff(get_session(), _flow_name(name), a, b)
+    found = service.version_diff(get_session(), flow_name_or_404(name), a, b)
     if found is None:
         abort(404)
     return render_template("admin/diff.html", name=name, diff=found)
@@ -245,19 +245,25 @@ def flow_diff(name: str) -> ResponseReturnValue:
 def rollback(name: str) -> ResponseReturnValue:
     """Publish an older version again, as a new version, and record who did it."""
     form = RollbackForm()
-    if not _submitted(form):
+    if not submitted(form):
         abort(400)
     session = get_session()
     number = form.number.data or 0
     try:
-        new = service.rollback(session, _me(), _flow_name(name), number)
+        new = service.rollback(session, current_admin(), flow_name_or_404(name), number)
     except service.AdminError as exc:
         session.rollback()
         flash(str(exc), "error")
         return redirect(url_for(".flow_versions", name=name))
     session.commit()
-    _registry().poll(force=True)  # this worker starts new calls on it now; others within a poll
-    log.info("admin %s rolled %s back to v%d (v%d)", _me().account_number, name, number, new.number)
+    flow_registry().poll(force=True)  # this worker starts new calls on it now; others within a poll
+    log.info(
+        "admin %s rolled %s back to v%d (v%d)",
+        current_admin().account_number,
+        name,
+        number,
+        new.number,
+    )
     flash(f"Rolled {name} back to version {number}: published as version {new.number}.")
     return redirect(url_for(".flow_versions", name=name))
 
@@ -278,7 +284,7 @@ def call(call_id: int) -> ResponseReturnValue:
         abort(404)
     record, attempts = found
     try:
-        svg = service.call_path_svg(_registry(), record)
+        svg = service.call_path_svg(flow_registry(), record)
     except GraphError as exc:
         log.error("call %s: flow %s not drawn: %s", call_id, record.flow, exc)
         svg = None
@@ -310,19 +316,19 @@ def locks() -> ResponseReturnValue:
 def unlock() -> ResponseReturnValue:
     """Reset a record's failure counters and record who did it."""
     form = UnlockForm()
-    if not _submitted(form):
+    if not submitted(form):
         abort(400)
     session = get_session()
     kind = cast(service.UnlockKind, form.kind.data)
     number = form.number.data or ""
     try:
-        service.unlock(session, _me(), kind, number, form.claim_type.data or "")
+        service.unlock(session, current_admin(), kind, number, form.claim_type.data or "")
     except service.AdminError as exc:
         session.rollback()
         flash(str(exc), "error")
         return redirect(url_for(".locks"))
     session.commit()
-    log.info("admin %s unlocked %s %s", _me().account_number, kind, number)
+    log.info("admin %s unlocked %s %s", current_admin().account_number, kind, number)
     label = f"unknown {form.claim_type.data}" if kind == "unknown" else kind
     flash(f"Unlocked {label} {number}.")
     return redirect(url_for(".locks"))

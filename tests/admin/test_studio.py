@@ -69,9 +69,12 @@ def test_the_editor_is_a_plain_form_with_the_published_source(admin_client: Flas
     assert form.get("data-graph-url") == f"/admin/flows/{FLOW}/draft.svg"
     assert form.xpath(".//input[@name='base']/@value") == ["1"]
     assert form.xpath(".//button[@name='action']/@value") == ["save", "diff", "publish"]
-    assert html.xpath("//script/@src") == ["/static/admin/studio.js"]
+    assert html.xpath("//script/@src") == ["/static/admin/studio.js", "/static/admin/test_phone.js"]
     assert "Published v1" in text(html.xpath("//p[@id='studio-state']")[0])
-    assert html.xpath("//section[@id='test-phone-slot']")
+    # The test phone beside it runs the published version, or the text being edited.
+    (phone,) = html.xpath("//section[@id='test-phone-slot']//section[@id='test-phone']")
+    assert phone.get("data-url") == f"/admin/flows/{FLOW}/try"
+    assert html.xpath("//select[@id='phone-run']/option/@value") == ["1"]
     # Only this site's scripts run, and only the editor's page and the flow page have any.
     policy = response.headers["Content-Security-Policy"]
     assert "script-src 'self';" in policy and "unsafe-eval" not in policy
