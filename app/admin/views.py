@@ -152,17 +152,7 @@ def _flow_name(name: str) -> str:
     return name
 
 
-def _page_number() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
-
-
 # --- pages ---------------------------------------------------------------------
-
-
-@bp.get("/")
-def index() -> ResponseReturnValue:
-    """Links to the admin pages."""
-    return render_template("admin/index.html")
 
 
 @bp.get("/flows")
@@ -254,14 +244,6 @@ def rollback(name: str) -> ResponseReturnValue:
     return redirect(url_for(".flow_versions", name=name))
 
 
-@bp.get("/calls")
-def calls() -> ResponseReturnValue:
-    """Recent calls, newest first."""
-    return render_template(
-        "admin/calls.html", page=service.recent_calls(get_session(), _page_number())
-    )
-
-
 @bp.get("/calls/<int:call_id>")
 def call(call_id: int) -> ResponseReturnValue:
     """One call: every event in order, with its stored payload and reply."""
@@ -270,25 +252,6 @@ def call(call_id: int) -> ResponseReturnValue:
         abort(404)
     record, attempts = found
     return render_template("admin/call.html", call=record, attempts=attempts)
-
-
-@bp.get("/attempts")
-def attempts() -> ResponseReturnValue:
-    """Recent verification attempts, newest first."""
-    page = service.recent_attempts(get_session(), _page_number())
-    return render_template("admin/attempts.html", page=page)
-
-
-@bp.get("/locks")
-def locks() -> ResponseReturnValue:
-    """Locked records and ones with failed attempts, each with an Unlock button."""
-    session = get_session()
-    return render_template(
-        "admin/locks.html",
-        locks=service.locks(session),
-        actions=service.admin_actions(session),
-        form=UnlockForm(),
-    )
 
 
 @bp.post("/locks/unlock")

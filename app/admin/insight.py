@@ -1,0 +1,430 @@
+"""The admin overview and the admin lists (calls, attempts, locks: filtered,
+paged, as CSV), and each admin's time zone. Views only orchestrate: the
+counting is in overview.py, the filtering in listings.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Response,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from wtforms import DateField, Form, SelectChoice, SelectField, StringField
+from wtforms.validators import Length, Optional, Regexp
+
+from app.admin import charts, listings, overview, time_zones
+from app.admin.csv_export import Column, rows
+from app.admin.service import CLAIM_TYPES, Locks, admin_actions
+from app.admin.views import UnlockForm, _me, _submitted, bp
+from app.db import get_session
+from app.dialects.registry import DIALECTS
+from app.flows.loader import FLOW_NAME
+from app.models import Call, Group, UnknownClaim, User, VerificationAttempt, utcnow
+from app.neutral.outcomes import OUTCOMES
+
+T = TypeVar("T")
+PLATFORMS = tuple(dialect.NAME for dialect in DIALECTS)
+CALL_OUTCOMES = (*OUTCOMES, "ended", listings.NO_OUTCOME)
+ATTEMPT_OUTCOMES = ("verified", "rejected", "locked")
+LOCK_KINDS = ("user", "group", "unknown")
+PERIODS = {"1": "the last 24 hours", "7": "the last 7 days"}
+
+
+def _choices(values: Sequence[str], anything: str) -> list[SelectChoice]:
+    return [SelectChoice("", anything), *(SelectChoice(value) for value in values)]
+
+
+# --- time zones -------------------------------------------------------------------
+
+
+def admin_zone() -> ZoneInfo:
+    """The signed-in admin's zone, else GLUE_TIME_ZONE (looked up once per request)."""
+    if "admin_zone" not in g:
+        g.admin_zone = time_zones.zone(_me().time_zone, current_app.config["TIME_ZONE"])
+    zone: ZoneInfo = g.admin_zone
+    return zone
+
+
+@bp.app_template_filter("admin_time")
+def _admin_time(value: datetime) -> str:
+    """A stored time in the admin's zone, with the zone's abbreviation."""
+    return time_zones.shown(value, admin_zone())
+
+
+class SettingsForm(FlaskForm):
+    time_zone = SelectField("Time zone", validate_choice=False, validators=[Length(max=64)])
+
+    def validate_time_zone(self, field: SelectField) -> None:
+        if field.data and not time_zones.is_zone(field.data):
+            raise ValueError("Choose a time zone from the list.")
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings() -> ResponseReturnValue:
+    """The admin's own settings: the time zone the pages show times in."""
+    default = current_app.config["TIME_ZONE"]
+    form = SettingsForm(time_zone=_me().time_zone or "")
+    form.time_zone.choices = [
+        SelectChoice("", f"The server's: {default}"),
+        *(SelectChoice(name) for name in time_zones.zone_names()),
+    ]
+    if _submitted(form):
+        session = get_session()
+        me = session.get(User, _me().id)
+        assert me is not None
+        me.time_zone = form.time_zone.data or None
+        session.commit()
+        flash(f"Times are now shown in {form.time_zone.data or default}.")
+        return redirect(url_for(".settings"))
+    status = 400 if form.errors else 200
+    return render_template("admin/settings.html", form=form, zone=admin_zone()), status
+
+
+# --- overview ------------------------------------------------------------------------
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    """The overview: calls per hour, each flow's funnel, providers, request times."""
+    days = request.args.get("days", "1")
+    if days not in PERIODS:
+        days = "1"
+    session = get_session()
+    now = utcnow()
+    since = now - timedelta(days=int(days))
+    slots = overview.hours(since, now)
+    counts = overview.calls_per_hour(session, since)
+    zone = admin_zone()
+    labels = tuple(time_zones.local(hour, zone).strftime("%a %H:00") for hour in slots)
+    tick = 6 if days == "1" else 48
+
+    def per_hour(by: str, title: str) -> charts.Chart:
+        series = overview.hourly_series(counts, slots, by)
+        return charts.Chart(
+            f"calls-by-{by}",
+            title,
+            labels,
+            tuple(charts.Series(name, tuple(values)) for name, values in series.items()),
+        )
+
+    by_platform = per_hour("platform", "Calls per hour, by platform")
+    by_outcome = per_hour("outcome", "Calls per hour, by outcome")
+    funnels = [
+        charts.Chart(
+            f"funnel-{funnel.flow}",
+            f"Verification funnel of {funnel.flow}",
+            overview.STAGES,
+            (charts.Series("calls", tuple(funnel.stages.values())),),
+        )
+        for funnel in overview.funnels(session, since, now)
+    ]
+    providers = overview.provider_outcomes(session, since)
+    statuses = tuple(sorted({status for counts in providers.values() for status in counts}))
+    by_provider = charts.Chart(
+        "providers",
+        "Calls placed, by provider and status",
+        statuses,
+        tuple(
+            charts.Series(name, tuple(counts.get(status, 0) for status in statuses))
+            for name, counts in providers.items()
+        ),
+    )
+    timings = overview.route_timings(session, now - timedelta(days=1))
+    times = charts.Chart(
+        "request-times",
+        "Platform request times over the last day, p50 and p99",
+        tuple(timing.route for timing in timings),
+        (
+            charts.Series("p50", tuple(timing.p50 for timing in timings)),
+            charts.Series("p99", tuple(timing.p99 for timing in timings)),
+        ),
+        unit="ms",
+    )
+    return render_template(
+        "admin/overview.html",
+        days=days,
+        periods=PERIODS,
+        hourly=[(chart, charts.columns(chart, tick)) for chart in (by_platform, by_outcome)],
+        funnels=[(chart, charts.bars(chart)) for chart in funnels],
+        providers=(by_provider, charts.bars(by_provider)),
+        times=(times, charts.bars(times)),
+        timings=timings,
+        zone=zone,
+    )
+
+
+# --- lists -----------------------------------------------------------------------------
+
+
+class ListFilters(Form):
+    """A list's search and filters, from the query string; dates in the admin's zone."""
+
+    q = StringField("Search", validators=[Length(max=64)])
+    flow = StringField(
+        "Flow", validators=[Optional(), Regexp(FLOW_NAME, message="No such flow name.")]
+    )
+    platform = SelectField("Platform", choices=_choices(PLATFORMS, "Any"), default="")
+    since = DateField("From", validators=[Optional()])
+    until = DateField("To", validators=[Optional()])
+
+    def to_filters(self, zone: ZoneInfo, **more: str) -> listings.Filters:
+        return listings.Filters(
+            q=(self.q.data or "").strip(),
+            flow=self.flow.data or "",
+            platform=self.platform.data or "",
+            since=time_zones.utc_start(self.since.data, zone) if self.since.data else None,
+            until=time_zones.utc_end(self.until.data, zone) if self.until.data else None,
+            **more,
+        )
+
+
+class CallFilters(ListFilters):
+    outcome = SelectField("Outcome", choices=_choices(CALL_OUTCOMES, "Any"), default="")
+
+
+class AttemptFilters(ListFilters):
+    outcome = SelectField("Outcome", choices=_choices(ATTEMPT_OUTCOMES, "Any"), default="")
+    claim_type = SelectField("Claim", choices=_choices(CLAIM_TYPES, "Any"), default="")
+
+
+class LockFilters(Form):
+    q = StringField("Search", validators=[Length(max=64)])
+    kind = SelectField("Kind", choices=_choices(LOCK_KINDS, "Any"), default="")
+    since = DateField("Locked until from", validators=[Optional()])
+    until = DateField("to", validators=[Optional()])
+
+
+def _read(form: Form) -> Form:
+    form.process(request.args)
+    form.validate()
+    return form
+
+
+def _query() -> dict[str, Any]:
+    """The request's query string, as url_for takes it (to link the same list)."""
+    return dict(request.args.items())
+
+
+def _page_number() -> int:
+    return max(1, request.args.get("page", 1, type=int) or 1)
+
+
+def _csv(name: str, lines: Iterator[str]) -> Response:
+    response = Response(stream_with_context(lines), mimetype="text/csv")
+    stamp = datetime.now(admin_zone()).strftime("%Y%m%d-%H%M")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.csv"'
+    return response
+
+
+def _when(value: datetime | None) -> str:
+    return time_zones.local(value, admin_zone()).isoformat() if value else ""
+
+
+def _stream(session: Any, stmt: Any) -> Iterator[Any]:
+    # Rows are read in batches as they are written out, not all held at once.
+    return iter(session.scalars(stmt.execution_options(yield_per=500)))
+
+
+def _list_context(form: Form, csv_endpoint: str) -> dict[str, Any]:
+    query = {k: v for k, v in _query().items() if k != "page"}
+    return {
+        "filters": form,
+        "query": query,
+        "csv_url": url_for(csv_endpoint, **query),
+        "zone": admin_zone(),
+    }
+
+
+CALL_COLUMNS: Sequence[Column[Call]] = (
+    ("id", lambda c: c.id),
+    ("platform", lambda c: c.platform),
+    ("call_id", lambda c: c.platform_call_id),
+    ("caller", lambda c: c.caller_number),
+    ("flow", lambda c: c.flow),
+    ("flow_version", lambda c: c.flow_version),
+    ("reached", lambda c: c.reached),
+    ("outcome", lambda c: c.outcome),
+    ("status", lambda c: c.status),
+    ("platform_status", lambda c: c.platform_status),
+    ("duration_seconds", lambda c: c.duration_seconds),
+    ("started", lambda c: _when(c.started_at)),
+    ("ended", lambda c: _when(c.ended_at)),
+)
+
+
+@bp.get("/calls")
+def calls() -> ResponseReturnValue:
+    """Calls, newest first, as searched and filtered."""
+    form = _read(CallFilters())
+    context = _list_context(form, ".calls_csv")
+    if form.errors:
+        return render_template("admin/calls.html", page=None, **context), 400
+    filters = form.to_filters(admin_zone(), outcome=form.outcome.data or "")
+    page = listings.page_of(get_session(), listings.calls(filters), _page_number())
+    return render_template("admin/calls.html", page=page, **context)
+
+
+@bp.get("/calls.csv")
+def calls_csv() -> ResponseReturnValue:
+    """Every call the filters let through, as CSV."""
+    form = _read(CallFilters())
+    if form.errors:
+        return redirect(url_for(".calls", **_query()))
+    filters = form.to_filters(admin_zone(), outcome=form.outcome.data or "")
+    records = _stream(get_session(), listings.calls(filters))
+    return _csv("calls", rows(records, CALL_COLUMNS))
+
+
+ATTEMPT_COLUMNS: Sequence[Column[VerificationAttempt]] = (
+    ("id", lambda a: a.id),
+    ("claim_type", lambda a: a.claim_type),
+    ("claimed", lambda a: a.claimed),
+    ("outcome", lambda a: a.outcome),
+    ("reason", lambda a: a.reason),
+    ("call", lambda a: a.call_id),
+    ("time", lambda a: _when(a.created_at)),
+)
+
+
+def _attempt_filters(form: AttemptFilters) -> listings.Filters:
+    return form.to_filters(
+        admin_zone(), outcome=form.outcome.data or "", claim_type=form.claim_type.data or ""
+    )
+
+
+@bp.get("/attempts")
+def attempts() -> ResponseReturnValue:
+    """Verification attempts, newest first, as searched and filtered."""
+    form = _read(AttemptFilters())
+    context = _list_context(form, ".attempts_csv")
+    if form.errors:
+        return render_template("admin/attempts.html", page=None, **context), 400
+    stmt = listings.attempts(_attempt_filters(form))
+    page = listings.page_of(get_session(), stmt, _page_number())
+    return render_template("admin/attempts.html", page=page, **context)
+
+
+@bp.get("/attempts.csv")
+def attempts_csv() -> ResponseReturnValue:
+    """Every verification attempt the filters let through, as CSV."""
+    form = _read(AttemptFilters())
+    if form.errors:
+        return redirect(url_for(".attempts", **_query()))
+    records = _stream(get_session(), listings.attempts(_attempt_filters(form)))
+    return _csv("attempts", rows(records, ATTEMPT_COLUMNS))
+
+
+def _lock_filters(form: LockFilters) -> listings.Filters:
+    zone = admin_zone()
+    return listings.Filters(
+        q=(form.q.data or "").strip(),
+        kind=form.kind.data or "",
+        since=time_zones.utc_start(form.since.data, zone) if form.since.data else None,
+        until=time_zones.utc_end(form.until.data, zone) if form.until.data else None,
+    )
+
+
+@bp.get("/locks")
+def locks() -> ResponseReturnValue:
+    """Locked records and ones with failed attempts, each with an Unlock button."""
+    form = _read(LockFilters())
+    context = _list_context(form, ".locks_csv")
+    session = get_session()
+    actions = admin_actions(session)
+    if form.errors:
+        empty = listings.LockPage(Locks(), 1, 1, 0)
+        return render_template(
+            "admin/locks.html",
+            page=empty,
+            locks=empty.locks,
+            actions=actions,
+            form=UnlockForm(),
+            **context,
+        ), 400
+    page = listings.locks(session, _lock_filters(form), _page_number())
+    return render_template(
+        "admin/locks.html",
+        page=page,
+        locks=page.locks,
+        actions=actions,
+        form=UnlockForm(),
+        **context,
+    )
+
+
+LockRecord = User | Group | UnknownClaim
+
+
+def _lock_row(kind: str) -> Callable[[LockRecord], list[Any]]:
+    def row(record: LockRecord) -> list[Any]:
+        own: tuple[int | None, int | None]
+        if isinstance(record, UnknownClaim):
+            number, name, own = record.claimed, "", (None, None)
+            kind_shown = f"unknown_{record.claim_type}"
+            until = record.locked_until
+        else:
+            number = record.account_number if isinstance(record, User) else record.group_number
+            name, kind_shown = record.name, kind
+            own = (record.owner_failed_attempts, record.owner_lockouts)
+            until = record.locked_until_latest()
+        return [
+            kind_shown,
+            number,
+            name,
+            record.failed_attempts,
+            own[0],
+            record.lockouts,
+            own[1],
+            _when(until),
+        ]
+
+    return row
+
+
+LOCK_HEADER = (
+    "kind",
+    "number",
+    "name",
+    "failed_attempts",
+    "own_phones_failed_attempts",
+    "lockouts",
+    "own_phones_lockouts",
+    "locked_until",
+)
+
+
+@bp.get("/locks.csv")
+def locks_csv() -> ResponseReturnValue:
+    """Every lock the filters let through, users then groups then unknown claims, as CSV."""
+    form = _read(LockFilters())
+    if form.errors:
+        return redirect(url_for(".locks", **_query()))
+    session = get_session()
+    statements = listings.lock_statements(_lock_filters(form), utcnow())
+
+    def records() -> Iterator[list[Any]]:
+        for kind, stmt in statements.items():
+            row = _lock_row(kind)
+            for record in _stream(session, stmt):
+                yield row(record)
+
+    columns: Sequence[Column[list[Any]]] = [(name, _item(i)) for i, name in enumerate(LOCK_HEADER)]
+    return _csv("locks", rows(records(), columns))
+
+
+def _item(i: int) -> Callable[[list[Any]], Any]:
+    return lambda values: values[i]
