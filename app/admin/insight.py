@@ -18,7 +18,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -66,11 +65,8 @@ def _admin_time(value: datetime) -> str:
 
 
 class SettingsForm(FlaskForm):
-    time_zone = SelectField("Time zone", validate_choice=False, validators=[Length(max=64)])
-
-    def validate_time_zone(self, field: SelectField) -> None:
-        if field.data and not time_zones.is_zone(field.data):
-            raise ValueError("Choose a time zone from the list.")
+    # Its choices, every zone this system knows, are given per request.
+    time_zone = SelectField("Time zone", invalid_choice_message="Choose a zone from the list.")
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -224,19 +220,27 @@ def _page_number() -> int:
 
 
 def _csv(name: str, lines: Iterator[str]) -> Response:
-    response = Response(stream_with_context(lines), mimetype="text/csv")
+    response = Response(lines, mimetype="text/csv")
     stamp = datetime.now(admin_zone()).strftime("%Y%m%d-%H%M")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.csv"'
     return response
 
 
-def _when(value: datetime | None) -> str:
-    return time_zones.local(value, admin_zone()).isoformat() if value else ""
+def _when(zone: ZoneInfo) -> Callable[[datetime | None], str]:
+    """Stored times as the CSV writes them: ISO 8601 in `zone`, with its offset."""
+    return lambda value: time_zones.local(value, zone).isoformat() if value else ""
 
 
-def _stream(session: Any, stmt: Any) -> Iterator[Any]:
-    # Rows are read in batches as they are written out, not all held at once.
-    return iter(session.scalars(stmt.execution_options(yield_per=500)))
+def _stream(stmt: Any) -> Iterator[Any]:
+    """A statement's rows, read in batches as the CSV is written out: in a
+    session of their own, since the response outlives the request's."""
+    make = current_app.extensions["glue.sessionmaker"]
+
+    def records() -> Iterator[Any]:
+        with make() as session:
+            yield from session.scalars(stmt.execution_options(yield_per=500))
+
+    return records()
 
 
 def _list_context(form: Form, csv_endpoint: str) -> dict[str, Any]:
@@ -249,21 +253,23 @@ def _list_context(form: Form, csv_endpoint: str) -> dict[str, Any]:
     }
 
 
-CALL_COLUMNS: Sequence[Column[Call]] = (
-    ("id", lambda c: c.id),
-    ("platform", lambda c: c.platform),
-    ("call_id", lambda c: c.platform_call_id),
-    ("caller", lambda c: c.caller_number),
-    ("flow", lambda c: c.flow),
-    ("flow_version", lambda c: c.flow_version),
-    ("reached", lambda c: c.reached),
-    ("outcome", lambda c: c.outcome),
-    ("status", lambda c: c.status),
-    ("platform_status", lambda c: c.platform_status),
-    ("duration_seconds", lambda c: c.duration_seconds),
-    ("started", lambda c: _when(c.started_at)),
-    ("ended", lambda c: _when(c.ended_at)),
-)
+def call_columns(zone: ZoneInfo) -> Sequence[Column[Call]]:
+    when = _when(zone)
+    return (
+        ("id", lambda c: c.id),
+        ("platform", lambda c: c.platform),
+        ("call_id", lambda c: c.platform_call_id),
+        ("caller", lambda c: c.caller_number),
+        ("flow", lambda c: c.flow),
+        ("flow_version", lambda c: c.flow_version),
+        ("reached", lambda c: c.reached),
+        ("outcome", lambda c: c.outcome),
+        ("status", lambda c: c.status),
+        ("platform_status", lambda c: c.platform_status),
+        ("duration_seconds", lambda c: c.duration_seconds),
+        ("started", lambda c: when(c.started_at)),
+        ("ended", lambda c: when(c.ended_at)),
+    )
 
 
 @bp.get("/calls")
@@ -285,19 +291,21 @@ def calls_csv() -> ResponseReturnValue:
     if form.errors:
         return redirect(url_for(".calls", **_query()))
     filters = form.to_filters(admin_zone(), outcome=form.outcome.data or "")
-    records = _stream(get_session(), listings.calls(filters))
-    return _csv("calls", rows(records, CALL_COLUMNS))
+    records = _stream(listings.calls(filters))
+    return _csv("calls", rows(records, call_columns(admin_zone())))
 
 
-ATTEMPT_COLUMNS: Sequence[Column[VerificationAttempt]] = (
-    ("id", lambda a: a.id),
-    ("claim_type", lambda a: a.claim_type),
-    ("claimed", lambda a: a.claimed),
-    ("outcome", lambda a: a.outcome),
-    ("reason", lambda a: a.reason),
-    ("call", lambda a: a.call_id),
-    ("time", lambda a: _when(a.created_at)),
-)
+def attempt_columns(zone: ZoneInfo) -> Sequence[Column[VerificationAttempt]]:
+    when = _when(zone)
+    return (
+        ("id", lambda a: a.id),
+        ("claim_type", lambda a: a.claim_type),
+        ("claimed", lambda a: a.claimed),
+        ("outcome", lambda a: a.outcome),
+        ("reason", lambda a: a.reason),
+        ("call", lambda a: a.call_id),
+        ("time", lambda a: when(a.created_at)),
+    )
 
 
 def _attempt_filters(form: AttemptFilters) -> listings.Filters:
@@ -324,8 +332,8 @@ def attempts_csv() -> ResponseReturnValue:
     form = _read(AttemptFilters())
     if form.errors:
         return redirect(url_for(".attempts", **_query()))
-    records = _stream(get_session(), listings.attempts(_attempt_filters(form)))
-    return _csv("attempts", rows(records, ATTEMPT_COLUMNS))
+    records = _stream(listings.attempts(_attempt_filters(form)))
+    return _csv("attempts", rows(records, attempt_columns(admin_zone())))
 
 
 def _lock_filters(form: LockFilters) -> listings.Filters:
@@ -369,7 +377,9 @@ def locks() -> ResponseReturnValue:
 LockRecord = User | Group | UnknownClaim
 
 
-def _lock_row(kind: str) -> Callable[[LockRecord], list[Any]]:
+def _lock_row(kind: str, zone: ZoneInfo) -> Callable[[LockRecord], list[Any]]:
+    when = _when(zone)
+
     def row(record: LockRecord) -> list[Any]:
         own: tuple[int | None, int | None]
         if isinstance(record, UnknownClaim):
@@ -389,7 +399,7 @@ def _lock_row(kind: str) -> Callable[[LockRecord], list[Any]]:
             own[0],
             record.lockouts,
             own[1],
-            _when(until),
+            when(until),
         ]
 
     return row
@@ -413,13 +423,14 @@ def locks_csv() -> ResponseReturnValue:
     form = _read(LockFilters())
     if form.errors:
         return redirect(url_for(".locks", **_query()))
-    session = get_session()
     statements = listings.lock_statements(_lock_filters(form), utcnow())
+    zone = admin_zone()
+
+    streams = [(_lock_row(kind, zone), _stream(stmt)) for kind, stmt in statements.items()]
 
     def records() -> Iterator[list[Any]]:
-        for kind, stmt in statements.items():
-            row = _lock_row(kind)
-            for record in _stream(session, stmt):
+        for row, found in streams:
+            for record in found:
                 yield row(record)
 
     columns: Sequence[Column[list[Any]]] = [(name, _item(i)) for i, name in enumerate(LOCK_HEADER)]
