@@ -23,7 +23,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from wtforms import DateField, Form, SelectChoice, SelectField, StringField
-from wtforms.validators import Length, Optional, Regexp
+from wtforms.validators import Length, Optional, Regexp, ValidationError
 
 from app.admin import charts, listings, overview, time_zones
 from app.admin.csv_export import Column, rows
@@ -166,6 +166,12 @@ def index() -> ResponseReturnValue:
 # --- lists -----------------------------------------------------------------------------
 
 
+def _plausible(_form: Form, field: DateField) -> None:
+    """Dates near year 1 or 9999 cannot be moved between zones: not a date anyone filters by."""
+    if field.data is not None and not 1900 <= field.data.year <= 9000:
+        raise ValidationError("Choose a date between 1900 and 9000.")
+
+
 class ListFilters(Form):
     """A list's search and filters, from the query string; dates in the admin's zone."""
 
@@ -174,8 +180,8 @@ class ListFilters(Form):
         "Flow", validators=[Optional(), Regexp(FLOW_NAME, message="No such flow name.")]
     )
     platform = SelectField("Platform", choices=_choices(PLATFORMS, "Any"), default="")
-    since = DateField("From", validators=[Optional()])
-    until = DateField("To", validators=[Optional()])
+    since = DateField("From", validators=[Optional(), _plausible])
+    until = DateField("To", validators=[Optional(), _plausible])
 
     def to_filters(self, zone: ZoneInfo, **more: str) -> listings.Filters:
         return listings.Filters(
@@ -200,8 +206,8 @@ class AttemptFilters(ListFilters):
 class LockFilters(Form):
     q = StringField("Search", validators=[Length(max=64)])
     kind = SelectField("Kind", choices=_choices(LOCK_KINDS, "Any"), default="")
-    since = DateField("Locked until from", validators=[Optional()])
-    until = DateField("to", validators=[Optional()])
+    since = DateField("Locked until from", validators=[Optional(), _plausible])
+    until = DateField("to", validators=[Optional(), _plausible])
 
 
 def _read(form: Form) -> Form:

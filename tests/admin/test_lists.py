@@ -80,6 +80,7 @@ def test_attempts_are_searched_and_filtered(played: None, admin_client: FlaskCli
     ("query", "message"),
     [
         ("since=yesterday", "From: Not a valid date value."),
+        ("until=9999-12-31", "To: Choose a date between 1900 and 9000."),
         ("platform=skype", "Platform: Not a valid choice."),
         ("flow=../etc", "Flow: No such flow name."),
         ("q=" + "9" * 65, "Search: Field cannot be longer than 64 characters."),

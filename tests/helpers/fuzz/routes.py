@@ -164,6 +164,14 @@ ADMIN = {
     "number": ACCOUNTS,
     "claim_type": st.sampled_from(("account", "group", "caller_id", "", "users")),
     "page": st.sampled_from(("1", "2", "0", "-1", "99999999999999999999", "x", "\u0661")),
+    "q": st.one_of(ACCOUNTS, CALLERS, st.sampled_from(("%", "_", "'; --", "=1+1", "x" * 70))),
+    "flow": st.sampled_from(("verify_caller", "group_line", "../etc", "", "x" * 70)),
+    "outcome": st.sampled_from(("verified", "none", "locked", "rejected", "", "VERIFIED")),
+    "platform": st.sampled_from(("twiml", "ifbyphone", "", "skype")),
+    "since": st.sampled_from(("2026-01-01", "2026-13-40", "", "yesterday", "99999-01-01")),
+    "until": st.sampled_from(("2026-12-31", "0001-01-01", "", "\u0661")),
+    "days": st.sampled_from(("1", "7", "0", "x")),
+    "time_zone": st.sampled_from(("UTC", "America/Chicago", "", "Mars/Olympus", "../../etc")),
 }
 API = {
     "user": ACCOUNTS,
@@ -201,6 +209,7 @@ ROUTES: dict[str, Route] = {
     "/calls/<int:action_id>.json": Route("web", "session", WEB),
     "/calls/<int:action_id>/cancel": Route("web", "session", WEB),
     "/admin/": Route("admin", "admin", ADMIN),
+    "/admin/settings": Route("admin", "admin", ADMIN),
     "/admin/flows": Route("admin", "admin", ADMIN),
     "/admin/flows/<name>": Route("admin", "admin", ADMIN),
     "/admin/flows/<name>.svg": Route("admin", "admin", ADMIN),
@@ -209,9 +218,12 @@ ROUTES: dict[str, Route] = {
     "/admin/flows/<name>/diff": Route("admin", "admin", ADMIN),
     "/admin/flows/<name>/rollback": Route("admin", "admin", ADMIN),
     "/admin/calls": Route("admin", "admin", ADMIN),
+    "/admin/calls.csv": Route("admin", "admin", ADMIN),
     "/admin/calls/<int:call_id>": Route("admin", "admin", ADMIN),
     "/admin/attempts": Route("admin", "admin", ADMIN),
+    "/admin/attempts.csv": Route("admin", "admin", ADMIN),
     "/admin/locks": Route("admin", "admin", ADMIN),
+    "/admin/locks.csv": Route("admin", "admin", ADMIN),
     "/admin/locks/unlock": Route("admin", "admin", ADMIN),
     "/static/<path:filename>": Route("static", "public"),
     "/healthz": Route("health", "public"),
@@ -582,7 +594,9 @@ def _admin(route: Route, spec: Spec, sent: Sent, status: int, body: bytes, empty
         return
     if empty_ok and body == b"":
         return
-    assert sent.response.mimetype in ("text/html", "image/svg+xml"), sent.response.content_type
+    assert sent.response.mimetype in ("text/html", "image/svg+xml", "text/csv"), (
+        sent.response.content_type
+    )
 
 
 def _health(route: Route, spec: Spec, sent: Sent, status: int, body: bytes, empty_ok: bool) -> None:
