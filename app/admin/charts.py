@@ -83,8 +83,10 @@ def columns(chart: Chart, tick_every: int = 1) -> Markup:
                 bar = _rect(svg, x, y0, slot * 0.76, value / ceiling * plot_h, n)
                 _title(bar, f"{label}, {series.name}: {number(value)}{_unit(chart.unit)}")
             base += value
-        if i % tick_every == 0:
-            _text(svg, left + i * slot + slot / 2, height - 8, label, "middle")
+        centre = left + i * slot + slot / 2
+        half = len(label) * FONT * 0.3  # about half a label's width
+        if i % tick_every == 0 and half <= centre <= WIDTH - half:  # never cut at an edge
+            _text(svg, centre, height - 8, label, "middle")
     return _markup(svg)
 
 
