@@ -118,6 +118,10 @@ def test_request_times_are_per_route_from_the_timed_events(
         assert timing.requests == len(times)
         assert timing.p50 == overview.percentile(times, 0.5)
         assert timing.p99 == times[-1]  # fewer than 100: the slowest
+    [status] = session.scalars(select(CallEvent).where(CallEvent.kind == "status")).all()
+    assert status.duration_ms is not None
+    assert timings["/twiml/status"].requests == 1
+    assert timings["/twiml/status"].p99 == status.duration_ms
 
 
 def test_percentiles_are_nearest_rank() -> None:
@@ -189,7 +193,7 @@ def test_the_overview_page_draws_and_tabulates_them(
 
     routes = [text(row.xpath("td")[0]) for row in html.xpath("//table[@id='timings']/tbody/tr")]
     assert routes == [
-        "/didml/<flow>", "/ifbyphone/<flow>", "/twiml/<flow>", "/voipnow/<flow>"
+        "/didml/<flow>", "/ifbyphone/<flow>", "/twiml/<flow>", "/twiml/status", "/voipnow/<flow>"
     ]  # fmt: skip
     assert "Glue placed no calls in this period." in text(
         html.xpath("//figure[@id='providers']")[0]
