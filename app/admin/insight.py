@@ -6,8 +6,8 @@ counting is in overview.py, the filtering in listings.py.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -25,8 +25,9 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, Form, SelectChoice, SelectField, StringField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
-from app.admin import charts, listings, overview, time_zones
+from app.admin import listings, overview_page, time_zones
 from app.admin.csv_export import Column, rows
+from app.admin.overview import NO_OUTCOME
 from app.admin.service import CLAIM_TYPES, Locks, admin_actions
 from app.admin.views import UnlockForm, _me, _submitted, bp
 from app.db import get_session
@@ -35,9 +36,8 @@ from app.flows.loader import FLOW_NAME
 from app.models import Call, Group, UnknownClaim, User, VerificationAttempt, utcnow
 from app.neutral.outcomes import OUTCOMES
 
-T = TypeVar("T")
 PLATFORMS = tuple(dialect.NAME for dialect in DIALECTS)
-CALL_OUTCOMES = (*OUTCOMES, "ended", listings.NO_OUTCOME)
+CALL_OUTCOMES = (*OUTCOMES, NO_OUTCOME)
 ATTEMPT_OUTCOMES = ("verified", "rejected", "locked")
 LOCK_KINDS = ("user", "group", "unknown")
 PERIODS = {"1": "the last 24 hours", "7": "the last 7 days"}
@@ -99,68 +99,9 @@ def index() -> ResponseReturnValue:
     days = request.args.get("days", "1")
     if days not in PERIODS:
         days = "1"
-    session = get_session()
-    now = utcnow()
-    since = now - timedelta(days=int(days))
-    slots = overview.hours(since, now)
-    counts = overview.calls_per_hour(session, since)
     zone = admin_zone()
-    labels = tuple(time_zones.local(hour, zone).strftime("%a %H:00") for hour in slots)
-    tick = 6 if days == "1" else 48
-
-    def per_hour(by: str, title: str) -> charts.Chart:
-        series = overview.hourly_series(counts, slots, by)
-        return charts.Chart(
-            f"calls-by-{by}",
-            title,
-            labels,
-            tuple(charts.Series(name, tuple(values)) for name, values in series.items()),
-        )
-
-    by_platform = per_hour("platform", "Calls per hour, by platform")
-    by_outcome = per_hour("outcome", "Calls per hour, by outcome")
-    funnels = [
-        charts.Chart(
-            f"funnel-{funnel.flow}",
-            f"Verification funnel of {funnel.flow}",
-            overview.STAGES,
-            (charts.Series("calls", tuple(funnel.stages.values())),),
-        )
-        for funnel in overview.funnels(session, since, now)
-    ]
-    providers = overview.provider_outcomes(session, since)
-    statuses = tuple(sorted({status for counts in providers.values() for status in counts}))
-    by_provider = charts.Chart(
-        "providers",
-        "Calls placed, by provider and status",
-        statuses,
-        tuple(
-            charts.Series(name, tuple(counts.get(status, 0) for status in statuses))
-            for name, counts in providers.items()
-        ),
-    )
-    timings = overview.route_timings(session, now - timedelta(days=1))
-    times = charts.Chart(
-        "request-times",
-        "Platform request times over the last day, p50 and p99",
-        tuple(timing.route for timing in timings),
-        (
-            charts.Series("p50", tuple(timing.p50 for timing in timings)),
-            charts.Series("p99", tuple(timing.p99 for timing in timings)),
-        ),
-        unit="ms",
-    )
-    return render_template(
-        "admin/overview.html",
-        days=days,
-        periods=PERIODS,
-        hourly=[(chart, charts.columns(chart, tick)) for chart in (by_platform, by_outcome)],
-        funnels=[(chart, charts.bars(chart)) for chart in funnels],
-        providers=(by_provider, charts.bars(by_provider)),
-        times=(times, charts.bars(times)),
-        timings=timings,
-        zone=zone,
-    )
+    found = overview_page.build(get_session(), int(days), zone, utcnow())
+    return render_template("admin/overview.html", days=days, periods=PERIODS, page=found, zone=zone)
 
 
 # --- lists -----------------------------------------------------------------------------

@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from app.admin.overview import NO_OUTCOME
 from app.admin.service import FRESH, PER_PAGE, Locks, Page
 from app.models import Call, Group, UnknownClaim, User, VerificationAttempt, utcnow
 
 T = TypeVar("T")
-NO_OUTCOME = "none"  # the outcome filter's choice for calls with none yet
 
 
 @dataclass(frozen=True)
