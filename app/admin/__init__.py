@@ -7,7 +7,8 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the pages (they use the sign-in of app.auth)."""
-    from app.admin import insight, views  # noqa: F401 (insight adds its pages to views.bp)
+    # insight and lists add their pages to views.bp
+    from app.admin import insight, lists, views  # noqa: F401
     from app.web import http_errors
 
     app.register_blueprint(views.bp)
