@@ -114,6 +114,9 @@ DEFAULTS: dict[str, Any] = {
     "LOG_LEVEL": "INFO",
     # text: one readable line per event; json: one JSON object per line (for collectors).
     "LOG_FORMAT": "text",
+    # The IANA time zone the admin pages show times in (Europe/Paris), where an
+    # admin has chosen none on their settings page.
+    "TIME_ZONE": "UTC",
     # `flask retention purge` deletes call records older than this many days.
     "RETENTION_DAYS": 90,
     # Outbound calls (app/outbound/providers): which provider places them.

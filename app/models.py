@@ -76,6 +76,8 @@ class User(OwnerLockoutMixin, Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     # May use the admin pages (/admin/): `flask users make-admin ACCOUNT`.
     is_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The IANA zone the admin pages show times in; None: GLUE_TIME_ZONE.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
 
     phones: Mapped[list[PhoneNumber]] = relationship(
         back_populates="user", order_by="PhoneNumber.id", cascade="all, delete-orphan"
@@ -154,7 +156,10 @@ class Call(Base):
     """One phone call as a platform reported it; `state` is where its flow stands."""
 
     __tablename__ = "calls"
-    __table_args__ = (UniqueConstraint("platform", "platform_call_id"),)
+    __table_args__ = (
+        UniqueConstraint("platform", "platform_call_id"),
+        Index("ix_calls_started_at", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(20))
@@ -164,6 +169,10 @@ class Call(Base):
     # active until a final step (transfer, voicemail, hangup, ...) is sent
     status: Mapped[str] = mapped_column(String(20), default="active")
     outcome: Mapped[str | None] = mapped_column(String(20))
+    # How far the caller got in the flow's verification: claim (entered, or the
+    # caller id a caller_id flow claims), pin (claim and PIN in: checked).
+    # None: neither yet. The overview's funnel counts it (app/flows/progress.py).
+    reached: Mapped[str | None] = mapped_column(String(8))
     # The platform's own view, from status callbacks and hang-up events; it only
     # moves forward (see app/flows/statuses.py), whatever order they arrive in.
     platform_status: Mapped[str | None] = mapped_column(String(20))
@@ -195,6 +204,7 @@ class CallEvent(Base):
     """
 
     __tablename__ = "call_events"
+    __table_args__ = (Index("ix_call_events_received_at", "received_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     call_id: Mapped[int | None] = mapped_column(
@@ -209,6 +219,9 @@ class CallEvent(Base):
     reply: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     notes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Milliseconds from the request reaching its route to its event being
+    # stored (the commit after is not counted); None where not measured.
+    duration_ms: Mapped[int | None]
 
     call: Mapped[Call | None] = relationship(back_populates="events")
 

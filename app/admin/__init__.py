@@ -1,5 +1,5 @@
-"""Admin pages: flow files and their checks, calls, verification attempts, locks,
-the flow editor (studio.py) and the test phone (test_phone.py)."""
+"""Admin pages: the overview, flow files and their checks, calls, verification attempts,
+locks, the flow editor (studio.py) and the test phone (test_phone.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the pages (they use the sign-in of app.auth)."""
-    from app.admin import studio, test_phone, views  # noqa: F401 (their views join views.bp)
+    # their views join views.bp
+    from app.admin import insight, lists, studio, test_phone, views  # noqa: F401
     from app.web import http_errors
 
     app.register_blueprint(views.bp)

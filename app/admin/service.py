@@ -12,7 +12,7 @@ from math import ceil
 from pathlib import Path
 from typing import Generic, Literal, TypeVar
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from app.db import begin_write
@@ -244,7 +244,7 @@ def rollback(session: Session, admin: User, name: str, number: int) -> FlowVersi
     return new
 
 
-# --- calls and attempts ----------------------------------------------------------
+# --- calls and pages of lists ----------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -265,20 +265,6 @@ class Page(Generic[T]):
     @property
     def has_next(self) -> bool:
         return self.number < self.pages
-
-
-def _page(session: Session, stmt: Select[T], number: int, total_of: type) -> Page[T]:
-    total = session.scalar(select(func.count()).select_from(total_of)) or 0
-    # A page past the last (a hand-typed ?page=10**18 too) shows the last.
-    number = min(max(1, number), max(1, ceil(total / PER_PAGE)))
-    items = list(session.scalars(stmt.limit(PER_PAGE).offset((number - 1) * PER_PAGE)))
-    return Page(items, number, total)
-
-
-def recent_calls(session: Session, number: int = 1) -> Page[Call]:
-    """Calls, newest first, PER_PAGE to a page."""
-    stmt = select(Call).order_by(Call.started_at.desc(), Call.id.desc())
-    return _page(session, stmt, number, Call)
 
 
 def call_detail(session: Session, call_id: int) -> tuple[Call, list[VerificationAttempt]] | None:
@@ -307,14 +293,6 @@ def call_path_svg(registry: FlowRegistry, call: Call) -> bytes | None:
     return graph.highlighted(graph.render(flow, "svg"), graph.call_path(flow, outcomes))
 
 
-def recent_attempts(session: Session, number: int = 1) -> Page[VerificationAttempt]:
-    """Verification attempts, newest first, PER_PAGE to a page."""
-    stmt = select(VerificationAttempt).order_by(
-        VerificationAttempt.created_at.desc(), VerificationAttempt.id.desc()
-    )
-    return _page(session, stmt, number, VerificationAttempt)
-
-
 # --- locks -------------------------------------------------------------------------
 
 
@@ -334,44 +312,6 @@ class Locks:
     def locked(self, record: User | Group | UnknownClaim) -> bool:
         until = self.until(record)
         return until is not None and until > self.now
-
-
-def locks(session: Session) -> Locks:
-    """Users and groups locked or with failed attempts, and unknown claims locked now."""
-    now = utcnow()
-    users = session.scalars(
-        select(User)
-        .where(
-            or_(
-                User.locked_until > now,
-                User.failed_attempts > 0,
-                User.owner_locked_until > now,
-                User.owner_failed_attempts > 0,
-            )
-        )
-        .order_by(User.account_number)
-        .execution_options(**FRESH)
-    )
-    groups = session.scalars(
-        select(Group)
-        .where(
-            or_(
-                Group.locked_until > now,
-                Group.failed_attempts > 0,
-                Group.owner_locked_until > now,
-                Group.owner_failed_attempts > 0,
-            )
-        )
-        .order_by(Group.group_number)
-        .execution_options(**FRESH)
-    )
-    unknown = session.scalars(
-        select(UnknownClaim)
-        .where(UnknownClaim.locked_until > now)
-        .order_by(UnknownClaim.claim_type, UnknownClaim.claimed)
-        .execution_options(**FRESH)
-    )
-    return Locks(list(users), list(groups), list(unknown), now)
 
 
 def admin_actions(session: Session, limit: int = ACTIONS_SHOWN) -> list[AdminAction]:

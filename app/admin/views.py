@@ -160,17 +160,7 @@ def flow_name_or_404(name: str) -> str:
     return name
 
 
-def _page_number() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
-
-
 # --- pages ---------------------------------------------------------------------
-
-
-@bp.get("/")
-def index() -> ResponseReturnValue:
-    """Links to the admin pages."""
-    return render_template("admin/index.html")
 
 
 @bp.get("/flows")
@@ -268,14 +258,6 @@ def rollback(name: str) -> ResponseReturnValue:
     return redirect(url_for(".flow_versions", name=name))
 
 
-@bp.get("/calls")
-def calls() -> ResponseReturnValue:
-    """Recent calls, newest first."""
-    return render_template(
-        "admin/calls.html", page=service.recent_calls(get_session(), _page_number())
-    )
-
-
 @bp.get("/calls/<int:call_id>")
 def call(call_id: int) -> ResponseReturnValue:
     """One call: every event in order, with its stored payload and reply."""
@@ -291,25 +273,6 @@ def call(call_id: int) -> ResponseReturnValue:
     # Inline, so the path is lit without a script: Graphviz escapes every label.
     path = Markup(svg.decode("utf-8")) if svg else None
     return render_template("admin/call.html", call=record, attempts=attempts, path=path)
-
-
-@bp.get("/attempts")
-def attempts() -> ResponseReturnValue:
-    """Recent verification attempts, newest first."""
-    page = service.recent_attempts(get_session(), _page_number())
-    return render_template("admin/attempts.html", page=page)
-
-
-@bp.get("/locks")
-def locks() -> ResponseReturnValue:
-    """Locked records and ones with failed attempts, each with an Unlock button."""
-    session = get_session()
-    return render_template(
-        "admin/locks.html",
-        locks=service.locks(session),
-        actions=service.admin_actions(session),
-        form=UnlockForm(),
-    )
 
 
 @bp.post("/locks/unlock")

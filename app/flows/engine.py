@@ -168,7 +168,7 @@ def _collect(
     a request carries is ignored, so an answer can never skip a question."""
     if state.asking is not None and state.asking in answers:
         question = next(q for q in flow.questions if q.name == state.asking)
-        value = _given(answers[state.asking])
+        value = given(answers[state.asking])
         if value is None or not _fits(question, value):
             if state.reprompts >= REPROMPTS:
                 return start(flow, state, "no_input" if value is None else "error")
@@ -281,15 +281,16 @@ def _read_claim(
     flow: Flow, answers: Mapping[str, str], caller: str | None
 ) -> tuple[Claim | None, str | None]:
     """The claim and PIN from the answers; None for each one not given."""
-    pin = _given(answers.get(flow.verify.pin))
+    pin = given(answers.get(flow.verify.pin))
     if flow.verify.by == "caller_id":
         return (Claim("caller_id", caller) if caller else None), pin
     assert flow.verify.claim is not None
-    claimed = _given(answers.get(flow.verify.claim))
+    claimed = given(answers.get(flow.verify.claim))
     return (Claim(flow.verify.by, claimed) if claimed else None), pin
 
 
-def _given(value: str | None) -> str | None:
+def given(value: str | None) -> str | None:
+    """An answer as keyed, or None for silence or a question skipped."""
     if value is None:
         return None
     value = value.strip()
@@ -307,7 +308,7 @@ def check_answers(flow: Flow, answers: Mapping[str, str], require: bool = True) 
         if name not in answers:
             raise AnswerError(f"missing answer {name!r}")
     for question in flow.questions:
-        value = _given(answers.get(question.name))
+        value = given(answers.get(question.name))
         if value is not None:
             _check_answer(question, value)
 

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote_plus, urlsplit
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from app.db import begin_write
 from app.dialects.base import Cursor, Dialect
-from app.flows import engine, turn_store
+from app.flows import engine, progress, turn_store
 from app.flows.engine import CallState
 from app.flows.model import Flow
 from app.logs import bind_call
@@ -34,6 +35,7 @@ from app.neutral.phones import try_e164
 from app.neutral.turn import MAX_COUNTER, MalformedRequest, Turn, capped, read_number
 from app.verification import call_link
 from app.verification.service import Verifier
+from app.verification.types import Claim, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +156,7 @@ class TurnRunner:
         max_length: int,
         region: str = "US",
         versions: Callable[[str, int], Flow | None] = lambda _name, _number: None,
+        started: float | None = None,
     ) -> None:
         self.session = session
         self.verifier = verifier
@@ -163,6 +166,7 @@ class TurnRunner:
         self.request_id = request_id
         self.max_length = max_length
         self.region = region
+        self.started = started  # time.perf_counter() when the request reached its route
 
     def answer(
         self,
@@ -265,6 +269,7 @@ class TurnRunner:
                 outcome=outcome,
                 reply=reply,
                 call_changes=call_changes,
+                duration_ms=self._elapsed_ms(),
             )
 
         state = _resume_from_mirror(CallState.from_json(call.state), turn.pass_through)
@@ -286,13 +291,15 @@ class TurnRunner:
             )
         )
         for_user = request.user_id if request else None
+        checked = False
+
+        def verify(claim: Claim, pin: str) -> Verdict:
+            nonlocal checked
+            checked = True
+            return self.verifier.verify(claim, pin, call.id, turn.caller, for_user)
+
         decision = engine.decide(
-            flow,
-            state,
-            answers,
-            lambda claim, pin: self.verifier.verify(claim, pin, call.id, turn.caller, for_user),
-            turn.caller,
-            one_by_one=dialect.ONE_BY_ONE,
+            flow, state, answers, verify, turn.caller, one_by_one=dialect.ONE_BY_ONE
         )
         cursor = Cursor(decision.outcome, decision.index, state.turn, url)
         rendered = dialect.render(decision.steps, flow.platform(dialect.NAME), cursor)
@@ -302,6 +309,9 @@ class TurnRunner:
         changes: dict[str, Any] = {"state": new_state.to_json(), "updated_at": now}
         if decision.outcome in OUTCOMES:
             changes["outcome"] = decision.outcome
+        stage = progress.reached(call.reached, flow, answers, turn.caller, checked)
+        if stage is not None:
+            changes["reached"] = stage
         if request is not None and request.action_id != call.action_id:
             changes["action_id"] = request.action_id
         if request is not None and decision.outcome in VERIFICATION_ENDS:
@@ -334,6 +344,7 @@ class TurnRunner:
                 notes=kept.notes,
                 outcome="malformed",
                 reply=_redacted(reply.decode(), url),
+                duration_ms=self._elapsed_ms(),
             )
             self.session.commit()
         except IntegrityError:  # a retried delivery: answer as the first time
@@ -369,6 +380,11 @@ class TurnRunner:
         except Exception:
             log.exception("flow %s has no usable fallback; hanging up", flow.name)
             return dialect.render_hangup()
+
+    def _elapsed_ms(self) -> int | None:
+        if self.started is None:
+            return None
+        return round((time.perf_counter() - self.started) * 1000)
 
     def _stored_reply(self, key: str, url: str) -> bytes | None:
         reply = turn_store.stored_reply(self.session.connection(), key)

@@ -14,6 +14,7 @@ its `completed` makes it "completed" again.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -103,8 +104,11 @@ def record_status(
     kept: Kept,
     secret: str,
     request_id: str,
+    started: float | None = None,
 ) -> bool:
-    """Store a status report once; False if this exact report was stored before."""
+    """Store a status report once; False if this exact report was stored before.
+
+    `started` (time.perf_counter()) times the request in its stored event."""
     key = delivery_key(
         secret,
         report.platform,
@@ -115,7 +119,7 @@ def record_status(
     # conflict (a row deleted meanwhile) gets one more try.
     for _ in range(2):
         try:
-            _store(session, report, kept, key, request_id)
+            _store(session, report, kept, key, request_id, started)
             return True
         except IntegrityError:
             session.rollback()
@@ -126,7 +130,14 @@ def record_status(
     raise RuntimeError(f"could not store status {report.status} of call {report.call_id}")
 
 
-def _store(session: Session, report: StatusReport, kept: Kept, key: str, request_id: str) -> None:
+def _store(
+    session: Session,
+    report: StatusReport,
+    kept: Kept,
+    key: str,
+    request_id: str,
+    started: float | None,
+) -> None:
     begin_write(session)
     connection = session.connection()
     # A call Glue did not run a flow for (an outbound leg, say) is kept anyway.
@@ -185,6 +196,7 @@ def _store(session: Session, report: StatusReport, kept: Kept, key: str, request
         outcome=report.status,
         reply=None,
         call_changes=changes | {"updated_at": utcnow()} if changes else None,
+        duration_ms=None if started is None else round((time.perf_counter() - started) * 1000),
     )
     session.commit()
 

@@ -152,6 +152,7 @@ def store_event(
     reply: str | None,
     call_changes: Mapping[str, Any] | None = None,
     notes: Mapping[str, Any] | None = None,
+    duration_ms: int | None = None,
 ) -> None:
     """Insert one event, received now, and first make `call_changes` to its call;
     a delivery already stored raises IntegrityError and changes nothing.
@@ -169,6 +170,7 @@ def store_event(
         "reply": reply,
         "received_at": utcnow(),
         "notes": dict(notes) if notes else None,
+        "duration_ms": duration_ms,
     }
     if not call_changes:
         connection.execute(STORE_EVENT, event)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from urllib.parse import urlencode
 
@@ -82,8 +83,9 @@ def callback_url() -> str:
     return url
 
 
-def turn_runner() -> TurnRunner:
-    """A runner over this request's database session and the app's settings."""
+def turn_runner(started: float | None = None) -> TurnRunner:
+    """A runner over this request's database session and the app's settings;
+    `started` (time.perf_counter()) times the request in its stored event."""
     config = current_app.config
     session = get_session()
     verifier = Verifier(
@@ -98,17 +100,20 @@ def turn_runner() -> TurnRunner:
         max_length=config["MAX_FIELD_LENGTH"],
         region=config["DEFAULT_REGION"],
         versions=get_flow_version,
+        started=started,
     )
 
 
 def answer(dialect: Dialect, flow_name: str) -> Response:
     """Run the request's turn of `flow_name` and answer in the platform's XML."""
+    started = time.perf_counter()
     values = sent_fields()
     turn = read_turn(dialect, values, current_app.config["MAX_FIELD_LENGTH"])
     breach = get_limits().hit(request.remote_addr or "-", caller_key(turn))
     if breach is not None:
         return refuse(dialect, flow_name, breach)
-    return xml(dialect, turn_runner().answer(dialect, flow_name, values, turn, callback_url()))
+    reply = turn_runner(started).answer(dialect, flow_name, values, turn, callback_url())
+    return xml(dialect, reply)
 
 
 def caller_key(turn: Turn | MalformedRequest) -> str | None:

@@ -9,6 +9,7 @@ once by app.flows.statuses; the platforms ignore the body, so the answer is a
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -124,6 +125,7 @@ def read_report(fields: CallbackFields, values: Mapping[str, str]) -> StatusRepo
 
 def receive(fields: CallbackFields) -> Response:
     """Keep the request's status report once; 204 for a new and a repeated one alike."""
+    started = time.perf_counter()
     values = sent_fields()
     try:
         report = read_report(fields, values)
@@ -135,7 +137,12 @@ def receive(fields: CallbackFields) -> Response:
     session = get_session()
     try:
         stored = record_status(
-            session, report, kept, secret=config["SECRET_KEY"], request_id=request_id()
+            session,
+            report,
+            kept,
+            secret=config["SECRET_KEY"],
+            request_id=request_id(),
+            started=started,
         )
     except Exception:
         # 500, so the platform may retry: the report is not dropped in silence.

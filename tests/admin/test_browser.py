@@ -1,20 +1,26 @@
 """The admin pages in a real browser (headless Debian Chromium, Playwright): an admin
-signs in, unlocks a user locked out through the IfbyPhone hook, and sees it recorded.
+signs in, unlocks a user locked out through the IfbyPhone hook, and sees it recorded;
+reads the overview on a phone, in light and dark.
 
 The app is served by a real WSGI server in a thread, over a migrated SQLite
 database holding the demo directory (`live`, in conftest.py). Skipped when
-/usr/bin/chromium is missing, unless GLUE_TEST_REQUIRE_BROWSER=1.
+/usr/bin/chromium is missing, unless GLUE_TEST_REQUIRE_BROWSER=1. With
+GLUE_UPDATE_SCREENSHOTS=1 it also rewrites docs/screenshot-overview-*.png.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
+import pytest
 import requests
 from flask import Flask
 
-from tests.helpers.settings import CHROMIUM_ARGS, TEST_SECRETS
+from tests.helpers.settings import CHROMIUM_ARGS, PROJECT_ROOT, TEST_SECRETS
+
+PHONE = {"width": 390, "height": 844}
 
 
 def lock_out(base: str, account: str) -> None:
@@ -136,5 +142,99 @@ def test_an_admin_rolls_a_flow_back(
             expect(newest).to_contain_text("v3")
             expect(newest).to_contain_text("admin:1001")
             expect(newest).to_contain_text("rollback to 1")
+        finally:
+            browser.close()
+
+
+def screenshot_path(name: str, tmp_path: Path) -> Path:
+    if os.environ.get("GLUE_UPDATE_SCREENSHOTS") == "1":
+        return PROJECT_ROOT / "docs" / name
+    return tmp_path / name
+
+
+def play_calls(base: str) -> None:
+    """Calls as IfbyPhone posts them: three verified, five that lock Grace out,
+    and one DIDforSale call whose caller has keyed nothing yet."""
+    key = {"key": TEST_SECRETS["IFBYPHONE_SECRET"]}
+    for n in range(3):
+        fields = {"session_id": f"s-ok-{n}", "caller_id": "3125550101", "p_t": ""}
+        fields |= {"account": "1001", "pin": "2468"}
+        response = requests.post(
+            f"{base}/ifbyphone/verify_caller", params=key, data=fields, timeout=10
+        )
+        assert response.status_code == 200, response.text
+    lock_out(base, "1002")
+    started = requests.post(
+        f"{base}/didml/verify_caller",
+        params={"key": TEST_SECRETS["DIDML_SECRET"]},
+        data={"callSid": "d-waiting", "From": "+13125550177", "To": "+18005551212"},
+        timeout=10,
+    )
+    assert started.status_code == 200, started.text
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_an_admin_reads_the_overview_on_a_phone(
+    chromium_path: str, live_base: str, tmp_path: Path, scheme: str
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    play_calls(live_base)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport=PHONE, color_scheme=scheme)  # type: ignore[arg-type]
+            page.goto(f"{live_base}/admin/")
+            page.get_by_label("Account number").fill("1001")
+            page.get_by_label("Password").fill("ada-demo-1")
+            page.get_by_role("button", name="Sign in").click()
+
+            expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+            chart = page.get_by_role("img", name="Calls per hour, by platform")
+            expect(chart).to_be_visible()
+            funnel = page.get_by_role("img", name="Verification funnel of verify_caller")
+            expect(funnel).to_be_visible()
+            # Nothing wider than the phone: the page never scrolls sideways.
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+            box = chart.bounding_box()
+            assert box is not None and box["width"] <= PHONE["width"]
+            # Labels at least 10 px high once scaled to the phone's width.
+            label = funnel.locator("text.label").first
+            assert label.evaluate("t => t.getBoundingClientRect().height") >= 10
+
+            # The colours follow the scheme: text reads on the page's background.
+            text_fill = label.evaluate("t => getComputedStyle(t).fill")
+            background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+            bar_fill = chart.locator("rect.s0").first.evaluate("r => getComputedStyle(r).fill")
+            if scheme == "dark":
+                assert (text_fill, background) == ("rgb(236, 236, 236)", "rgb(20, 20, 20)")
+                assert bar_fill == "rgb(108, 178, 255)"
+            else:
+                assert (text_fill, background) == ("rgb(27, 27, 27)", "rgb(255, 255, 255)")
+                assert bar_fill == "rgb(31, 111, 197)"
+
+            # The numbers behind a chart, for those who cannot see it.
+            figure = page.locator("figure#funnel-verify_caller")
+            figure.get_by_text("The numbers").click()
+            called = figure.locator("tbody tr", has_text="called")
+            expect(called.locator("td")).to_have_text("9")
+            expect(figure.locator("tbody tr", has_text="locked").locator("td")).to_have_text("1")
+            page.screenshot(
+                path=screenshot_path(f"screenshot-overview-{scheme}.png", tmp_path), full_page=True
+            )
+
+            # The calls list, filtered on the phone.
+            page.goto(f"{live_base}/admin/calls")
+            page.get_by_label("Outcome").select_option("locked")
+            page.get_by_role("button", name="Filter").click()
+            expect(page.locator("#calls tbody tr")).to_have_count(1)
+            expect(page.locator("#calls tbody tr")).to_contain_text("s-browser-4")
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] + 1 or (
+                page.locator(".table-wrap").first.evaluate("w => w.scrollWidth > w.clientWidth")
+            )
+            if scheme == "light":
+                page.screenshot(path=screenshot_path("screenshot-calls-filtered.png", tmp_path))
         finally:
             browser.close()

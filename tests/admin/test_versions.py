@@ -100,7 +100,7 @@ def test_the_history_lists_each_version_with_its_diff_source_and_rollback(
     newest, middle, oldest = table
     assert cells(newest)[:5] == [
         f"v{marked.number}",
-        marked.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        marked.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"),  # GLUE_TIME_ZONE by default
         "cli",
         "file",
         "<script>alert(1)</script>",  # the note as text
@@ -335,7 +335,7 @@ def test_the_flows_page_shows_published_versions_and_marks_a_file_that_differs(
     by_name = {row.get("id"): row for row in rows(admin_client.get("/admin/flows"), "flows")}
     verify = by_name[f"flow-{FLOW}"]
     assert cells(verify)[3] == (
-        f"v{warmer.number}, {warmer.created_at:%Y-%m-%d %H:%M:%S} by cli"
+        f"v{warmer.number}, {warmer.created_at:%Y-%m-%d %H:%M:%S} UTC by cli"
         f" The file differs from v{warmer.number}"
     )
     assert verify.xpath("./td[4]/a/@href") == [HISTORY]

@@ -165,7 +165,7 @@ ADMIN = {
     "claim_type": st.sampled_from(("account", "group", "caller_id", "", "users")),
     "page": st.sampled_from(("1", "2", "0", "-1", "99999999999999999999", "x", "\u0661")),
     # The test phone (/admin/flows/<name>/try)
-    "platform": st.sampled_from(("ifbyphone", "voipnow", "didml", "twiml", "", "TWIML")),
+    "platform": st.sampled_from(("ifbyphone", "voipnow", "didml", "twiml", "", "TWIML", "skype")),
     "version": st.sampled_from(("1", "2", "0", "-1", "99999999999999999999", "x")),
     "restart": st.sampled_from(("1", "")),
     "answers": st.sampled_from(('{"account": "1001"}', '{"pin": "2468"}', "[]", "{", '{"a": 1}')),
@@ -189,6 +189,14 @@ ADMIN = {
     "note": st.sampled_from(("", "a note", "x" * 600)),
     "name": st.sampled_from(("night_line", "verify_caller", "status", "../x", "", "x" * 65)),
     "draft": st.sampled_from(("", "1")),
+    # The lists' filters and the settings.
+    "q": st.one_of(ACCOUNTS, CALLERS, st.sampled_from(("%", "_", "'; --", "=1+1", "x" * 70))),
+    "flow": st.sampled_from(("verify_caller", "group_line", "../etc", "", "x" * 70)),
+    "outcome": st.sampled_from(("verified", "none", "locked", "rejected", "", "VERIFIED")),
+    "since": st.sampled_from(("2026-01-01", "2026-13-40", "", "yesterday", "99999-01-01")),
+    "until": st.sampled_from(("2026-12-31", "0001-01-01", "", "\u0661")),
+    "days": st.sampled_from(("1", "7", "0", "x")),
+    "time_zone": st.sampled_from(("UTC", "America/Chicago", "", "Mars/Olympus", "../../etc")),
 }
 API = {
     "user": ACCOUNTS,
@@ -226,6 +234,7 @@ ROUTES: dict[str, Route] = {
     "/calls/<int:action_id>.json": Route("web", "session", WEB),
     "/calls/<int:action_id>/cancel": Route("web", "session", WEB),
     "/admin/": Route("admin", "admin", ADMIN),
+    "/admin/settings": Route("admin", "admin", ADMIN),
     "/admin/flows": Route("admin", "admin", ADMIN),
     "/admin/flows/<name>": Route("admin", "admin", ADMIN),
     "/admin/flows/<name>.svg": Route("admin", "admin", ADMIN),
@@ -241,9 +250,12 @@ ROUTES: dict[str, Route] = {
     "/admin/flows/<name>/check": Route("admin", "admin", ADMIN),
     "/admin/flows/<name>/draft.svg": Route("admin", "admin", ADMIN),
     "/admin/calls": Route("admin", "admin", ADMIN),
+    "/admin/calls.csv": Route("admin", "admin", ADMIN),
     "/admin/calls/<int:call_id>": Route("admin", "admin", ADMIN),
     "/admin/attempts": Route("admin", "admin", ADMIN),
+    "/admin/attempts.csv": Route("admin", "admin", ADMIN),
     "/admin/locks": Route("admin", "admin", ADMIN),
+    "/admin/locks.csv": Route("admin", "admin", ADMIN),
     "/admin/locks/unlock": Route("admin", "admin", ADMIN),
     "/static/<path:filename>": Route("static", "public"),
     "/healthz": Route("health", "public"),
@@ -623,6 +635,7 @@ def _admin(route: Route, spec: Spec, sent: Sent, status: int, body: bytes, empty
         "image/svg+xml",
         "application/json",  # the flow editor's check
         "application/yaml",  # a flow's source, downloaded
+        "text/csv",  # a list, exported
     ), sent.response.content_type
 
 
