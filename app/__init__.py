@@ -20,11 +20,13 @@ def create_app(
 
     config.load(app, test_config)
 
-    from app import commands, db, logs
+    from app import commands, db, logs, metrics
+    from app.dialects.registry import DIALECTS
     from app.directory import pins
     from app.flows import registry
 
     logs.init_app(app)
+    metrics.init_app(app, platforms=[dialect.NAME for dialect in DIALECTS])  # before other hooks
     db.init_app(app)
     registry.init_app(app, strict=strict_flows)
     pins.init_app(app)

@@ -18,10 +18,11 @@ from flask import Flask, current_app, g, has_request_context, request
 from flask.cli import AppGroup
 from psycopg.abc import RV, PQGen
 from sqlalchemy import Engine, create_engine, event, exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.sqlite_writers import TurnTakingConnection, WriterTurnTimeout
+from app.metrics import instruments as metrics
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -311,10 +312,19 @@ def init_app(app: Flask) -> None:
         app.config["DB_POOL_TIMEOUT"],
         Bounds.from_config(app.config),
     )
+    event.listen(engine, "handle_error", _count_error)
     app.extensions["glue.engine"] = engine
     app.extensions["glue.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(_close_session)
     app.cli.add_command(db_cli)
+
+
+def _count_error(context: ExceptionContext) -> None:
+    """Count an error of the app's database, by kind (OperationalError, ...); not a
+    unique key's refusal, which is how a copy of a delivery is recognised."""
+    error = context.sqlalchemy_exception or context.original_exception
+    if not isinstance(error, exc.IntegrityError):
+        metrics.database_error(type(error).__name__)
 
 
 def get_engine() -> Engine:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote_plus, urlsplit
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.db import begin_write
@@ -28,12 +28,14 @@ from app.flows import engine, turn_store
 from app.flows.engine import CallState
 from app.flows.model import Flow
 from app.logs import bind_call
+from app.metrics import instruments as metrics
 from app.models import utcnow
 from app.neutral.outcomes import OUTCOMES
 from app.neutral.phones import try_e164
 from app.neutral.turn import MAX_COUNTER, MalformedRequest, Turn, capped, read_number
 from app.verification import call_link
 from app.verification.service import Verifier
+from app.verification.types import Claim, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -190,9 +192,11 @@ class TurnRunner:
             log.warning("%s request is not a turn of a call: %s", dialect.NAME, exc)
             self.session.rollback()  # a turn found out mid-way (an answer too long)
             return self._keep_malformed(dialect, flow, values, str(exc), url)
-        except Exception:
+        except Exception as exc:
             # The caller still hears the flow's apology; the log keeps the request id.
             log.exception("%s turn failed; answered with the flow's fallback", dialect.NAME)
+            reason = "database" if isinstance(exc, SQLAlchemyError) else "error"
+            metrics.fallback_served(dialect.NAME, flow.name if flow else "-", reason)
             self.session.rollback()
             # The call may have begun in another flow, with other secret questions:
             # with the database away nobody knows, so every answer is masked.
@@ -286,11 +290,18 @@ class TurnRunner:
             )
         )
         for_user = request.user_id if request else None
+        verdicts: list[tuple[Claim, Verdict]] = []
+
+        def verify(claim: Claim, pin: str) -> Verdict:
+            verdict = self.verifier.verify(claim, pin, call.id, turn.caller, for_user)
+            verdicts.append((claim, verdict))
+            return verdict
+
         decision = engine.decide(
             flow,
             state,
             answers,
-            lambda claim, pin: self.verifier.verify(claim, pin, call.id, turn.caller, for_user),
+            verify,
             turn.caller,
             one_by_one=dialect.ONE_BY_ONE,
         )
@@ -310,6 +321,14 @@ class TurnRunner:
             changes["status"], changes["ended_at"] = "ended", now
         store(decision.outcome, _redacted(rendered.body.decode(), url), changes)
         self.session.commit()
+        # Counted once committed (a turn undone, a copy of a delivery, counts
+        # nothing), and on the turn that reached the outcome, not those that go on
+        # sending its steps.
+        if decision.outcome in VERIFICATION_ENDS and decision.outcome != state.outcome:
+            metrics.verification_ended(flow.name, decision.outcome)
+        for claim, verdict in verdicts:
+            if verdict.reason == "locked_now":
+                metrics.account_locked(claim.kind)
         return rendered.body
 
     def _keep_malformed(

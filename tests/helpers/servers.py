@@ -85,6 +85,8 @@ def gunicorn(
         # gunicorn >= 25.1 may open a control socket, by default in ~/.gunicorn/,
         # taking it over from any other gunicorn there (`make run`): keep ours here.
         "XDG_RUNTIME_DIR": str(workdir),
+        # Its own metrics folder: /metrics counts this server's workers only.
+        "GLUE_METRICS_DIR": str(workdir / f"{name}-metrics"),
         **(env or {}),
     }
     port = free_port()
