@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from flask import Blueprint, Response, current_app, request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from app.metrics import files
@@ -67,6 +67,8 @@ def metrics() -> Response:
         return Response("Forbidden\n", status=403, mimetype="text/plain")
     registry = files.host_registry()
     registry.register(ReadGauges(exporter().gauges))
-    response = Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    # Prometheus asks for OpenMetrics in its Accept header; anything else gets the text format.
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    response = Response(encode(registry), content_type=content_type)
     response.headers["Cache-Control"] = "no-store"
     return response
