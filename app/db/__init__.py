@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -320,11 +321,16 @@ def init_app(app: Flask) -> None:
 
 
 def _count_error(context: ExceptionContext) -> None:
-    """Count an error of the app's database, by kind (OperationalError, ...); not a
+    """Count an error of the app's database, by kind (operational_error, ...); not a
     unique key's refusal, which is how a copy of a delivery is recognised."""
     error = context.sqlalchemy_exception or context.original_exception
     if not isinstance(error, exc.IntegrityError):
-        metrics.database_error(type(error).__name__)
+        metrics.database_error(_snake(type(error).__name__))
+
+
+def _snake(name: str) -> str:
+    """OperationalError -> operational_error: a label value, not a class name."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def get_engine() -> Engine:

@@ -8,6 +8,13 @@ import pytest
 from flask import Flask
 
 from tests.helpers.fuzz.world import World, make_world
+from tests.helpers.metrics import METRICS_TOKEN
+
+
+@pytest.fixture
+def app_config(app_config: dict[str, object]) -> dict[str, object]:
+    """/metrics has a token to be fuzzed with (and without)."""
+    return {**app_config, "METRICS_TOKEN": METRICS_TOKEN}
 
 
 @pytest.fixture

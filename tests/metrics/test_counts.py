@@ -199,8 +199,8 @@ def test_a_turn_whose_database_fails_is_a_fallback_and_a_database_error(
     }
     errors = {k: v for k, v in grown.items() if k[0] == "glue_database_errors_total"}
     kind = (
-        "ProgrammingError"
+        "programming_error"
         if app.extensions["glue.engine"].dialect.name == "postgresql"
-        else "OperationalError"
+        else "operational_error"
     )
     assert errors == {("glue_database_errors_total", frozenset({("kind", kind)})): 1.0}
