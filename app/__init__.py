@@ -25,8 +25,8 @@ def create_app(
     from app.directory import pins
     from app.flows import registry
 
+    metrics.init_app(app, platforms=[dialect.NAME for dialect in DIALECTS])  # first: it times
     logs.init_app(app)
-    metrics.init_app(app, platforms=[dialect.NAME for dialect in DIALECTS])  # before other hooks
     db.init_app(app)
     registry.init_app(app, strict=strict_flows)
     pins.init_app(app)

@@ -22,7 +22,8 @@ def init_app(app: Flask, platforms: Iterable[str]) -> None:
     when it is one of `platforms`) and status; serve /metrics.
 
     Call it before any other package adds request hooks: its clock starts first
-    and stops last, so their time is measured too."""
+    and stops last (Flask runs after-request hooks last added first), so their
+    time is measured too."""
     access = Access.from_settings(app.config["METRICS_TOKEN"], app.config["METRICS_ALLOW"])
     app.extensions["glue.metrics"] = Exporter(access)
     known = frozenset(platforms)
