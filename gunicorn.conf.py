@@ -8,6 +8,7 @@ import os
 from gunicorn import glogging
 
 from app.logs import ServerMessageFilter, one_line
+from app.metrics import files as metrics_files
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 
@@ -56,3 +57,11 @@ logger_class = GlueLogger
 # No admin control socket: several Glue servers on one host must not take it
 # over from each other, and nothing here uses it.
 control_socket_disable = True
+
+
+def on_starting(server):
+    """Counts of an earlier run (processes no longer running) are dropped; the
+    workers, forked from here, count into the host's metrics folder."""
+    cleared = metrics_files.clear_stopped()
+    if cleared:
+        server.log.info("metrics: %d files of stopped processes cleared", len(cleared))

@@ -20,10 +20,12 @@ def create_app(
 
     config.load(app, test_config)
 
-    from app import commands, db, logs
+    from app import commands, db, logs, metrics
+    from app.dialects.registry import DIALECTS
     from app.directory import pins
     from app.flows import registry
 
+    metrics.init_app(app, platforms=[dialect.NAME for dialect in DIALECTS])  # first: it times
     logs.init_app(app)
     db.init_app(app)
     registry.init_app(app, strict=strict_flows)

@@ -52,6 +52,7 @@ CREDENTIAL_KEYS = (
     "VOIPTECH_PASSWORD",
     "VOIPTECH_ORG",
     "VOIPTECH_IDENT",
+    "METRICS_TOKEN",  # the Bearer token /metrics asks for
 )
 # Settings renamed, whose old variables are still read (with a warning): new -> old.
 RENAMED = {"FLOWS_DIR": "FORMS_DIR", "FLOWS_RELOAD_SECONDS": "FORMS_RELOAD_SECONDS"}
@@ -111,6 +112,11 @@ DEFAULTS: dict[str, Any] = {
     "DB_STATEMENT_TIMEOUT": 0.5,
     "DB_LOCK_TIMEOUT": 0.4,
     "DB_BUSY_TIMEOUT": 0.6,
+    # Who may read /metrics: a `Authorization: Bearer` token (GLUE_METRICS_TOKEN,
+    # a credential: never generated), or a source address in this comma list of
+    # addresses and networks (10.0.0.0/8, ::1). Neither: nobody (403).
+    "METRICS_TOKEN": "",
+    "METRICS_ALLOW": "",
     "LOG_LEVEL": "INFO",
     # text: one readable line per event; json: one JSON object per line (for collectors).
     "LOG_FORMAT": "text",
@@ -309,6 +315,18 @@ def _read_or_create_secrets(path: Path) -> tuple[dict[str, str], list[str]]:
     finally:
         tmp.unlink(missing_ok=True)
     return fresh, generated
+
+
+def use_metrics_dir() -> Path:
+    """The folder where this host's processes (web workers, job worker) keep their
+    counts, for /metrics to add them up (GLUE_METRICS_DIR; default instance/metrics);
+    created, and named to prometheus_client (PROMETHEUS_MULTIPROC_DIR), which reads
+    it from the environment when a process first counts. Read before any app
+    exists, so straight from the environment."""
+    folder = Path(os.environ.get("GLUE_METRICS_DIR") or PROJECT_ROOT / "instance" / "metrics")
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    return folder
 
 
 @dataclass(frozen=True)

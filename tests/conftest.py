@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 
 # The job queue is made when app.outbound.jobs is imported: never the real one.
 os.environ.setdefault("GLUE_QUEUE_PATH", os.path.join(tempfile.mkdtemp(), "jobs.db"))
+# Nor the checkout's metrics folder: the tests' processes count in one of their own.
+os.environ.setdefault("GLUE_METRICS_DIR", tempfile.mkdtemp(prefix="glue-metrics-"))
 # Flows are served from published versions: every app a test makes (and every
 # server it starts) publishes the flow files it is given, as `make run` does.
 os.environ.setdefault("GLUE_FLOWS_AUTO_PUBLISH", "true")

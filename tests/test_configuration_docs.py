@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import pytest
 from app import config
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
-# Read straight from the environment by the job worker (config.queue_settings).
-ENVIRONMENT_ONLY = {"REDIS_URL", "QUEUE_PATH"}
+# Read straight from the environment by the job worker (config.queue_settings)
+# and by every process that counts (config.use_metrics_dir).
+ENVIRONMENT_ONLY = {"REDIS_URL", "QUEUE_PATH", "METRICS_DIR"}
 
 
 def documented() -> set[str]:
@@ -55,3 +57,14 @@ def test_environment_only_settings_are_read_by_the_queue(monkeypatch: pytest.Mon
     monkeypatch.setenv("GLUE_REDIS_URL", "redis://example:6379/2")
     monkeypatch.setenv("GLUE_QUEUE_PATH", "/tmp/q.db")
     assert config.queue_settings() == config.QueueSettings("redis://example:6379/2", "/tmp/q.db")
+
+
+def test_the_metrics_folder_is_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    folder = tmp_path / "counts"
+    monkeypatch.setenv("GLUE_METRICS_DIR", str(folder))
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/elsewhere")
+    assert config.use_metrics_dir() == folder
+    assert folder.is_dir()
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(folder)

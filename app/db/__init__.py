@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -18,10 +19,11 @@ from flask import Flask, current_app, g, has_request_context, request
 from flask.cli import AppGroup
 from psycopg.abc import RV, PQGen
 from sqlalchemy import Engine, create_engine, event, exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.sqlite_writers import TurnTakingConnection, WriterTurnTimeout
+from app.metrics import instruments as metrics
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -311,10 +313,24 @@ def init_app(app: Flask) -> None:
         app.config["DB_POOL_TIMEOUT"],
         Bounds.from_config(app.config),
     )
+    event.listen(engine, "handle_error", _count_error)
     app.extensions["glue.engine"] = engine
     app.extensions["glue.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(_close_session)
     app.cli.add_command(db_cli)
+
+
+def _count_error(context: ExceptionContext) -> None:
+    """Count an error of the app's database, by kind (operational_error, ...); not a
+    unique key's refusal, which is how a copy of a delivery is recognised."""
+    error = context.sqlalchemy_exception or context.original_exception
+    if not isinstance(error, exc.IntegrityError):
+        metrics.database_error(_snake(type(error).__name__))
+
+
+def _snake(name: str) -> str:
+    """OperationalError -> operational_error: a label value, not a class name."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def get_engine() -> Engine:

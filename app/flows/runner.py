@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote_plus, urlsplit
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.db import begin_write
@@ -29,6 +29,7 @@ from app.flows import engine, progress, turn_store
 from app.flows.engine import CallState
 from app.flows.model import Flow
 from app.logs import bind_call
+from app.metrics import instruments as metrics
 from app.models import utcnow
 from app.neutral.outcomes import OUTCOMES
 from app.neutral.phones import try_e164
@@ -194,9 +195,11 @@ class TurnRunner:
             log.warning("%s request is not a turn of a call: %s", dialect.NAME, exc)
             self.session.rollback()  # a turn found out mid-way (an answer too long)
             return self._keep_malformed(dialect, flow, values, str(exc), url)
-        except Exception:
+        except Exception as exc:
             # The caller still hears the flow's apology; the log keeps the request id.
             log.exception("%s turn failed; answered with the flow's fallback", dialect.NAME)
+            reason = "database" if isinstance(exc, SQLAlchemyError) else "error"
+            metrics.fallback_served(dialect.NAME, flow.name if flow else "-", reason)
             self.session.rollback()
             # The call may have begun in another flow, with other secret questions:
             # with the database away nobody knows, so every answer is masked.
@@ -291,15 +294,20 @@ class TurnRunner:
             )
         )
         for_user = request.user_id if request else None
-        checked = False
+        verdicts: list[tuple[Claim, Verdict]] = []
 
         def verify(claim: Claim, pin: str) -> Verdict:
-            nonlocal checked
-            checked = True
-            return self.verifier.verify(claim, pin, call.id, turn.caller, for_user)
+            verdict = self.verifier.verify(claim, pin, call.id, turn.caller, for_user)
+            verdicts.append((claim, verdict))
+            return verdict
 
         decision = engine.decide(
-            flow, state, answers, verify, turn.caller, one_by_one=dialect.ONE_BY_ONE
+            flow,
+            state,
+            answers,
+            verify,
+            turn.caller,
+            one_by_one=dialect.ONE_BY_ONE,
         )
         cursor = Cursor(decision.outcome, decision.index, state.turn, url)
         rendered = dialect.render(decision.steps, flow.platform(dialect.NAME), cursor)
@@ -309,7 +317,7 @@ class TurnRunner:
         changes: dict[str, Any] = {"state": new_state.to_json(), "updated_at": now}
         if decision.outcome in OUTCOMES:
             changes["outcome"] = decision.outcome
-        stage = progress.reached(call.reached, flow, answers, turn.caller, checked)
+        stage = progress.reached(call.reached, flow, answers, turn.caller, bool(verdicts))
         if stage is not None:
             changes["reached"] = stage
         if request is not None and request.action_id != call.action_id:
@@ -320,6 +328,14 @@ class TurnRunner:
             changes["status"], changes["ended_at"] = "ended", now
         store(decision.outcome, _redacted(rendered.body.decode(), url), changes)
         self.session.commit()
+        # Counted once committed (a turn undone, a copy of a delivery, counts
+        # nothing), and on the turn that reached the outcome, not those that go on
+        # sending its steps.
+        if decision.outcome in VERIFICATION_ENDS and decision.outcome != state.outcome:
+            metrics.verification_ended(flow.name, decision.outcome)
+        for claim, verdict in verdicts:
+            if verdict.reason == "locked_now":
+                metrics.account_locked(claim.kind)
         return rendered.body
 
     def _keep_malformed(

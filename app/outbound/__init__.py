@@ -18,7 +18,8 @@ def uses_sandbox(config: Mapping[str, Any]) -> bool:
 
 
 def init_app(app: Flask) -> None:
-    from app.outbound import api, cli, voice, web
+    from app import metrics
+    from app.outbound import api, cli, jobs, voice, web
     from app.outbound.destinations import DestinationPolicy
     from app.web import http_errors
 
@@ -32,6 +33,17 @@ def init_app(app: Flask) -> None:
     http_errors.register(app, "/calls/voice/", voice.http_error)
     app.cli.add_command(cli.api_tokens_cli)
     web.init_app(app)
+    # Read from the queue at each scrape: counting in and out in every process
+    # would drift whenever one died between the two.
+    metrics.read_at_scrape(
+        app, "glue_jobs_pending", "Jobs queued, not yet taken by a worker", jobs.huey.pending_count
+    )
+    metrics.read_at_scrape(
+        app,
+        "glue_jobs_scheduled",
+        "Jobs waiting for their time (scheduled calls, retries)",
+        jobs.huey.scheduled_count,
+    )
     if uses_sandbox(app.config) and not app.testing:
         log.warning(
             "calls go to the sandbox (GLUE_CALL_PROVIDER / GLUE_VERIFY_PROVIDER=sandbox): "

@@ -25,6 +25,7 @@ from app.db import get_session
 from app.directory.pins import get_hasher
 from app.flows.registry import get_flow
 from app.logs import bind_action
+from app.metrics import instruments as metrics
 from app.models import CallAction, utcnow
 from app.outbound import codes, service, voice
 from app.outbound.destinations import DestinationPolicy, PolicySettingError
@@ -72,12 +73,14 @@ def place_call(action_id: int) -> None:
         except PolicySettingError as exc:  # refuse every call rather than call any number
             log.error("call action %s: %s", action_id, exc)
             service.fail_unplaced(session, action_id, f"not sent: {exc}")
+            metrics.call_placed(name, "not_sent")
             return
         try:
             provider = make_provider(name, config)
         except ValueError as exc:  # a provider setting that cannot work
             log.error("call action %s: provider %s is not usable: %s", action_id, name, exc)
             service.fail_unplaced(session, action_id, f"the {name} provider is not usable: {exc}")
+            metrics.call_placed(name, "not_sent")
             return
         try:
             retry = service.place(

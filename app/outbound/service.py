@@ -21,6 +21,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from app.db import begin_write
+from app.metrics import instruments as metrics
 from app.models import CallAction, Group, PhoneNumber, User, utcnow
 from app.neutral.phones import PhoneError, to_e164
 from app.outbound.destinations import DestinationPolicy, first_refusal
@@ -296,9 +297,11 @@ def place(
         return False
     action = session.get(CallAction, action_id, populate_existing=True)
     assert action is not None
+    provider_name = action.provider
     if _refuse_if_not_callable(action, policy, [action.from_number, action.to_number]):
         action.attempts -= 1  # claimed, but nothing was sent
         session.commit()
+        metrics.call_placed(provider_name, "not_sent")
         return False
     try:
         request = request_for(action)
@@ -308,9 +311,11 @@ def place(
         # Refused by our own checks before sending: nothing was placed.
         action.status, action.detail = "failed", f"not sent: {exc}"[:500]
         session.commit()
+        metrics.call_placed(provider_name, "not_sent")
         return False
     except Exception as exc:
         # Anything else on the way may have happened after sending: never retried.
+        metrics.call_placed(provider_name, "error")
         session.rollback()
         action = session.get(CallAction, action_id, populate_existing=True)
         assert action is not None
@@ -320,6 +325,7 @@ def place(
     retry = result.may_retry and action.attempts < max_attempts
     _apply(action, result, retry)
     session.commit()
+    metrics.call_placed(provider_name, str(result.outcome))
     return retry
 
 

@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 
 from tests.helpers.fuzz.world import World, make_world
+from tests.helpers.metrics import METRICS_TOKEN
 from tests.helpers.settings import PROJECT_ROOT
 
 
@@ -20,6 +21,12 @@ def flows_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "forms"
     shutil.copytree(PROJECT_ROOT / "survo_forms", directory)
     return directory
+
+
+@pytest.fixture
+def app_config(app_config: dict[str, object]) -> dict[str, object]:
+    """/metrics has a token to be fuzzed with (and without)."""
+    return {**app_config, "METRICS_TOKEN": METRICS_TOKEN}
 
 
 @pytest.fixture

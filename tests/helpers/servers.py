@@ -24,6 +24,7 @@ import requests
 from tests.helpers.settings import PROJECT_ROOT, TEST_SECRETS
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
+HUEY_CONSUMER = Path(sys.executable).parent / "huey_consumer"
 
 
 def free_port() -> int:
@@ -85,6 +86,8 @@ def gunicorn(
         # gunicorn >= 25.1 may open a control socket, by default in ~/.gunicorn/,
         # taking it over from any other gunicorn there (`make run`): keep ours here.
         "XDG_RUNTIME_DIR": str(workdir),
+        # Its own metrics folder: /metrics counts this server's workers only.
+        "GLUE_METRICS_DIR": str(workdir / f"{name}-metrics"),
         **(env or {}),
     }
     port = free_port()
@@ -103,6 +106,46 @@ def gunicorn(
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def job_worker(
+    database_url: str, workdir: Path, env: Mapping[str, str] | None = None
+) -> Iterator[Server]:
+    """The job worker that places calls (`huey_consumer app.outbound.jobs.huey`, as
+    the Procfile runs it), against `database_url`, until it says it has started;
+    stopped on leaving. Its `base` is empty: it serves no HTTP."""
+    full_env = {
+        **os.environ,
+        **{f"GLUE_{key}": value for key, value in TEST_SECRETS.items()},
+        "GLUE_DATABASE_URL": database_url,
+        "PYTHONUNBUFFERED": "1",
+        # huey_consumer, unlike gunicorn, does not look in its working folder
+        # first: this checkout's `app`, not the one the virtualenv installed.
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])
+        ),
+        **(env or {}),
+    }
+    output = workdir / "worker.log"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(HUEY_CONSUMER), "app.outbound.jobs.huey", "--workers", "1"],
+            cwd=PROJECT_ROOT,
+            env=full_env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    worker = Server("", output, process)
+    try:
+        deadline = time.monotonic() + 20
+        while "consumer started" not in worker.log():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the job worker did not start:\n{tail(output)}")
+            time.sleep(0.2)
+        yield worker
+    finally:
+        worker.stop()
 
 
 def _wait_until_up(server: Server, seconds: float = 20) -> None:

@@ -1,6 +1,6 @@
-"""Services some tests need (PostgreSQL, Redis, Chromium, Graphviz): without
-one, its tests are skipped, unless GLUE_TEST_REQUIRE_<SERVICE>=1 (as .ci/run
-sets, which provides them all) makes that a failure."""
+"""Services some tests need (PostgreSQL, Redis, Chromium, Graphviz, Prometheus's
+promtool): without one, its tests are skipped, unless GLUE_TEST_REQUIRE_<SERVICE>=1
+(as .ci/run sets, which provides them all) makes that a failure."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-SERVICES = ("postgres", "redis", "browser", "graphviz")
+SERVICES = ("postgres", "redis", "browser", "graphviz", "promtool")
 
 
 def required(service: str) -> bool:

@@ -36,7 +36,7 @@ ADMIN_PASSWORD = "ruth-admin-1"
 ADA_PASSWORD = "ada-demo-1"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # Blueprints that machines call (platform web hooks, status callbacks, the JSON
-# API, voice documents, health checks): authenticated by secrets or tokens, not
+# API, voice documents, health checks, metrics): authenticated by secrets or tokens, not
 # by a session, so no CSRF token. Any other blueprint serves people.
 MACHINE_BLUEPRINTS = {
     "ifbyphone",
@@ -48,6 +48,7 @@ MACHINE_BLUEPRINTS = {
     "api",
     "voice",
     "health",
+    "metrics",
 }
 # Fields that would make every form valid, but for its CSRF token.
 FORM_FIELDS = {

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from flask import Flask
 from hypothesis import strategies as st
 from lxml import etree
+from prometheus_client.parser import text_string_to_metric_families
 from werkzeug.test import TestResponse
 
 from app.dialects import voipnow
@@ -39,6 +40,7 @@ from tests.helpers.fuzz.strategies import (
     values,
 )
 from tests.helpers.fuzz.world import PASSWORD, World
+from tests.helpers.metrics import METRICS_TOKEN
 from tests.helpers.settings import PROJECT_ROOT, TEST_SECRETS
 
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
@@ -57,10 +59,10 @@ LEAKS = re.compile(
 
 @dataclass(frozen=True)
 class Route:
-    kind: str  # platform, status, voice, api, web, admin, static, health: see CHECKS
+    kind: str  # platform, status, voice, api, web, admin, static, health, metrics: see CHECKS
     # How a request gets in: a config key of a shared secret (?key= or Basic),
-    # twilio (signature), bearer (API token), session or admin (cookie), token (in
-    # the path), public.
+    # twilio (signature), bearer (API token), metrics (its Bearer token), session
+    # or admin (cookie), token (in the path), public.
     auth: str
     fields: dict[str, st.SearchStrategy[str]] = field(default_factory=dict)
     root: str = ""  # the XML root element of a platform's reply
@@ -260,6 +262,7 @@ ROUTES: dict[str, Route] = {
     "/static/<path:filename>": Route("static", "public"),
     "/healthz": Route("health", "public"),
     "/readyz": Route("health", "public"),
+    "/metrics": Route("metrics", "metrics"),
 }
 
 
@@ -441,6 +444,8 @@ def send(world: World, rule: str, spec: Spec) -> Sent:
         headers.append(("Authorization", "Bearer glue_wrong"))
     if route.auth == "bearer" and spec.credentials in ("right", "basic"):
         headers.append(("Authorization", f"Bearer {world.api_token}"))
+    if route.auth == "metrics" and spec.credentials in ("right", "basic"):
+        headers.append(("Authorization", f"Bearer {METRICS_TOKEN}"))
     data = _substitute(spec.body.data, world, spec.cookie)
     if spec.pad:
         data += b"&pad=" + b"x" * spec.pad
@@ -645,6 +650,26 @@ def _health(route: Route, spec: Spec, sent: Sent, status: int, body: bytes, empt
         json.loads(body)
 
 
+def _metrics(
+    route: Route, spec: Spec, sent: Sent, status: int, body: bytes, empty_ok: bool
+) -> None:
+    if not sent.authenticated:
+        # Refused, unless the request limits or the routing answered first.
+        assert status in (400, 403, 405, 413), f"metrics without the token: {status}"
+        if status == 403:
+            assert body in (b"Forbidden\n", b"")
+        return
+    if status != 200 or empty_ok:
+        assert status in (200, 400, 405, 413), status
+        return
+    if sent.response.mimetype == "text/plain":
+        names = {f.name for f in text_string_to_metric_families(body.decode())}
+        assert "glue_jobs_pending" in names, names
+    else:  # the scraper asked for OpenMetrics
+        assert sent.response.mimetype == "application/openmetrics-text"
+        assert body.endswith(b"# EOF\n")
+
+
 def _static(route: Route, spec: Spec, sent: Sent, status: int, body: bytes, empty_ok: bool) -> None:
     assert status in (400, 404, 405, 413) or empty_ok, status
 
@@ -658,4 +683,5 @@ CHECKS: dict[str, Callable[[Route, Spec, Sent, int, bytes, bool], None]] = {
     "admin": _admin,
     "static": _static,
     "health": _health,
+    "metrics": _metrics,
 }

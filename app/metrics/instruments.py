@@ -1,0 +1,99 @@
+"""What Glue counts, and one function per thing counted.
+
+Every label takes a bounded set of values: routes are the app's URL rules
+(never a raw path), platforms and providers are the ones Glue knows, flows are
+the published ones, statuses and outcomes are fixed words. No label ever names
+a caller, a number or an account.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+
+# Imported for what it does first: counts go to the host's folder.
+from app.metrics import files  # noqa: F401
+
+# Not registered anywhere: /metrics reads every process's files instead.
+REQUESTS = Counter(
+    "glue_http_requests",
+    "HTTP requests answered, by URL rule, platform and status",
+    ["route", "platform", "status"],
+    registry=None,
+)
+LATENCY = Histogram(
+    "glue_http_request_duration_seconds",
+    "Seconds from a request's arrival in the app to its answer, by URL rule and platform",
+    ["route", "platform"],
+    # A platform waits a few seconds at most; database bounds are under a second.
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=None,
+)
+VERIFICATIONS = Counter(
+    "glue_verifications",
+    "Verifications ended, by flow and outcome (verified, failed, locked, no_input)",
+    ["flow", "outcome"],
+    registry=None,
+)
+LOCKOUTS = Counter(
+    "glue_lockouts",
+    "Accounts locked by a failed attempt, by what the caller claimed (account, group, caller_id)",
+    ["claim"],
+    registry=None,
+)
+CALLS_PLACED = Counter(
+    "glue_calls_placed",
+    "Attempts to place an outbound call, by provider and outcome",
+    ["provider", "outcome"],
+    registry=None,
+)
+DATABASE_ERRORS = Counter(
+    "glue_database_errors",
+    "Errors from the database (connections and statements), by kind",
+    ["kind"],
+    registry=None,
+)
+FALLBACKS = Counter(
+    "glue_fallbacks_served",
+    "Platform requests answered with the flow's fallback (its error steps) "
+    "because the turn failed, by platform, flow and reason (database or error)",
+    ["platform", "flow", "reason"],
+    registry=None,
+)
+
+
+# Each request's pair of labelled series, looked up once (labels() costs as much
+# as the count itself); as bounded as the labels.
+_request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def request_answered(route: str, platform: str, status: int, seconds: float) -> None:
+    key = (route, platform, status)
+    series = _request_series.get(key)
+    if series is None:
+        series = (REQUESTS.labels(route, platform, str(status)), LATENCY.labels(route, platform))
+        _request_series[key] = series
+    count, latency = series
+    count.inc()
+    latency.observe(seconds)
+
+
+def verification_ended(flow: str, outcome: str) -> None:
+    VERIFICATIONS.labels(flow, outcome).inc()
+
+
+def account_locked(claim: str) -> None:
+    LOCKOUTS.labels(claim).inc()
+
+
+def call_placed(provider: str, outcome: str) -> None:
+    CALLS_PLACED.labels(provider, outcome).inc()
+
+
+def database_error(kind: str) -> None:
+    DATABASE_ERRORS.labels(kind).inc()
+
+
+def fallback_served(platform: str, flow: str, reason: str) -> None:
+    FALLBACKS.labels(platform, flow, reason).inc()
