@@ -70,6 +70,7 @@ class Delivery:
 @dataclass
 class Receiver:
     server: HTTPServer
+    path: str = PATH
     secret: str = ""
     # What to answer next, in order: a status code, or "slow" (answer after
     # `slow_seconds`, later than Glue waits); then 200.
@@ -81,10 +82,10 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return self.server.url_for(PATH)
+        return self.server.url_for(self.path)
 
     def listen(self) -> Receiver:
-        self.server.expect_request(PATH, method="POST").respond_with_handler(self._handle)
+        self.server.expect_request(self.path, method="POST").respond_with_handler(self._handle)
         return self
 
     def _handle(self, request: Request) -> Response:
