@@ -118,8 +118,10 @@ def check_url(url: str, allow_http: bool) -> str:
         raise WebhookUrlError("a webhook URL must be https (GLUE_WEBHOOK_ALLOW_HTTP allows http)")
     if parts.username is not None or parts.password is not None:
         raise WebhookUrlError("no user or password in the URL: it is stored and shown")
-    if parts.fragment or any(ord(c) <= 32 or ord(c) == 127 for c in url):
-        raise WebhookUrlError("a webhook URL has no fragment, spaces or control characters")
+    if parts.fragment or not all(33 <= ord(c) <= 126 for c in url):
+        raise WebhookUrlError(
+            "a webhook URL is printable ASCII (percent-encode the rest), with no fragment"
+        )
     return url
 
 

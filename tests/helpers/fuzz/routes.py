@@ -165,6 +165,11 @@ ADMIN = {
     "claim_type": st.sampled_from(("account", "group", "caller_id", "", "users")),
     "page": st.sampled_from(("1", "2", "0", "-1", "99999999999999999999", "x", "\u0661")),
 }
+WEBHOOKS = {
+    **ADMIN,
+    "token": st.sampled_from(("fuzz", "", "nobody", "x" * 100)),
+    "state": st.sampled_from(("pending", "delivered", "failed", "", "PENDING")),
+}
 API = {
     "user": ACCOUNTS,
     "number": CALLERS,
@@ -213,6 +218,9 @@ ROUTES: dict[str, Route] = {
     "/admin/attempts": Route("admin", "admin", ADMIN),
     "/admin/locks": Route("admin", "admin", ADMIN),
     "/admin/locks/unlock": Route("admin", "admin", ADMIN),
+    "/admin/webhooks": Route("admin", "admin", WEBHOOKS),
+    "/admin/webhooks/<int:event_row_id>": Route("admin", "admin", WEBHOOKS),
+    "/admin/webhooks/<int:event_row_id>/replay": Route("admin", "admin", WEBHOOKS),
     "/static/<path:filename>": Route("static", "public"),
     "/healthz": Route("health", "public"),
     "/readyz": Route("health", "public"),
