@@ -13,12 +13,13 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import phonenumbers
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from lxml import etree
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -279,6 +280,51 @@ def test_a_verification_calls_result_is_posted(
     last = receiver.events[-1]["data"]
     assert (last["id"], last["verification"]) == (action_id, "verified")
     assert all(d.valid for d in receiver.deliveries)
+
+
+def spoken_code(client: FlaskClient, provider: HTTPServer) -> str:
+    """The code the call reads: the voice document the provider fetches on answer."""
+    [sent] = [r for r, _ in provider.log if r.path.endswith("/CallTermination/")]
+    url = parse_qs(sent.get_data(as_text=True))["url"][0]
+    said = etree.fromstring(client.post(urlsplit(url).path).data).findtext("Say") or ""
+    return "".join(ch for ch in said if ch.isdigit())
+
+
+def test_a_code_calls_result_is_posted_when_the_code_is_typed_back(
+    client: FlaskClient,
+    session: Session,
+    receiver: Receiver,
+    crm: dict[str, str],
+    directory: dict[str, int],
+) -> None:
+    started = client.post("/api/v1/users/1001/verifications", json={"method": "code"}, headers=crm)
+    code_id, action_id = started.get_json()["id"], started.get_json()["call"]["id"]
+    code = spoken_code(client, receiver.server)
+    url = f"/api/v1/users/1001/verifications/{code_id}"
+    wrong = "000000" if code != "000000" else "111111"
+    assert client.post(url, json={"code": wrong}, headers=crm).status_code == 422
+    assert receiver.types() == ["call.queued", "call.calling"]  # a wrong try ends nothing
+    assert client.post(url, json={"code": code}, headers=crm).get_json() == {"outcome": "confirmed"}
+    assert receiver.types() == ["call.queued", "call.calling", "verification.confirmed"]
+    last = receiver.events[-1]["data"]
+    assert (last["id"], last["verification"], last["status"]) == (action_id, "confirmed", "calling")
+
+
+def test_a_code_call_whose_tries_are_used_up_posts_its_failure(
+    client: FlaskClient,
+    session: Session,
+    receiver: Receiver,
+    crm: dict[str, str],
+    directory: dict[str, int],
+) -> None:
+    started = client.post("/api/v1/users/1001/verifications", json={"method": "code"}, headers=crm)
+    code = spoken_code(client, receiver.server)
+    url = f"/api/v1/users/1001/verifications/{started.get_json()['id']}"
+    wrong = "000000" if code != "000000" else "111111"
+    for _ in range(5):
+        assert client.post(url, json={"code": wrong}, headers=crm).status_code == 422
+    assert client.post(url, json={"code": code}, headers=crm).status_code == 410  # no tries
+    assert receiver.types() == ["call.queued", "call.calling", "verification.failed"]
 
 
 # --- delivery: retries, backoff, the record ---------------------------------------
