@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from sqlalchemy import event, func, inspect, select, update
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction, sessionmaker
 
@@ -181,7 +182,7 @@ def watch(sessions: sessionmaker[Session], serialize: Serializer, enqueue: Enque
             enqueue(event_id)
 
     def after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
-        if transaction.parent is None:  # rolled back: its changes and events are gone
+        if transaction.parent is None:  # committed (and queued), or rolled back: forgotten
             session.info.pop(_TOUCHED, None)
             session.info.pop(_WRITTEN, None)
 
@@ -291,7 +292,6 @@ def deliver(
         answer = Answer(None, None, f"not sent: {exc}"[:200], 0)
     else:
         answer = post(url, body, secret, event_id, settings.timeout)
-    del secret
     return _record(session, event_row_id, url, answer, settings, replay)
 
 
@@ -311,15 +311,22 @@ def post(url: str, body: str, secret: str, event_id: str, timeout: float) -> Ans
             headers=headers,
             timeout=timeout,
             allow_redirects=False,
-            stream=True,
+            stream=True,  # only the excerpt of the answer is read
         ) as response:
-            raw = response.raw.read(EXCERPT * 4, decode_content=True) or b""
-            excerpt = raw.decode(response.encoding or "utf-8", "replace")[:EXCERPT]
-            return Answer(response.status_code, excerpt or None, None, _ms(started))
+            return Answer(response.status_code, _excerpt(response), None, _ms(started))
     except requests.Timeout:
         return Answer(None, None, f"no answer within {timeout:g} s", _ms(started))
     except (requests.RequestException, OSError) as exc:
         return Answer(None, None, f"not delivered: {type(exc).__name__}", _ms(started))
+
+
+def _excerpt(response: requests.Response) -> str | None:
+    """The start of the answer's body; None if it cannot be read (the status stands)."""
+    try:
+        raw = response.raw.read(EXCERPT * 4, decode_content=True) or b""
+    except (urllib3.exceptions.HTTPError, OSError):
+        return None
+    return raw.decode(response.encoding or "utf-8", "replace")[:EXCERPT] or None
 
 
 def _ms(started: float) -> int:

@@ -23,13 +23,14 @@ from lxml import etree
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from werkzeug import Response
 
 from app.auth import tokens
 from app.db import get_session
 from app.models import ApiToken, CallAction, WebhookDelivery, WebhookEvent
 from app.outbound import jobs
 from tests.helpers.settings import TEST_SECRETS
-from tests.helpers.webhooks import Receiver, documented_verify, set_webhook, signed_by
+from tests.helpers.webhooks import PATH, Receiver, documented_verify, set_webhook, signed_by
 
 CALL = {"user": "1001", "target": {"kind": "user", "value": "1002"}}
 LONDON = phonenumbers.format_number(
@@ -385,6 +386,26 @@ def test_an_event_never_delivered_fails_after_the_last_attempt(
     assert (row.state, row.attempts, row.delivered_at) == ("failed", 2, None)
     assert [d[2] for d in deliveries(session, row)] == [503, 503]
     assert receiver.events == []
+
+
+def test_a_redirect_is_not_followed_but_retried(
+    client: FlaskClient,
+    session: Session,
+    provider: HTTPServer,
+    receiver: Receiver,
+    crm: dict[str, str],
+    directory: dict[str, int],
+) -> None:
+    receiver.server.clear()  # the receiver has moved, and says so
+    provider.expect_request(PATH, method="POST").respond_with_response(
+        Response(status=301, headers={"Location": provider.url_for("/elsewhere")})
+    )
+    refused_call(client, crm)
+    [row] = events(session)
+    [(attempt, _, status, _, error)] = deliveries(session, row)
+    assert (attempt, status, error, row.state) == (1, 301, None, "pending")
+    assert [request.path for request, _ in provider.log] == [PATH]
+    assert len(scheduled_retries()) == 1
 
 
 def test_a_receiver_that_cannot_be_reached_is_retried(
