@@ -327,6 +327,8 @@ class ApiToken(Base):
     # never stored (see app/outbound/webhooks.py); rotating it counts one up.
     webhook_url: Mapped[str | None] = mapped_column(String(2000))
     webhook_secret_generation: Mapped[int] = mapped_column(default=1, server_default="1")
+    # When it was last rotated: the secret before signs too for a while after.
+    webhook_secret_rotated_at: Mapped[datetime | None]
 
 
 class WebhookEvent(Base):

@@ -36,7 +36,9 @@ def webhook_command(name: str, url: str | None, remove: bool) -> None:
 
 @click.command("webhook-secret")
 @click.argument("name")
-@click.option("--rotate", is_flag=True, help="Make a new secret; the old one stops at once.")
+@click.option(
+    "--rotate", is_flag=True, help="Make a new secret; the old one still signs for 24 hours."
+)
 @with_appcontext
 def webhook_secret_command(name: str, rotate: bool) -> None:
     """Print the secret that signs token NAME's webhook events (whsec_...)."""

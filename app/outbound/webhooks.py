@@ -12,7 +12,9 @@ replaced within the same transaction was never seen by anyone and sends none.
 Each delivery is signed, `Glue-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of
 "<t>.<body>">`, with the token's signing secret. The secret is derived from the
 server's PIN key, the token's id and its generation (counted up to rotate it),
-so it is never stored: the database alone does not sign.
+so it is never stored: the database alone does not sign. For a day after a
+rotation each request carries a second `v1`, by the secret before, so a
+receiver can switch over without missing an event.
 
 Delivery is at least once: a 2xx is delivered; anything else, or no answer in
 time, is tried again with a growing wait, and every attempt is recorded.
@@ -56,6 +58,8 @@ BACKOFF_FACTOR = 3  # each wait is three times the one before
 # A pending event whose next attempt is this far past due lost its job (a
 # worker died, the queue was down when it was committed): it is queued again.
 STRANDED_AFTER = timedelta(minutes=10)
+# How long the secret before a rotation still signs, beside the new one.
+ROTATION_OVERLAP = timedelta(hours=24)
 
 _TOUCHED = "glue.webhook_actions"  # session.info: actions whose status may have changed
 _WRITTEN = "glue.webhook_events"  # session.info: events written in this transaction
@@ -91,16 +95,30 @@ class WebhookSettings:
 # --- secrets, signatures, URLs -----------------------------------------------------
 
 
-def signing_secret(hasher: PinHasher, token: ApiToken) -> str:
-    """The token's signing secret, `whsec_...`, derived (never stored)."""
-    digest = hasher.derive("webhook", f"{token.id}:{token.webhook_secret_generation}")
+def signing_secret(hasher: PinHasher, token: ApiToken, generation: int | None = None) -> str:
+    """The token's signing secret, `whsec_...`, derived (never stored): its
+    current one, or that of an earlier `generation`."""
+    seed = f"{token.id}:{token.webhook_secret_generation if generation is None else generation}"
+    digest = hasher.derive("webhook", seed)
     return SECRET_PREFIX + base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def signature(secret: str, timestamp: int, body: str) -> str:
-    """The `Glue-Signature` header's value for `body` sent at `timestamp`."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
+def signing_secrets(hasher: PinHasher, token: ApiToken) -> list[str]:
+    """The secrets that sign now: the current one, and the one before for
+    ROTATION_OVERLAP after a rotation."""
+    secrets_now = [signing_secret(hasher, token)]
+    rotated = token.webhook_secret_rotated_at
+    if rotated is not None and utcnow() - rotated < ROTATION_OVERLAP:
+        secrets_now.append(signing_secret(hasher, token, token.webhook_secret_generation - 1))
+    return secrets_now
+
+
+def signature(secrets_now: list[str], timestamp: int, body: str) -> str:
+    """The `Glue-Signature` header's value for `body` sent at `timestamp`: one
+    `v1` per secret."""
+    signed = f"{timestamp}.{body}".encode()
+    macs = [hmac.new(s.encode(), signed, hashlib.sha256).hexdigest() for s in secrets_now]
+    return ",".join([f"t={timestamp}", *(f"v1={mac}" for mac in macs)])
 
 
 def check_url(url: str, allow_http: bool) -> str:
@@ -134,9 +152,11 @@ def set_url(session: Session, name: str, url: str | None, allow_http: bool) -> A
 
 
 def rotate_secret(session: Session, name: str) -> ApiToken:
-    """A new signing secret for token `name`; the old one stops signing at once."""
+    """A new signing secret for token `name`; the old one signs beside it for
+    ROTATION_OVERLAP."""
     token = token_named(session, name)
     token.webhook_secret_generation += 1
+    token.webhook_secret_rotated_at = utcnow()
     return token
 
 
@@ -284,24 +304,24 @@ def deliver(
         session.rollback()
         return None
     url, body, event_id = found.url, found.body, found.event_id
-    secret = signing_secret(hasher, found.token)
+    secrets_now = signing_secrets(hasher, found.token)
     session.rollback()  # no transaction is held while the receiver answers
     try:
         check_url(url, settings.allow_http)
     except WebhookUrlError as exc:
         answer = Answer(None, None, f"not sent: {exc}"[:200], 0)
     else:
-        answer = post(url, body, secret, event_id, settings.timeout)
+        answer = post(url, body, secrets_now, event_id, settings.timeout)
     return _record(session, event_row_id, url, answer, settings, replay)
 
 
-def post(url: str, body: str, secret: str, event_id: str, timeout: float) -> Answer:
+def post(url: str, body: str, secrets_now: list[str], event_id: str, timeout: float) -> Answer:
     """POST the signed body; never follows a redirect (the URL is the one set)."""
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "Glue-Webhooks/1",
         EVENT_ID_HEADER: event_id,
-        SIGNATURE_HEADER: signature(secret, int(time.time()), body),
+        SIGNATURE_HEADER: signature(secrets_now, int(time.time()), body),
     }
     started = time.monotonic()
     try:

@@ -500,6 +500,40 @@ def test_the_documented_check_accepts_glues_signature_only_fresh_and_unaltered(
     assert not signed_by(body, sign(now - 310), secret)
 
 
+def test_after_a_rotation_both_secrets_sign_for_a_day(
+    client: FlaskClient,
+    session: Session,
+    runner: FlaskCliRunner,
+    receiver: Receiver,
+    crm: dict[str, str],
+    directory: dict[str, int],
+) -> None:
+    old = receiver.secret
+    rotated = runner.invoke(args=["api-tokens", "webhook-secret", "crm", "--rotate"])
+    new = rotated.output.strip()
+    assert rotated.exit_code == 0 and new.startswith("whsec_") and new != old
+    refused_call(client, crm)  # the receiver still checks with the old secret
+    [during] = receiver.deliveries
+    header = during.headers["Glue-Signature"]
+    assert header.count(",v1=") == 2 and during.valid
+    verify = documented_verify()
+    assert verify(during.body, header, new) and verify(during.body, header, old)
+    assert signed_by(during.body, header, new) and signed_by(during.body, header, old)
+
+    session.commit()
+    session.execute(
+        update(ApiToken).values(
+            webhook_secret_rotated_at=datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=25)
+        )
+    )
+    session.commit()
+    receiver.secret = new  # the receiver took the new one; the old one is over
+    refused_call(client, crm)
+    after = receiver.deliveries[1]
+    assert after.headers["Glue-Signature"].count(",v1=") == 1 and after.valid
+    assert not verify(after.body, after.headers["Glue-Signature"], old)
+
+
 # --- the secret and the URL, set by the CLI --------------------------------------
 
 

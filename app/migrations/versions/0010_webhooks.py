@@ -1,4 +1,4 @@
-"""webhooks: each API token's URL and secret generation, events and their deliveries
+"""webhooks: each API token's URL and secret (generation, rotation), events, deliveries
 
 Revision ID: 0010
 Revises: 0009
@@ -21,6 +21,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("webhook_secret_generation", sa.Integer(), nullable=False, server_default="1")
         )
+        batch.add_column(sa.Column("webhook_secret_rotated_at", sa.DateTime(), nullable=True))
     op.create_table(
         "webhook_events",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -83,5 +84,6 @@ def downgrade() -> None:
     op.drop_table("webhook_deliveries")
     op.drop_table("webhook_events")
     with op.batch_alter_table("api_tokens") as batch:
+        batch.drop_column("webhook_secret_rotated_at")
         batch.drop_column("webhook_secret_generation")
         batch.drop_column("webhook_url")
