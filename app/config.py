@@ -188,6 +188,13 @@ DEFAULTS: dict[str, Any] = {
     # all, waiting CALL_RETRY_SECONDS, then twice that, ...
     "CALL_MAX_ATTEMPTS": 3,
     "CALL_RETRY_SECONDS": 30,
+    # Webhooks (app/outbound/webhooks.py): attempts in all per event, the wait
+    # after the first (three times longer after each), seconds a receiver has
+    # to answer, and whether http:// URLs are allowed (local receivers only).
+    "WEBHOOK_MAX_ATTEMPTS": 8,
+    "WEBHOOK_RETRY_SECONDS": 30,
+    "WEBHOOK_TIMEOUT": 5.0,
+    "WEBHOOK_ALLOW_HTTP": False,
     # How far ahead the API may schedule a call (`at`).
     "CALL_SCHEDULE_MAX_DAYS": 30,
     # The flow an IfbyPhone click-to-SurVo verification call runs.

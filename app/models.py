@@ -335,6 +335,65 @@ class ApiToken(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
+    # Where Glue posts the events of the calls this token places (None: nowhere),
+    # and the generation of the secret that signs them: the secret is derived,
+    # never stored (see app/outbound/webhooks.py); rotating it counts one up.
+    webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    webhook_secret_generation: Mapped[int] = mapped_column(default=1, server_default="1")
+    # When it was last rotated: the secret before signs too for a while after.
+    webhook_secret_rotated_at: Mapped[datetime | None]
+
+
+class WebhookEvent(Base):
+    """An event for a host application's webhook (a call's status changed, a
+    verification ended), written in the transaction of the change it tells of
+    and delivered by the job queue until the receiver answers 2xx."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(40), unique=True)  # evt_...: receivers dedupe
+    api_token_id: Mapped[int] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True
+    )
+    action_id: Mapped[int | None] = mapped_column(
+        ForeignKey("call_actions.id", ondelete="SET NULL"), index=True
+    )
+    type: Mapped[str] = mapped_column(String(40))  # call.<status>, verification.<result>
+    url: Mapped[str] = mapped_column(String(2000))  # the token's webhook URL then
+    # The JSON sent, as signed: every delivery, a replay too, sends these bytes.
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # delivered, failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    token: Mapped[ApiToken] = relationship()
+    deliveries: Mapped[list[WebhookDelivery]] = relationship(
+        back_populates="event", order_by="WebhookDelivery.id", cascade="all, delete-orphan"
+    )
+
+
+class WebhookDelivery(Base):
+    """One attempt to deliver a webhook event, and what the receiver answered."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_event_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_events.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(2000))
+    attempt: Mapped[int]  # 1, 2, ... per event, replays included
+    replay: Mapped[bool] = mapped_column(default=False)  # asked for on the admin pages
+    status_code: Mapped[int | None]  # None: no HTTP answer (see error)
+    response_excerpt: Mapped[str | None] = mapped_column(String(500))
+    error: Mapped[str | None] = mapped_column(String(200))
+    duration_ms: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    event: Mapped[WebhookEvent] = relationship(back_populates="deliveries")
 
 
 class IdempotencyKey(Base):

@@ -19,7 +19,7 @@ def uses_sandbox(config: Mapping[str, Any]) -> bool:
 
 def init_app(app: Flask) -> None:
     from app import metrics
-    from app.outbound import api, cli, jobs, voice, web
+    from app.outbound import api, cli, jobs, service, voice, web, webhook_cli, webhooks
     from app.outbound.destinations import DestinationPolicy
     from app.web import http_errors
 
@@ -32,6 +32,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(voice.bp)
     http_errors.register(app, "/calls/voice/", voice.http_error)
     app.cli.add_command(cli.api_tokens_cli)
+    for command in webhook_cli.COMMANDS:
+        cli.api_tokens_cli.add_command(command)
+    # Every commit that changes a call a token with a webhook placed writes its event.
+    webhooks.watch(app.extensions["glue.sessionmaker"], service.action_view, jobs.enqueue_webhook)
     web.init_app(app)
     # Read from the queue at each scrape: counting in and out in every process
     # would drift whenever one died between the two.

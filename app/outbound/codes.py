@@ -102,6 +102,8 @@ def check(
     if taken is None:
         return "no_tries"
     if not hmac.compare_digest(typed.strip().encode(), code_of(hasher, record).encode()):
+        if taken.tries_left == 0:  # that was the last try: the verification failed
+            _verification_ended(session, record, "failed")
         return "wrong"
     session.execute(update(OneTimeCode).where(OneTimeCode.id == record.id).values(used_at=now))
     phone = session.scalar(select(PhoneNumber).where(PhoneNumber.e164 == record.phone))
@@ -111,7 +113,16 @@ def check(
         phone.confirmed_at = now
     else:
         return "unknown"  # the number went to someone else meanwhile
+    _verification_ended(session, record, "confirmed")
     return "confirmed"
+
+
+def _verification_ended(session: Session, record: OneTimeCode, result: str) -> None:
+    """The code's call learns how its verification ended (shown by the API, and
+    announced to a webhook)."""
+    action = session.get(CallAction, record.action_id) if record.action_id else None
+    if action is not None:
+        action.verification = result
 
 
 def for_action(session: Session, action_id: int) -> OneTimeCode | None:

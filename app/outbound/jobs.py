@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, has_app_context
-from huey import Huey, RedisHuey, SqliteHuey
+from huey import Huey, RedisHuey, SqliteHuey, crontab
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,7 @@ from app.flows.registry import get_flow
 from app.logs import bind_action
 from app.metrics import instruments as metrics
 from app.models import CallAction, utcnow
-from app.outbound import codes, service, voice
+from app.outbound import codes, service, voice, webhooks
 from app.outbound.destinations import DestinationPolicy, PolicySettingError
 from app.outbound.providers import make_provider
 from app.outbound.providers.base import CallRequest, InvalidCallRequest
@@ -113,6 +113,34 @@ def enqueue(session: Session, action: CallAction) -> bool:
         service.fail_unplaced(session, action.id, detail)
         return False
     return True
+
+
+@huey.task()
+def deliver_webhook(event_row_id: int, replay: bool = False) -> None:
+    """One attempt to deliver a webhook event; the next is scheduled with backoff."""
+    with _app().app_context():
+        settings = webhooks.WebhookSettings.from_config(current_app.config)
+        session = get_session()  # this context's own, even when run inside a commit
+        delay = webhooks.deliver(session, get_hasher(), event_row_id, settings, replay=replay)
+    if delay is not None:
+        deliver_webhook.schedule((event_row_id,), delay=delay)
+
+
+def enqueue_webhook(event_row_id: int) -> None:
+    """Queue the delivery of a committed event. If the queue is unreachable the
+    event stays pending, and `resend_stranded` queues it later."""
+    try:
+        deliver_webhook(event_row_id)
+    except Exception:
+        log.exception("could not queue webhook event %s", event_row_id)
+
+
+@huey.periodic_task(crontab(minute="*/5"))
+def resend_stranded() -> None:
+    """Queue again the webhook events whose job was lost (a worker died)."""
+    with _app().app_context():
+        for event_row_id in webhooks.take_stranded(get_session()):
+            enqueue_webhook(event_row_id)
 
 
 def call_request(session: Session, action: CallAction, config: Mapping[str, Any]) -> CallRequest:

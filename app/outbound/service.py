@@ -24,6 +24,7 @@ from app.db import begin_write
 from app.metrics import instruments as metrics
 from app.models import CallAction, Group, PhoneNumber, User, utcnow
 from app.neutral.phones import PhoneError, to_e164
+from app.outbound import webhooks
 from app.outbound.destinations import DestinationPolicy, first_refusal
 from app.outbound.providers import make_provider
 from app.outbound.providers.base import (
@@ -295,6 +296,7 @@ def place(
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
         return False
+    webhooks.note_action(session, action_id)
     action = session.get(CallAction, action_id, populate_existing=True)
     assert action is not None
     provider_name = action.provider
@@ -363,6 +365,7 @@ def cancel(
         .values(status="cancelled", cancel_result=NOTHING_SENT, updated_at=utcnow(), **asked)
         .execution_options(synchronize_session=False)
     )
+    webhooks.note_action(session, action_id)
     session.commit()
     action = session.get(CallAction, action_id, populate_existing=True)
     assert action is not None
@@ -379,6 +382,7 @@ def cancel(
     if ended:  # unless a final status came in the meantime
         not_final = CallAction.status.not_in(FINAL_STATUSES)
         session.execute(record.where(not_final).values(status="cancelled", updated_at=utcnow()))
+        webhooks.note_action(session, action_id)
     session.commit()
     action = session.get(CallAction, action_id, populate_existing=True)
     assert action is not None

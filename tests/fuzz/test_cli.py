@@ -306,6 +306,26 @@ VALUES: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     "api-tokens create": {"name": st.one_of(st.sampled_from(("fuzz", "other", "x" * 65)), values)},
     "api-tokens list": {},
     "api-tokens revoke": {"name": st.one_of(st.sampled_from(("fuzz", "other")), values)},
+    "api-tokens webhook": {
+        "name": st.one_of(st.sampled_from(("fuzz", "other")), values),
+        "url": st.one_of(
+            st.sampled_from(
+                (
+                    "https://crm.test/hooks",
+                    "http://127.0.0.1:9/x",
+                    "ftp://crm.test/",
+                    "https://u:p@x.test/",
+                    "",
+                )
+            ),
+            values,
+        ),
+        "remove": st.booleans(),
+    },
+    "api-tokens webhook-secret": {
+        "name": st.one_of(st.sampled_from(("fuzz", "other")), values),
+        "rotate": st.booleans(),
+    },
     "retention purge": {
         "days": st.sampled_from(("1", "0", "-1", "90", "99999999999", "x")),
         "dry_run": st.booleans(),

@@ -23,10 +23,12 @@ from app import create_app
 from app.auth.passwords import hash_password
 from app.models import (
     AdminAction,
+    ApiToken,
     Call,
     CallAction,
     OneTimeCode,
     PhoneNumber,
+    WebhookEvent,
     utcnow,
 )
 from tests.helpers.directory import add_user
@@ -118,7 +120,18 @@ def samples(session: Session, people: dict[str, int]) -> dict[str, object]:
         action_id=action.id,
     )
     call = Call(platform="ifbyphone", platform_call_id="s-1", flow="verify_caller", state={})
-    session.add_all([code, call])
+    api_token = ApiToken(name="crm", token_hash="0" * 64, webhook_url="https://crm.example/hooks")
+    session.add_all([code, call, api_token])
+    session.flush()
+    event = WebhookEvent(
+        event_id="evt_sample",
+        api_token_id=api_token.id,
+        action_id=action.id,
+        type="call.queued",
+        url="https://crm.example/hooks",
+        body="{}",
+    )
+    session.add(event)
     session.commit()
     return {
         "action_id": action.id,
@@ -126,6 +139,7 @@ def samples(session: Session, people: dict[str, int]) -> dict[str, object]:
         "call_id": call.id,
         "name": "verify_caller",
         "number": 1,
+        "event_row_id": event.id,
     }
 
 

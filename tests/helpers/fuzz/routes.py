@@ -200,6 +200,11 @@ ADMIN = {
     "days": st.sampled_from(("1", "7", "0", "x")),
     "time_zone": st.sampled_from(("UTC", "America/Chicago", "", "Mars/Olympus", "../../etc")),
 }
+WEBHOOKS = {
+    **ADMIN,
+    "token": st.sampled_from(("fuzz", "", "nobody", "x" * 100)),
+    "state": st.sampled_from(("pending", "delivered", "failed", "", "PENDING")),
+}
 API = {
     "user": ACCOUNTS,
     "number": CALLERS,
@@ -259,6 +264,9 @@ ROUTES: dict[str, Route] = {
     "/admin/locks": Route("admin", "admin", ADMIN),
     "/admin/locks.csv": Route("admin", "admin", ADMIN),
     "/admin/locks/unlock": Route("admin", "admin", ADMIN),
+    "/admin/webhooks": Route("admin", "admin", WEBHOOKS),
+    "/admin/webhooks/<int:event_row_id>": Route("admin", "admin", WEBHOOKS),
+    "/admin/webhooks/<int:event_row_id>/replay": Route("admin", "admin", WEBHOOKS),
     "/static/<path:filename>": Route("static", "public"),
     "/healthz": Route("health", "public"),
     "/readyz": Route("health", "public"),

@@ -1,0 +1,65 @@
+"""What the admin webhook pages show: events, filtered, with their attempts (no Flask)."""
+
+from __future__ import annotations
+
+from math import ceil
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from app.admin.service import PER_PAGE, Page
+from app.models import AdminAction, ApiToken, User, WebhookEvent
+
+STATES = ("pending", "delivered", "failed")
+
+
+def recent_events(
+    session: Session, number: int = 1, token: str = "", state: str = ""
+) -> Page[WebhookEvent]:
+    """Webhook events, newest first, PER_PAGE to a page; of one token's and in
+    one state when they are given."""
+    conditions = []
+    if token:
+        conditions.append(ApiToken.name == token)
+    if state:
+        conditions.append(WebhookEvent.state == state)
+    total = (
+        session.scalar(
+            select(func.count(WebhookEvent.id)).join(WebhookEvent.token).where(*conditions)
+        )
+        or 0
+    )
+    # A page past the last (a hand-typed ?page=10**18 too) shows the last.
+    number = min(max(1, number), max(1, ceil(total / PER_PAGE)))
+    items = session.scalars(
+        select(WebhookEvent)
+        .join(WebhookEvent.token)
+        .where(*conditions)
+        .options(selectinload(WebhookEvent.token), selectinload(WebhookEvent.deliveries))
+        .order_by(WebhookEvent.created_at.desc(), WebhookEvent.id.desc())
+        .limit(PER_PAGE)
+        .offset((number - 1) * PER_PAGE)
+    )
+    return Page(list(items), number, total)
+
+
+def token_names(session: Session) -> list[str]:
+    """The tokens whose events may be listed: every token, by name."""
+    return list(session.scalars(select(ApiToken.name).order_by(ApiToken.name)))
+
+
+def event(session: Session, event_row_id: int) -> WebhookEvent | None:
+    return session.get(WebhookEvent, event_row_id)
+
+
+def record_replay(session: Session, admin: User, found: WebhookEvent) -> None:
+    """Keep who asked for a replay of which event (the caller commits)."""
+    session.add(
+        AdminAction(
+            user_id=admin.id,
+            action="replay_webhook",
+            target_kind="webhook_event",
+            target_number=found.event_id,
+            detail=f"{found.type} to token {found.token.name}"[:500],
+        )
+    )
