@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
@@ -31,8 +32,18 @@ os.environ.setdefault("GLUE_FLOWS_AUTO_PUBLISH", "true")
 from app import create_app
 from app.db import make_engine, upgrade
 from tests.helpers.database import POSTGRES_URL, truncate
+from tests.helpers.live_server import serve
 from tests.helpers.services import require
-from tests.helpers.settings import CHROMIUM, GENEROUS_BOUNDS, PROJECT_ROOT, TEST_SECRETS
+from tests.helpers.settings import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    GENEROUS_BOUNDS,
+    PROJECT_ROOT,
+    TEST_SECRETS,
+)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 
 @pytest.fixture
@@ -41,6 +52,37 @@ def chromium_path() -> str:
     GLUE_TEST_REQUIRE_BROWSER=1 (as in .ci/run, which installs it)."""
     require("browser", Path(CHROMIUM).exists(), f"{CHROMIUM} is missing")
     return CHROMIUM
+
+
+@pytest.fixture
+def browser(chromium_path: str) -> Iterator[Browser]:
+    """Headless Chromium, driven by Playwright, closed after the test."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def live_config() -> dict[str, Any]:
+    """Settings of the `live` app beyond the tests' own; a test module overrides it."""
+    return {}
+
+
+@pytest.fixture
+def live(
+    sqlite_template: Path, tmp_path: Path, flows_dir: Path, live_config: dict[str, Any]
+) -> Iterator[tuple[str, Flask]]:
+    """The app on a real server (threaded) for the browser tests: its base URL
+    and the app (migrated SQLite, the demo directory, Ada an admin)."""
+    with serve(sqlite_template, tmp_path, flows_dir, **live_config) as served:
+        yield served
 
 
 @pytest.fixture

@@ -1,11 +1,8 @@
 """The flow editor in a real browser (headless Debian Chromium, Playwright): a typed
 mistake marked at its line within a second, a publish that the next call runs, a
 new flow written from scratch, the graph's zoom and full size, and the page used
-by keyboard alone at 390 px wide. Screenshots go to docs/images/studio-*.png.
-
-Screenshots are written to docs/images/studio-*.png when GLUE_TEST_SCREENSHOTS
-names that folder (`GLUE_TEST_SCREENSHOTS=docs/images pytest tests/admin/test_studio_browser.py`),
-else into the test's temporary folder: a test run leaves the checkout as it was.
+by keyboard alone at 390 px wide. With GLUE_UPDATE_SCREENSHOTS=1 it also
+rewrites docs/images/studio-*.png.
 
 Skipped when /usr/bin/chromium is missing, unless GLUE_TEST_REQUIRE_BROWSER=1;
 the graph needs Graphviz's dot likewise.
@@ -14,69 +11,35 @@ the graph needs Graphviz's dot likewise.
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import lxml.etree
 import pytest
 import requests
 from flask import Flask
+from playwright.sync_api import Browser, expect
 
-from tests.helpers.live_server import serve
-from tests.helpers.settings import CHROMIUM_ARGS, PROJECT_ROOT, TEST_SECRETS
+from tests.helpers.browser import DESKTOP, PHONE, screenshot_path, sign_in
+from tests.helpers.settings import PROJECT_ROOT, TEST_SECRETS
+from tests.helpers.studio import editor_ready, go_to_line_end, retype_quoted
 
 _sessions = itertools.count(1)
 
 
 @pytest.fixture
-def screenshots(tmp_path: Path) -> Path:
-    """Where the screenshots go: GLUE_TEST_SCREENSHOTS (relative to the project), else tmp."""
-    folder = os.environ.get("GLUE_TEST_SCREENSHOTS")
-    path = PROJECT_ROOT / folder if folder else tmp_path / "screenshots"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-@pytest.fixture
 def flows_dir(tmp_path: Path) -> Path:
+    """A copy of the shipped flows: the tests publish new ones."""
     directory = tmp_path / "forms"
     shutil.copytree(PROJECT_ROOT / "survo_forms", directory)
     return directory
 
 
 @pytest.fixture
-def live(
-    sqlite_template: Path, tmp_path: Path, flows_dir: Path, graphviz_dot: None
-) -> Iterator[tuple[str, Flask]]:
-    with serve(sqlite_template, tmp_path, flows_dir) as served:
-        yield served
-
-
-@pytest.fixture
-def browser(chromium_path: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-def sign_in(
-    page: Any, base: str, path: str, account: str = "1001", password: str = "ada-demo-1"
-) -> None:
-    page.goto(f"{base}{path}")
-    page.get_by_label("Account number").fill(account)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+def live(live: tuple[str, Flask], graphviz_dot: None) -> tuple[str, Flask]:
+    """The live app, with Graphviz to draw the editor's graph."""
+    return live
 
 
 def ifbyphone_says(base: str, flow: str) -> str | None:
@@ -98,45 +61,12 @@ def ifbyphone_says(base: str, flow: str) -> str | None:
     return action.findtext("parameters/user_parameters/message")
 
 
-def editor_ready(page: Any) -> None:
-    from playwright.sync_api import expect
-
-    expect(page.locator(".cm-content")).to_be_visible()
-    expect(page.locator("#check-status")).to_have_text("No problems: this text passes the check.")
-    # Graphviz takes its time on a busy machine: the drawing is not what is timed.
-    expect(page.locator("#graph svg")).to_be_visible(timeout=20_000)
-
-
-def go_to_line_end(page: Any, text: str) -> None:
-    """Put the cursor at the end of the editor line holding text (found by the
-    editor's own search, as an admin would, then End)."""
-    from playwright.sync_api import expect
-
-    page.locator(".cm-content").focus()
-    page.keyboard.press("Control+Home")
-    page.keyboard.press("Control+f")
-    search = page.locator(".cm-search input[name=search]")
-    expect(search).to_be_focused()
-    page.keyboard.type(text)  # typed: the panel reads its field on each key
-    page.keyboard.press("Enter")
-    page.keyboard.press("Escape")  # back in the text, the match selected
-    expect(page.locator(".cm-content")).to_be_focused()
-    page.keyboard.press("End")
-    line = page.evaluate(
-        "(() => { const s = window.glueStudio.view.state;"
-        " return s.doc.lineAt(s.selection.main.head).text; })()"
-    )
-    assert text in line, line
-
-
 def test_a_typed_mistake_is_marked_at_its_line_and_a_publish_reaches_the_next_call(
-    live: tuple[str, Flask], browser: Any, screenshots: Path
+    live: tuple[str, Flask], browser: Browser, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import expect
-
     base, _app = live
     assert ifbyphone_says(base, "verify_caller") == "Thank you, Ada Lovelace."
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport=DESKTOP)
     sign_in(page, base, "/admin/flows/verify_caller/edit")
     editor_ready(page)
     changes = page.evaluate_handle(
@@ -165,7 +95,7 @@ def test_a_typed_mistake_is_marked_at_its_line_and_a_publish_reaches_the_next_ca
     expect(page.locator("#graph-status")).to_contain_text("last text that passed")
     assert "pin: code" in page.evaluate("window.glueStudio.getText()")
     assert changes.evaluate("seen => seen.length") >= 4
-    page.screenshot(path=str(screenshots / "studio-mistake.png"))
+    page.screenshot(path=screenshot_path("studio-mistake", tmp_path))
 
     # A refused publish, said by the server, the text kept.
     page.get_by_role("button", name="Publish", exact=True).click()
@@ -180,11 +110,7 @@ def test_a_typed_mistake_is_marked_at_its_line_and_a_publish_reaches_the_next_ca
     for _ in "code":
         page.keyboard.press("Backspace")
     page.keyboard.type("pin")
-    go_to_line_end(page, "Thank you, {name}.")
-    page.keyboard.press("ArrowLeft")
-    for _ in "Thank you, {name}.":
-        page.keyboard.press("Backspace")
-    page.keyboard.type("Welcome back, {name}.")
+    retype_quoted(page, "Thank you, {name}.", "Welcome back, {name}.")
     editor_ready(page)
     expect(page.locator("#graph svg")).to_contain_text("Welcome back")
     assert page.evaluate("window.glueStudio.highlight(['verify', 'outcome verified'])") == 2
@@ -202,11 +128,9 @@ def test_a_typed_mistake_is_marked_at_its_line_and_a_publish_reaches_the_next_ca
     expect(newest).to_contain_text("a warmer greeting")
 
 
-def test_a_new_flow_from_scratch(live: tuple[str, Flask], browser: Any, screenshots: Path) -> None:
-    from playwright.sync_api import expect
-
+def test_a_new_flow_from_scratch(live: tuple[str, Flask], browser: Browser, tmp_path: Path) -> None:
     base, _app = live
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport=DESKTOP)
     sign_in(page, base, "/admin/flows")
     page.get_by_role("link", name="New flow").click()
     page.get_by_label("Name").fill("night_line")
@@ -224,7 +148,7 @@ def test_a_new_flow_from_scratch(live: tuple[str, Flask], browser: Any, screensh
         page.keyboard.press("Backspace")
     page.keyboard.type("The night line.")
     editor_ready(page)
-    page.screenshot(path=str(screenshots / "studio-new-flow.png"))
+    page.screenshot(path=screenshot_path("studio-new-flow", tmp_path))
 
     page.get_by_role("button", name="Publish", exact=True).click()
     expect(page.get_by_role("heading", name="Flow night_line")).to_be_visible()
@@ -233,12 +157,10 @@ def test_a_new_flow_from_scratch(live: tuple[str, Flask], browser: Any, screensh
 
 
 def test_by_keyboard_at_390_px_and_the_graph_zooms(
-    live: tuple[str, Flask], browser: Any, screenshots: Path
+    live: tuple[str, Flask], browser: Browser, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import expect
-
     base, _app = live
-    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page = browser.new_page(viewport=PHONE)
     sign_in(page, base, "/admin/flows/verify_caller/edit")
     editor_ready(page)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
@@ -271,7 +193,7 @@ def test_by_keyboard_at_390_px_and_the_graph_zooms(
     dialog = page.locator("dialog#graph-full")
     expect(dialog).to_be_visible()
     expect(dialog.locator("svg")).to_be_visible()
-    page.screenshot(path=str(screenshots / "studio-390-graph.png"))
+    page.screenshot(path=screenshot_path("studio-390-graph", tmp_path))
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
 
@@ -281,12 +203,10 @@ def test_by_keyboard_at_390_px_and_the_graph_zooms(
     expect(page.get_by_role("status").first).to_have_text("Draft saved.")
     editor_ready(page)
     assert "# typed by keyboard" in page.evaluate("window.glueStudio.getText()")
-    page.screenshot(path=str(screenshots / "studio-390.png"))
+    page.screenshot(path=screenshot_path("studio-390", tmp_path))
 
 
-def test_without_scripts_the_editor_is_a_form(live: tuple[str, Flask], browser: Any) -> None:
-    from playwright.sync_api import expect
-
+def test_without_scripts_the_editor_is_a_form(live: tuple[str, Flask], browser: Browser) -> None:
     base, _app = live
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
@@ -302,14 +222,12 @@ def test_without_scripts_the_editor_is_a_form(live: tuple[str, Flask], browser: 
     context.close()
 
 
-def test_two_admins_on_one_flow(live: tuple[str, Flask], browser: Any, screenshots: Path) -> None:
+def test_two_admins_on_one_flow(live: tuple[str, Flask], browser: Browser, tmp_path: Path) -> None:
     """The second publish on the same base is shown what changed, and publishes over it
     only when asked."""
-    from playwright.sync_api import expect
-
     base, _app = live
-    ada = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    admin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    ada = browser.new_context(viewport=DESKTOP).new_page()
+    admin = browser.new_context(viewport=DESKTOP).new_page()
     sign_in(ada, base, "/admin/flows/verify_caller/edit")
     sign_in(admin, base, "/admin/flows/verify_caller/edit", "1000", "admin-demo-1")
     for page, old, new in (
@@ -317,11 +235,7 @@ def test_two_admins_on_one_flow(live: tuple[str, Flask], browser: Any, screensho
         (admin, "Sorry, we could not verify you.", "Goodbye."),
     ):
         editor_ready(page)
-        go_to_line_end(page, old)
-        page.keyboard.press("ArrowLeft")
-        for _ in old:
-            page.keyboard.press("Backspace")
-        page.keyboard.type(new)
+        retype_quoted(page, old, new)
         editor_ready(page)
 
     admin.get_by_role("button", name="Publish", exact=True).click()
@@ -336,7 +250,7 @@ def test_two_admins_on_one_flow(live: tuple[str, Flask], browser: Any, screensho
     expect(
         ada.locator("pre[aria-label='What publishing your draft would change'] .del")
     ).to_contain_text(["Goodbye."])
-    ada.screenshot(path=str(screenshots / "studio-conflict.png"), full_page=True)
+    ada.screenshot(path=screenshot_path("studio-conflict", tmp_path), full_page=True)
     assert ifbyphone_says(base, "verify_caller") == "Thank you, Ada Lovelace."  # v2 kept hers
 
     # She takes her draft back to the editor, on top of v2, and puts Goodbye in too.
@@ -345,11 +259,7 @@ def test_two_admins_on_one_flow(live: tuple[str, Flask], browser: Any, screensho
     editor_ready(ada)
     text = ada.evaluate("window.glueStudio.getText()")
     assert "Welcome back, {name}." in text and text.count("\n") > 100  # its lines kept
-    go_to_line_end(ada, "Sorry, we could not verify you.")
-    ada.keyboard.press("ArrowLeft")
-    for _ in "Sorry, we could not verify you.":
-        ada.keyboard.press("Backspace")
-    ada.keyboard.type("Goodbye.")
+    retype_quoted(ada, "Sorry, we could not verify you.", "Goodbye.")
     editor_ready(ada)
     ada.get_by_role("button", name="Publish", exact=True).click()
     expect(ada.get_by_role("status").first).to_contain_text("as version 3.")
