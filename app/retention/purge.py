@@ -9,7 +9,9 @@ Goes, once older than the cutoff:
 - verification attempts (the lockout counters live on users, groups and
   unknown_claims, which are never touched);
 - one-time codes that expired before it;
-- click-to-call actions last changed before it, once no kept call refers to them.
+- click-to-call actions last changed before it, once no kept call refers to them;
+- webhook events made before it that were delivered or given up on, with
+  their delivery attempts (one still pending keeps being tried).
 
 Stays: the directory, lock counters, API tokens, admin_actions (the audit trail
 outlives what it audits), and every record of a call still going on.
@@ -27,10 +29,27 @@ from sqlalchemy import ColumnElement, Select, delete, exists, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.db import begin_write
-from app.models import Base, Call, CallAction, CallEvent, OneTimeCode, VerificationAttempt
+from app.models import (
+    Base,
+    Call,
+    CallAction,
+    CallEvent,
+    OneTimeCode,
+    VerificationAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+)
 
 # The tables purged, in the order they are purged and reported.
-TABLES = ("verification_attempts", "call_events", "calls", "one_time_codes", "call_actions")
+TABLES = (
+    "verification_attempts",
+    "call_events",
+    "calls",
+    "one_time_codes",
+    "call_actions",
+    "webhook_deliveries",
+    "webhook_events",
+)
 DEFAULT_BATCH_SIZE = 500
 
 
@@ -59,6 +78,10 @@ def _old_action(cutoff: datetime) -> ColumnElement[bool]:
     return (CallAction.updated_at < cutoff) & ~kept_call
 
 
+def _old_webhook_event(cutoff: datetime) -> ColumnElement[bool]:
+    return (WebhookEvent.created_at < cutoff) & (WebhookEvent.state != "pending")
+
+
 def count(session: Session, cutoff: datetime) -> dict[str, int]:
     """What `purge` would delete, per table, deleting nothing."""
 
@@ -73,6 +96,14 @@ def count(session: Session, cutoff: datetime) -> dict[str, int]:
         "calls": rows(calls),
         "one_time_codes": rows(select(OneTimeCode.id).where(_old_code(cutoff))),
         "call_actions": rows(select(CallAction.id).where(_old_action(cutoff))),
+        "webhook_deliveries": rows(
+            select(WebhookDelivery.id).where(
+                WebhookDelivery.webhook_event_id.in_(
+                    select(WebhookEvent.id).where(_old_webhook_event(cutoff))
+                )
+            )
+        ),
+        "webhook_events": rows(select(WebhookEvent.id).where(_old_webhook_event(cutoff))),
     }
     session.rollback()
     return counts
@@ -102,6 +133,12 @@ def purge(
     def actions(ids: Sequence[int]) -> None:
         counts["call_actions"] += _delete(session, CallAction, CallAction.id.in_(ids))
 
+    def webhook_events(ids: Sequence[int]) -> None:
+        counts["webhook_deliveries"] += _delete(
+            session, WebhookDelivery, WebhookDelivery.webhook_event_id.in_(ids)
+        )
+        counts["webhook_events"] += _delete(session, WebhookEvent, WebhookEvent.id.in_(ids))
+
     # Attempts before their calls: deleting a call would otherwise first set
     # its attempts' call_id to NULL, only for them to be deleted next.
     _in_batches(session, VerificationAttempt.id, _old_attempt(cutoff), batch_size, attempts)
@@ -109,6 +146,7 @@ def purge(
     _in_batches(session, CallEvent.id, _old_orphan_event(cutoff), batch_size, orphan_events)
     _in_batches(session, OneTimeCode.id, _old_code(cutoff), batch_size, codes)
     _in_batches(session, CallAction.id, _old_action(cutoff), batch_size, actions)
+    _in_batches(session, WebhookEvent.id, _old_webhook_event(cutoff), batch_size, webhook_events)
     return counts
 
 

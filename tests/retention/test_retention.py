@@ -23,6 +23,8 @@ from app.models import (
     UnknownClaim,
     User,
     VerificationAttempt,
+    WebhookDelivery,
+    WebhookEvent,
     utcnow,
 )
 from tests.helpers.directory import add_user
@@ -90,6 +92,29 @@ def code(user: User, expires: datetime, of: CallAction | None = None) -> OneTime
     )
 
 
+def webhook_event(token: ApiToken, name: str, at: datetime, state: str) -> WebhookEvent:
+    """An event with one delivery attempt per event (a pending one has been refused once)."""
+    return WebhookEvent(
+        event_id=f"evt_{name}",
+        api_token_id=token.id,
+        type="call.completed",
+        url="https://crm.example.com/hooks/glue",
+        body="{}",
+        state=state,
+        attempts=1,
+        created_at=at,
+        deliveries=[
+            WebhookDelivery(
+                url="https://crm.example.com/hooks/glue",
+                attempt=1,
+                status_code=200 if state == "delivered" else 500,
+                duration_ms=5,
+                created_at=at,
+            )
+        ],
+    )
+
+
 @pytest.fixture
 def records(session: Session) -> dict[str, int]:
     """One of each kind of row, old or recent; returns ids by name."""
@@ -101,7 +126,8 @@ def records(session: Session) -> dict[str, int]:
     session.add(
         AdminAction(action="unlock", target_kind="user", target_number="1001", created_at=OLD)
     )
-    session.add(ApiToken(name="host", token_hash="h" * 64, created_at=OLD))
+    token = ApiToken(name="host", token_hash="h" * 64, created_at=OLD)
+    session.add(token)
     actions = {
         "old_action": action(ada, OLD),  # its only call is purged: it goes
         "old_action_of_live_call": action(ada, OLD),  # its call goes on: it stays
@@ -139,11 +165,17 @@ def records(session: Session) -> dict[str, int]:
         "expired_yesterday": code(ada, RECENT),
         "valid": code(ada, NOW + timedelta(minutes=5)),
     }
-    session.add_all([*events.values(), *attempts.values(), *codes.values()])
+    webhooks = {
+        "delivered_long_ago": webhook_event(token, "w1", OLD, "delivered"),
+        "given_up_long_ago": webhook_event(token, "w2", OLD, "failed"),
+        "still_pending": webhook_event(token, "w3", OLD, "pending"),  # still being tried
+        "delivered_yesterday": webhook_event(token, "w4", RECENT, "delivered"),
+    }
+    session.add_all([*events.values(), *attempts.values(), *codes.values(), *webhooks.values()])
     session.commit()
     return {
         name: row.id
-        for group in (actions, calls, events, attempts, codes)
+        for group in (actions, calls, events, attempts, codes, webhooks)
         for name, row in group.items()
     }
 
@@ -170,6 +202,12 @@ KINDS: dict[type[Base], set[str]] = {
     },
     VerificationAttempt: {"of_ended", "of_in_progress", "web_old", "web_new"},
     OneTimeCode: {"expired_long_ago", "expired_yesterday", "valid"},
+    WebhookEvent: {
+        "delivered_long_ago",
+        "given_up_long_ago",
+        "still_pending",
+        "delivered_yesterday",
+    },
 }
 
 
@@ -181,7 +219,15 @@ def rows(session: Session) -> dict[str, int]:
     session.commit()
     return {
         model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
-        for model in (VerificationAttempt, CallEvent, Call, OneTimeCode, CallAction)
+        for model in (
+            VerificationAttempt,
+            CallEvent,
+            Call,
+            OneTimeCode,
+            CallAction,
+            WebhookDelivery,
+            WebhookEvent,
+        )
     }
 
 
@@ -191,6 +237,8 @@ EXPECTED = {
     "calls": 2,
     "one_time_codes": 1,
     "call_actions": 2,
+    "webhook_deliveries": 2,
+    "webhook_events": 2,
 }
 
 
@@ -216,6 +264,11 @@ def test_purge_deletes_what_is_old_and_keeps_what_is_still_needed(
         "old_action_of_live_call",
         "recent_action",
     }
+    assert remaining(session, WebhookEvent, records) == {"still_pending", "delivered_yesterday"}
+    kept_deliveries = session.scalars(select(WebhookDelivery.webhook_event_id)).all()
+    assert sorted(kept_deliveries) == sorted(
+        (records["still_pending"], records["delivered_yesterday"])
+    )
     # Lockouts, counters, the audit trail and the directory are never touched.
     ada = session.scalars(select(User)).one()
     assert (ada.failed_attempts, ada.lockouts, ada.locked_until) == (3, 2, LOCKED_UNTIL)
