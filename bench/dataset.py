@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, MetaData, Table, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from bench.common import POSTGRES_ADMIN_URL, SECRETS, account_of, phone_of, pin_of
+from bench.common import POSTGRES_ADMIN_URL, PROJECT_ROOT, SECRETS, account_of, phone_of, pin_of
 
 BATCH = 50_000
 
@@ -89,12 +89,20 @@ def prepare(db: Database, log: Callable[[str], None]) -> float:
 
 
 def migrate(db: Database) -> None:
-    """app.db.upgrade: Alembic's context is global, so one database at a time."""
+    """app.db.upgrade, then the flow files published, as `make migrate` does: Glue
+    serves published versions only. Alembic's context is global: one database at a time."""
+    from sqlalchemy.orm import Session
+
     from app.db import upgrade
+    from app.flows import versions
 
     engine = engine_for(db)
     try:
         upgrade(engine)
+        with Session(engine) as session:
+            for path in sorted((PROJECT_ROOT / "survo_forms").glob("*.yaml")):
+                versions.publish(session, path.stem, path.read_text(), by="bench", file=str(path))
+            session.commit()
     finally:
         engine.dispose()
 

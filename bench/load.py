@@ -18,6 +18,8 @@ from typing import Any
 
 from bench.common import GUNICORN_CONF, LUA_SCRIPT, PROJECT_ROOT, VENV_BIN
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -92,6 +94,22 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
+
+    def worker_cpu_seconds(self) -> float:
+        """User and system CPU time of this server's gunicorn workers so far (its
+        master's children, from /proc); the master's own is not the app's."""
+        if self.process is None:
+            return 0.0
+        master, total = self.process.pid, 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                # The command name, in parentheses, may hold spaces: split after it.
+                fields = stat.read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # the process ended meanwhile
+            if int(fields[1]) == master:  # ppid; utime and stime are fields 14 and 15
+                total += int(fields[11]) + int(fields[12])
+        return total / CLOCK_TICKS
 
     def log_tail(self, lines: int = 20) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
