@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Call, CallEvent, FlowVersion, UnknownClaim, User, VerificationAttempt
 from tests.helpers.browser import DESKTOP, PHONE, screenshot_path, sign_in
+from tests.helpers.flows import VERIFIED_PATH
 from tests.helpers.settings import TEST_SECRETS
 from tests.helpers.studio import editor_ready, retype_quoted
 
@@ -31,15 +32,6 @@ if (window.speechSynthesis) {
   window.speechSynthesis.speak = (utterance) => window.__spoken.push(utterance.text);
 }
 """
-VERIFIED_PATH = [
-    "start",
-    "question 1",
-    "question 2",
-    "verify",
-    "outcome verified",
-    "verified step 1",
-    "verified step 2",
-]
 
 
 @pytest.fixture
@@ -108,7 +100,7 @@ def test_the_test_phone_verifies_a_demo_user_keyboard_only(
     assert "2468" not in transcript.inner_text()
     assert "A new call begins" not in transcript.inner_text()  # Call began it
     # The path, lit on the graph.
-    assert lit_nodes(page) == VERIFIED_PATH
+    assert lit_nodes(page) == list(VERIFIED_PATH)
     # Each reply's XML, in a <details> opened from the keyboard.
     summary = transcript.locator("summary").last
     summary.focus()

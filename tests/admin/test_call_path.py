@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Call
 from tests.helpers.admin_pages import page
+from tests.helpers.flows import VERIFIED_PATH
 from tests.helpers.ifbyphone import answers, follow, send, the_call
 from tests.helpers.voice_xml_caller import VoiceXmlCall
 
@@ -35,17 +36,7 @@ def test_a_verified_call_on_twiml_lights_its_path(
     assert record.flow_version == 1
     html = page(admin_client.get(f"/admin/calls/{record.id}"))
     nodes, edges = lit(html)
-    assert sorted(nodes) == sorted(
-        [
-            "start",
-            "question 1",
-            "question 2",
-            "verify",
-            "outcome verified",
-            "verified step 1",
-            "verified step 2",
-        ]
-    )
+    assert sorted(nodes) == sorted(VERIFIED_PATH)
     assert "start->question 1" in edges and "verify->outcome verified" in edges
     assert not any("retry" in node for node in nodes)
     # Each reply indented in a collapsible block, the last one open.

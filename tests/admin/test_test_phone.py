@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Base, User
 from tests.helpers.admin_pages import page
+from tests.helpers.flows import VERIFIED_PATH
 
 URL = "/admin/flows/verify_caller/try"
 
@@ -105,15 +106,7 @@ def test_a_caller_is_verified_and_put_through_on_every_platform(
     assert body["ended"] is True and body["outcome"] == "verified"
     assert "Thank you, Ada Lovelace." in heard(body)
     # The path on the graph: both questions, the check, the outcome, its steps.
-    assert phone.path == [
-        "start",
-        "question 1",
-        "question 2",
-        "verify",
-        "outcome verified",
-        "verified step 1",
-        "verified step 2",
-    ]
+    assert phone.path == list(VERIFIED_PATH)
     last = xml(body["replies"][-1])
     if platform == "ifbyphone":
         assert last.tag == "action"

@@ -311,3 +311,16 @@ CASES = [
     # YAML itself
     ({8: "  failed: [hangup]\n  failed: [hangup]"}, 9, "on.failed", "duplicate key"),
 ]
+
+
+# The graph nodes a verified call of the shipped verify_caller flow goes through
+# (its two questions, the check, the outcome and its steps), as graph.call_path names them.
+VERIFIED_PATH = (
+    "start",
+    "question 1",
+    "question 2",
+    "verify",
+    "outcome verified",
+    "verified step 1",
+    "verified step 2",
+)
