@@ -38,6 +38,9 @@ class Chart:
     labels: tuple[str, ...]
     series: tuple[Series, ...]
     unit: str = ""
+    # Its table leaves out the categories with nothing in any series (the hours
+    # without a call); a funnel's stage at 0 is news and stays.
+    sparse: bool = False
 
     @property
     def empty(self) -> bool:
@@ -45,7 +48,8 @@ class Chart:
 
     def rows(self) -> list[tuple[str, list[float]]]:
         """The chart as table rows: each label with its value in each series."""
-        return [(label, [s.values[i] for s in self.series]) for i, label in enumerate(self.labels)]
+        rows = [(label, [s.values[i] for s in self.series]) for i, label in enumerate(self.labels)]
+        return [row for row in rows if any(row[1])] if self.sparse else rows
 
 
 def nice_ceiling(value: float) -> float:

@@ -39,6 +39,7 @@ def build(session: Session, days: int, zone: ZoneInfo, now: datetime) -> Overvie
             title,
             labels,
             tuple(charts.Series(name, tuple(values)) for name, values in series.items()),
+            sparse=True,
         )
         return chart, charts.columns(chart, tick)
 

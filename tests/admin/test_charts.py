@@ -130,3 +130,10 @@ def test_an_unknown_zone_falls_back_to_the_deployments_then_utc() -> None:
     assert time_zones.zone("Mars/Olympus", "Asia/Kolkata") == ZoneInfo("Asia/Kolkata")
     assert time_zones.zone("", "nowhere") == ZoneInfo("UTC")
     assert "America/Chicago" in time_zones.zone_names()
+
+
+def test_a_sparse_charts_table_leaves_out_empty_categories_and_a_funnels_keeps_them() -> None:
+    hours = charts.Chart("h", "h", ("1:00", "2:00"), (charts.Series("s", (0, 3)),), sparse=True)
+    stages = charts.Chart("f", "f", ("failed", "verified"), (charts.Series("s", (0, 3)),))
+    assert hours.rows() == [("2:00", [3])]
+    assert stages.rows() == [("failed", [0]), ("verified", [3])]
