@@ -22,7 +22,7 @@ from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from markupsafe import Markup
 
-from app.admin.views import bp, flow_name_or_404
+from app.admin.views import bp, current_admin, flow_name_or_404
 from app.db import get_session
 from app.dialects.base import Dialect
 from app.dialects.registry import DIALECTS
@@ -32,6 +32,7 @@ from app.flows.engine import CallState
 from app.flows.graph import GraphError
 from app.flows.model import Flow
 from app.flows.registry import current_registry
+from app.rate_limits import get_limits
 from app.verification.dry_run import DryRunVerifier, TrialCounts
 from app.verification.lockout import LockoutPolicy
 from app.verification.types import Claim, Verdict
@@ -46,6 +47,14 @@ MAX_CALLER = 32
 
 class TrialError(ValueError):
     """A request the test phone cannot run: said back to the admin, status 400."""
+
+
+class TrialLimited(Exception):
+    """The admin's allowance of PIN checks is spent: said back with status 429."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
 
 
 def _signer() -> URLSafeTimedSerializer:
@@ -169,15 +178,39 @@ def try_turn(name: str) -> ResponseReturnValue:
         config["DEFAULT_REGION"],
     )
 
+    admin = current_admin().account_number
+    limits = get_limits()
+
     def verify(claim: Claim, pin: str) -> Verdict:
-        return verifier.verify(claim, pin, caller)
+        # The trial's own counts travel with the client, which may drop them: each
+        # check also spends the admin's allowance of the PIN routes' limits (as a
+        # caller would), and is logged, so the phone is no way to guess PINs.
+        breach = limits.hit(request.remote_addr or "", f"test-phone:{admin}")
+        if breach is not None:
+            raise TrialLimited(breach.retry_after)
+        verdict = verifier.verify(claim, pin, caller)
+        log.info(
+            "test phone: admin %s checked %s %s: %s (%s)",
+            admin,
+            claim.kind,
+            claim.value,
+            verdict.outcome,
+            verdict.reason,
+        )
+        return verdict
 
     url = _hook_url(dialect.NAME, name)
     restart = restart or bool(form.get("restart"))
-    if restart:
-        result = trial.begin(flow, dialect, verify, caller, url)
-    else:
-        result = trial.take(flow, dialect, state, answers, verify, caller, url)
+    try:
+        if restart:
+            result = trial.begin(flow, dialect, verify, caller, url)
+        else:
+            result = trial.take(flow, dialect, state, answers, verify, caller, url)
+    except TrialLimited as limited:
+        get_session().rollback()
+        wait = limited.retry_after
+        answer = jsonify(error=f"Too many PIN checks from the test phone: retry in {wait} s.")
+        return answer, 429, {"Retry-After": str(wait)}
     get_session().rollback()  # it only read: end the transaction now
     token = _signer().dumps(
         {

@@ -167,6 +167,7 @@
       busy = false;
       if (!response.ok) {
         calling = false;
+        if (response.status === 400) token = ""; // a token gone stale: the next Call starts afresh
         const li = entry(line("problem", data.error || "The server said " + response.status + "."));
         for (const problem of data.problems || []) li.append(line("problem", problem));
         asking.textContent = "The test call stopped. Press Call to try again.";
@@ -184,7 +185,8 @@
 
   function begin() {
     transcript.replaceChildren();
-    token = "";
+    // The token is kept: it holds the trial's failures, so a lockout can be tried
+    // over several calls; the server starts the new call from it.
     path = [];
     formAnswers = {};
     light([]);
