@@ -29,7 +29,7 @@ def build(session: Session, days: int, zone: ZoneInfo, now: datetime) -> Overvie
     since = now - timedelta(days=days)
     slots = overview.hours(since, now)
     counts = overview.calls_per_hour(session, since)
-    labels = tuple(time_zones.local(hour, zone).strftime("%a %H:00") for hour in slots)
+    labels = tuple(time_zones.local(hour, zone).strftime("%a %H:%M") for hour in slots)
     tick = 6 if days == 1 else 48
 
     def per_hour(by: str, title: str) -> Drawn:

@@ -26,6 +26,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
+from sqlalchemy.exc import IntegrityError
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp
 
@@ -116,10 +117,18 @@ def studio_new() -> ResponseReturnValue:
     return render_template("admin/studio/new.html", form=form, error=error), 422 if error else 200
 
 
+def _editable(name: str) -> str:
+    """A flow name the editor takes, or 404: never a word of the admin's own URLs
+    (a flow called `new` would hide behind the New flow page)."""
+    if name in drafts.ADMIN_WORDS:
+        abort(404)
+    return flow_name_or_404(name)
+
+
 @bp.get("/flows/<name>/edit")
 def studio_edit(name: str) -> ResponseReturnValue:
     """The editor, opened on the admin's draft, else the published source, else a new flow."""
-    opened = drafts.editing(get_session(), _directory(), current_admin(), flow_name_or_404(name))
+    opened = drafts.editing(get_session(), _directory(), current_admin(), _editable(name))
     form = EditForm(source=opened.source, base=opened.base or "")
     return _editor(opened, form)
 
@@ -127,7 +136,7 @@ def studio_edit(name: str) -> ResponseReturnValue:
 @bp.post("/flows/<name>/edit")
 def studio_submit(name: str) -> ResponseReturnValue:
     """Save, diff, publish or discard the text in the editor."""
-    name = flow_name_or_404(name)
+    name = _editable(name)
     form = EditForm()
     if not submitted(form):
         abort(400)
@@ -139,8 +148,13 @@ def studio_submit(name: str) -> ResponseReturnValue:
         flash("Draft discarded.")
         return redirect(url_for(".studio_edit", name=name))
     # Whatever happens next, the text is kept: a refused publish loses nothing.
-    drafts.save_draft(session, current_admin(), name, source, base)
-    session.commit()
+    try:
+        drafts.save_draft(session, current_admin(), name, source, base)
+        session.commit()
+    except IntegrityError:  # the same admin's first save of it, twice at once (a double click)
+        session.rollback()
+        drafts.save_draft(session, current_admin(), name, source, base)
+        session.commit()
     if action == "save":
         flash("Draft saved.")
         return redirect(url_for(".studio_edit", name=name))

@@ -306,6 +306,11 @@ def test_a_new_flow_from_scratch(
     taken = admin_client.post("/admin/flows/new", data={"csrf_token": csrf, "name": FLOW})
     assert taken.status_code == 422
     assert "There is a flow called verify_caller already." in taken.get_data(as_text=True)
+    # Nor can the editor's own URL make a flow called `new` (its page would be the form).
+    sneaked = {"csrf_token": csrf, "source": drafts.STARTER, "base": "", "action": "publish"}
+    assert admin_client.get("/admin/flows/new/edit").status_code == 404
+    assert admin_client.post("/admin/flows/new/edit", data=sneaked).status_code == 404
+    assert published(session, "new") is None
 
     made = admin_client.post("/admin/flows/new", data={"csrf_token": csrf, "name": "night_line"})
     assert made.headers["Location"] == "/admin/flows/night_line/edit"
