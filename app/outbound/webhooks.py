@@ -24,6 +24,7 @@ Receivers drop a `Glue-Event-Id` they have seen.
 from __future__ import annotations
 
 import base64
+import codecs
 import hashlib
 import hmac
 import json
@@ -346,7 +347,15 @@ def _excerpt(response: requests.Response) -> str | None:
         raw = response.raw.read(EXCERPT * 4, decode_content=True) or b""
     except (urllib3.exceptions.HTTPError, OSError):
         return None
-    return raw.decode(response.encoding or "utf-8", "replace")[:EXCERPT] or None
+    return raw.decode(_codec(response.encoding), "replace")[:EXCERPT] or None
+
+
+def _codec(charset: str | None) -> str:
+    """The codec the receiver named, or utf-8 when it named none Python knows."""
+    try:
+        return codecs.lookup(charset or "utf-8").name
+    except LookupError:
+        return "utf-8"
 
 
 def _ms(started: float) -> int:

@@ -408,6 +408,24 @@ def test_a_redirect_is_not_followed_but_retried(
     assert len(scheduled_retries()) == 1
 
 
+def test_an_answer_in_a_charset_python_does_not_know_is_recorded(
+    client: FlaskClient,
+    session: Session,
+    provider: HTTPServer,
+    receiver: Receiver,
+    crm: dict[str, str],
+    directory: dict[str, int],
+) -> None:
+    receiver.server.clear()
+    provider.expect_request(PATH, method="POST").respond_with_response(
+        Response("took it \u2713".encode(), status=200, content_type="text/plain; charset=bogus")
+    )
+    refused_call(client, crm)
+    [row] = events(session)
+    assert deliveries(session, row) == [(1, False, 200, "took it \u2713", None)]
+    assert (row.state, row.attempts, row.next_attempt_at) == ("delivered", 1, None)
+
+
 def test_a_receiver_that_cannot_be_reached_is_retried(
     app: Flask,
     client: FlaskClient,
