@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
-from sqlalchemy import event, func, inspect, select, update
+from sqlalchemy import event, func, inspect, or_, select, update
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction, sessionmaker
 
 from app.db import begin_write
@@ -59,6 +59,9 @@ BACKOFF_FACTOR = 3  # each wait is three times the one before
 # A pending event whose next attempt is this far past due lost its job (a
 # worker died, the queue was down when it was committed): it is queued again.
 STRANDED_AFTER = timedelta(minutes=10)
+# A delivery holds its event for the attempt's timeout and this much more (to
+# record it); a worker that dies holding it leaves it to the sweep.
+LEASE_MARGIN = timedelta(seconds=60)
 # How long the secret before a rotation still signs, beside the new one.
 ROTATION_OVERLAP = timedelta(hours=24)
 
@@ -298,8 +301,12 @@ def deliver(
 ) -> float | None:
     """One attempt to deliver an event, recorded; seconds until the next one, or
     None. A replay (the admin pages) is one more attempt of an event in any
-    state: it never schedules others, and only a success changes the state."""
+    state: it never schedules others, and only a success changes the state.
+    Any other delivery first claims the event, so of two jobs queued for it (a
+    late queue, and the sweep's) only one posts."""
     session.rollback()
+    if not replay and not _claim(session, event_row_id, settings):
+        return None
     found = session.get(WebhookEvent, event_row_id, populate_existing=True)
     if found is None or (not replay and found.state != "pending"):
         session.rollback()
@@ -314,6 +321,26 @@ def deliver(
     else:
         answer = post(url, body, secrets_now, event_id, settings.timeout)
     return _record(session, event_row_id, url, answer, settings, replay)
+
+
+def _claim(session: Session, event_row_id: int, settings: WebhookSettings) -> bool:
+    """Take a pending event that is due (written, or its retry's time has come)
+    by moving its next attempt past this one's end; False if another job holds
+    it, or it is not due or not pending."""
+    begin_write(session)
+    now = utcnow()
+    claimed = session.execute(
+        update(WebhookEvent)
+        .where(
+            WebhookEvent.id == event_row_id,
+            WebhookEvent.state == "pending",
+            or_(WebhookEvent.next_attempt_at.is_(None), WebhookEvent.next_attempt_at <= now),
+        )
+        .values(next_attempt_at=now + timedelta(seconds=settings.timeout) + LEASE_MARGIN)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def post(url: str, body: str, secrets_now: list[str], event_id: str, timeout: float) -> Answer:

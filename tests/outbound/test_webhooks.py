@@ -23,7 +23,7 @@ from lxml import etree
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
-from werkzeug import Response
+from werkzeug import Request, Response
 
 from app.auth import tokens
 from app.db import get_session
@@ -110,9 +110,30 @@ def run_scheduled_retry(app: Flask) -> None:
     due = jobs.huey.read_schedule(datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1))
     [task] = [task for task in due if task.name.endswith("deliver_webhook")]
     with app.app_context():
+        make_due(get_session(), task.args[0])
         result = jobs.deliver_webhook(*task.args)
         assert result is not None
         result.get()  # re-raises whatever the task raised
+
+
+def make_due(session: Session, event_row_id: int, ago: timedelta = timedelta(0)) -> None:
+    """The clock moves on: the event's next attempt is due, `ago`."""
+    session.commit()
+    session.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.id == event_row_id)
+        .values(next_attempt_at=datetime.now(UTC).replace(tzinfo=None) - ago)
+    )
+    session.commit()
+
+
+def queue_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The queue (Redis) refuses every job, as huey does when it is unreachable."""
+
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("queue unreachable")
+
+    monkeypatch.setattr(jobs.huey, "enqueue", unreachable)
 
 
 def refused_call(client: FlaskClient, headers: dict[str, str]) -> int:
@@ -469,6 +490,61 @@ def test_a_lost_job_is_queued_again_by_the_periodic_sweep(
     [row] = events(session)
     assert (row.state, row.attempts) == ("delivered", 2)
     assert receiver.types() == ["call.refused"]
+
+
+def test_the_original_job_and_the_sweeps_post_once_between_them(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    receiver: Receiver,
+    crm: dict[str, str],
+    directory: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    receiver.script = [500]
+    with monkeypatch.context() as patch:
+        queue_down(patch)  # the event's job is held up (a backlog)
+        refused_call(client, crm)
+    [row] = events(session)
+    assert (row.state, row.attempts) == ("pending", 0)
+    make_due(session, row.id, ago=timedelta(minutes=11))
+    with app.app_context():
+        jobs.resend_stranded()  # queues a second job; it runs first, and fails
+        jobs.deliver_webhook(row.id)  # the original job, late: the event is not due
+    assert len(receiver.deliveries) == 1
+    [row] = events(session)
+    assert deliveries(session, row) == [(1, False, 500, "receiver says 500", None)]
+    assert row.attempts == 1 and len(scheduled_retries()) == 1  # one chain of retries
+
+
+def test_a_delivery_under_way_holds_its_event_against_another_job(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    provider: HTTPServer,
+    receiver: Receiver,
+    crm: dict[str, str],
+    directory: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def receive(request: Request) -> Response:
+        # While the receiver holds the first POST, another worker takes the
+        # sweep's job for the same event.
+        event_id = json.loads(request.get_data())["id"]
+        with app.app_context():
+            glue = get_session()
+            row_id = glue.scalar(select(WebhookEvent.id).where(WebhookEvent.event_id == event_id))
+            glue.rollback()
+            jobs.deliver_webhook(row_id)
+        return Response("ok", status=200)
+
+    receiver.server.clear()
+    provider.expect_request(PATH, method="POST").respond_with_handler(receive)
+    refused_call(client, crm)
+    assert len(provider.log) == 1
+    [row] = events(session)
+    assert deliveries(session, row) == [(1, False, 200, "ok", None)]
+    assert (row.state, row.attempts) == ("delivered", 1)
 
 
 def test_an_http_url_is_not_posted_to_unless_allowed(
