@@ -62,6 +62,8 @@ STRANDED_AFTER = timedelta(minutes=10)
 # A delivery holds its event for the attempt's timeout and this much more (to
 # record it); a worker that dies holding it leaves it to the sweep.
 LEASE_MARGIN = timedelta(seconds=60)
+# The attempt recorded when the token's webhook was removed: the event fails.
+NO_WEBHOOK = "not sent: the token has no webhook"
 # How long the secret before a rotation still signs, beside the new one.
 ROTATION_OVERLAP = timedelta(hours=24)
 
@@ -311,9 +313,14 @@ def deliver(
     if found is None or (not replay and found.state != "pending"):
         session.rollback()
         return None
-    url, body, event_id = found.url, found.body, found.event_id
+    # Where the token's events go now: a URL fixed or removed since the event
+    # was written takes its retries and replays too.
+    url, body, event_id = found.token.webhook_url, found.body, found.event_id
     secrets_now = signing_secrets(hasher, found.token)
     session.rollback()  # no transaction is held while the receiver answers
+    if url is None:
+        answer = Answer(None, None, NO_WEBHOOK, 0)
+        return _record(session, event_row_id, "", answer, settings, replay, final=True)
     try:
         check_url(url, settings.allow_http)
     except WebhookUrlError as exc:
@@ -396,7 +403,10 @@ def _record(
     answer: Answer,
     settings: WebhookSettings,
     replay: bool,
+    final: bool = False,
 ) -> float | None:
+    """Record one attempt (to `url`, "" if none was addressed) and what follows:
+    delivered, a retry, or failed (after the last attempt, or at once if `final`)."""
     begin_write(session)
     found = session.get(WebhookEvent, event_row_id, with_for_update=True, populate_existing=True)
     if found is None:  # deleted meanwhile (its token was)
@@ -422,7 +432,7 @@ def _record(
     if answer.delivered:
         found.state, found.delivered_at, found.next_attempt_at = "delivered", utcnow(), None
     elif not replay and found.state == "pending":
-        if found.attempts < settings.max_attempts:
+        if found.attempts < settings.max_attempts and not final:
             delay = settings.delay_after(found.attempts)
             found.next_attempt_at = utcnow() + timedelta(seconds=delay)
         else:

@@ -120,8 +120,8 @@ def test_an_events_page_shows_its_attempts_and_replay_sends_the_same_event(
     after = admin_client.get(url)
     assert f"Replay of {event.event_id} queued." in after.get_data(as_text=True)
     assert [cells(row)[:3] + cells(row)[6:] for row in rows(after, "webhook-attempts")] == [
-        ["1", cells(attempt)[1], "500", "no"],
-        ["2", cells(rows(after, "webhook-attempts")[1])[1], "200", "yes"],
+        ["1", cells(attempt)[1], "500", "no", receiver.url],
+        ["2", cells(rows(after, "webhook-attempts")[1])[1], "200", "yes", receiver.url],
     ]
     # The receiver got the same event (id and bytes) again, signed afresh, and took it.
     first, second = receiver.deliveries

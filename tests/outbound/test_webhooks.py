@@ -547,6 +547,65 @@ def test_a_delivery_under_way_holds_its_event_against_another_job(
     assert (row.state, row.attempts) == ("delivered", 1)
 
 
+def sent_to(session: Session, event: WebhookEvent) -> list[str]:
+    """The URL each attempt of the event went to, in order."""
+    session.commit()
+    return list(
+        session.scalars(
+            select(WebhookDelivery.url)
+            .where(WebhookDelivery.webhook_event_id == event.id)
+            .order_by(WebhookDelivery.id)
+        )
+    )
+
+
+def test_a_removed_webhook_gets_no_more_attempts_and_the_event_fails(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    receiver: Receiver,
+    crm: dict[str, str],
+    directory: dict[str, int],
+    runner: FlaskCliRunner,
+) -> None:
+    receiver.script = [500]
+    refused_call(client, crm)
+    assert runner.invoke(args=["api-tokens", "webhook", "crm", "--remove"]).exit_code == 0
+    run_scheduled_retry(app)  # the retry queued before the removal
+    assert len(receiver.deliveries) == 1 and scheduled_retries() == []
+    [row] = events(session)
+    assert deliveries(session, row) == [
+        (1, False, 500, "receiver says 500", None),
+        (2, False, None, None, "not sent: the token has no webhook"),
+    ]
+    assert sent_to(session, row) == [receiver.url, ""]
+    assert (row.state, row.next_attempt_at, row.delivered_at) == ("failed", None, None)
+
+
+def test_a_fixed_url_takes_the_retries_of_events_written_before(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    receiver: Receiver,
+    crm: dict[str, str],
+    directory: dict[str, int],
+    runner: FlaskCliRunner,
+) -> None:
+    typo = "http://127.0.0.1:9/hooks/gleu"
+    set_webhook(runner, "crm", typo)
+    refused_call(client, crm)
+    set_webhook(runner, "crm", receiver.url)  # the operator fixes the typo
+    run_scheduled_retry(app)
+    [row] = events(session)
+    assert [d[2:] for d in deliveries(session, row)] == [
+        (None, None, "not delivered: ConnectionError"),
+        (200, json.dumps({"received": row.event_id}), None),
+    ]
+    assert sent_to(session, row) == [typo, receiver.url]
+    assert (row.state, row.url) == ("delivered", typo)  # first addressed to the typo
+    assert receiver.types() == ["call.refused"]
+
+
 def test_an_http_url_is_not_posted_to_unless_allowed(
     app: Flask,
     client: FlaskClient,
