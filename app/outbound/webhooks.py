@@ -32,7 +32,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from itertools import chain
 from typing import Any
@@ -359,6 +359,10 @@ def post(url: str, body: str, secrets_now: list[str], event_id: str, timeout: fl
         SIGNATURE_HEADER: signature(secrets_now, int(time.time()), body),
     }
     started = time.monotonic()
+    # requests' timeout bounds each wait for a byte, not the attempt: a receiver
+    # sending a byte at a time would hold the worker. The deadline does.
+    deadline = started + timeout
+    late = Answer(None, None, f"no answer within {timeout:g} s", 0)
     try:
         with requests.post(
             url,
@@ -368,20 +372,37 @@ def post(url: str, body: str, secrets_now: list[str], event_id: str, timeout: fl
             allow_redirects=False,
             stream=True,  # only the excerpt of the answer is read
         ) as response:
-            return Answer(response.status_code, _excerpt(response), None, _ms(started))
+            if time.monotonic() > deadline:  # its status line and headers came too slowly
+                return replace(late, duration_ms=_ms(started))
+            excerpt = _excerpt(response, deadline)
+            return Answer(response.status_code, excerpt, None, _ms(started))
     except requests.Timeout:
-        return Answer(None, None, f"no answer within {timeout:g} s", _ms(started))
+        return replace(late, duration_ms=_ms(started))
     except (requests.RequestException, OSError) as exc:
         return Answer(None, None, f"not delivered: {type(exc).__name__}", _ms(started))
 
 
-def _excerpt(response: requests.Response) -> str | None:
-    """The start of the answer's body; None if it cannot be read (the status stands)."""
+def _excerpt(response: requests.Response, deadline: float) -> str | None:
+    """The start of the answer's body, as much as came by the deadline; None if
+    none could be read (the status stands)."""
+    raw = b""
     try:
-        raw = response.raw.read(EXCERPT * 4, decode_content=True) or b""
+        while len(raw) < EXCERPT * 4 and (left := deadline - time.monotonic()) > 0:
+            _wait_at_most(response, left)
+            piece = response.raw.read1(EXCERPT * 4 - len(raw), decode_content=True)
+            if not piece:
+                break
+            raw += piece
     except (urllib3.exceptions.HTTPError, OSError):
-        return None
+        pass  # a timeout at the deadline, or a broken answer: keep what came
     return raw.decode(_codec(response.encoding), "replace")[:EXCERPT] or None
+
+
+def _wait_at_most(response: requests.Response, seconds: float) -> None:
+    """Let the next read of the answer wait `seconds` at most, not a whole timeout."""
+    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+    if sock is not None:
+        sock.settimeout(seconds)
 
 
 def _codec(charset: str | None) -> str:

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -604,6 +608,89 @@ def test_a_fixed_url_takes_the_retries_of_events_written_before(
     assert sent_to(session, row) == [typo, receiver.url]
     assert (row.state, row.url) == ("delivered", typo)  # first addressed to the typo
     assert receiver.types() == ["call.refused"]
+
+
+@contextmanager
+def trickling_receiver(head: bytes, trickle: bytes, every: float) -> Iterator[str]:
+    """A receiver on a raw socket: it reads the POST, sends `head` at once, then
+    `trickle` one byte every `every` seconds (an HTTP server would not)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            header, _, body = request.partition(b"\r\n\r\n")
+            [length] = [
+                int(line.split(b":")[1])
+                for line in header.lower().split(b"\r\n")
+                if line.startswith(b"content-length:")
+            ]
+            while len(body) < length:
+                body += conn.recv(4096)
+            try:
+                conn.sendall(head)
+                for byte in trickle:
+                    if done.wait(every):
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:  # Glue hung up
+                return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}{PATH}"
+    finally:
+        done.set()
+        server.close()
+        thread.join(5)
+
+
+def test_an_answer_trickled_is_read_until_the_timeout_only(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    receiver: Receiver,
+    crm: dict[str, str],
+    directory: dict[str, int],
+    runner: FlaskCliRunner,
+) -> None:
+    app.config["WEBHOOK_TIMEOUT"] = 0.5
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 200\r\n\r\n"
+    with trickling_receiver(head, b"x" * 200, every=0.05) as url:  # 10 s of body
+        set_webhook(runner, "crm", url)
+        started = time.monotonic()
+        refused_call(client, crm)
+        took = time.monotonic() - started
+    [row] = events(session)
+    [(attempt, _, status, excerpt, error)] = deliveries(session, row)
+    assert (attempt, status, error, row.state) == (1, 200, None, "delivered")
+    assert excerpt is not None and 0 < len(excerpt) < 200 and set(excerpt) == {"x"}
+    assert took < 2.5
+
+
+def test_headers_trickled_past_the_timeout_are_no_answer(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    receiver: Receiver,
+    crm: dict[str, str],
+    directory: dict[str, int],
+    runner: FlaskCliRunner,
+) -> None:
+    app.config["WEBHOOK_TIMEOUT"] = 0.5
+    rest = b"X-Pad: " + b"a" * 20 + b"\r\nContent-Length: 2\r\n\r\nok"
+    with trickling_receiver(b"HTTP/1.1 200 OK\r\n", rest, every=0.05) as url:  # 2.5 s
+        set_webhook(runner, "crm", url)
+        refused_call(client, crm)
+    [row] = events(session)
+    [(attempt, _, status, excerpt, error)] = deliveries(session, row)
+    assert (attempt, status, excerpt, error) == (1, None, None, "no answer within 0.5 s")
+    assert row.state == "pending" and len(scheduled_retries()) == 1
 
 
 def test_an_http_url_is_not_posted_to_unless_allowed(
