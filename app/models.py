@@ -360,7 +360,9 @@ class WebhookEvent(Base):
         ForeignKey("call_actions.id", ondelete="SET NULL"), index=True
     )
     type: Mapped[str] = mapped_column(String(40))  # call.<status>, verification.<result>
-    url: Mapped[str] = mapped_column(String(2000))  # the token's webhook URL then
+    # The token's webhook URL when the event was written; each attempt goes to
+    # the token's URL of its time, recorded on its WebhookDelivery.
+    url: Mapped[str] = mapped_column(String(2000))
     # The JSON sent, as signed: every delivery, a replay too, sends these bytes.
     body: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default="pending")  # delivered, failed

@@ -55,7 +55,8 @@ def webhook_event(event_row_id: int) -> ResponseReturnValue:
 
 @bp.post("/webhooks/<int:event_row_id>/replay")
 def replay_webhook(event_row_id: int) -> ResponseReturnValue:
-    """Send the event once more (same id and body, signed anew), and record who asked."""
+    """Send the event once more (same id and body, signed anew), and record who asked
+    once it is queued."""
     if not ReplayForm().validate_on_submit():
         abort(400)
     session = get_session()
@@ -63,10 +64,18 @@ def replay_webhook(event_row_id: int) -> ResponseReturnValue:
     if found is None:
         abort(404)
     admin = cast(WebUser, current_user).user
-    webhook_service.record_replay(session, admin, found)
     event_id = found.event_id
+    here = redirect(url_for(".webhook_event", event_row_id=event_row_id))
+    session.rollback()  # no transaction held while queueing (or delivering, in tests)
+    try:
+        jobs.deliver_webhook(event_row_id, replay=True)
+    except Exception:
+        # Nothing retries a replay, so none is recorded: the admin asks again.
+        log.exception("could not queue a replay of webhook event %s", event_id)
+        flash(f"Replay of {event_id} not queued: the job queue is unreachable. Try again.", "error")
+        return here
+    webhook_service.record_replay(session, admin, found)
     session.commit()
-    jobs.deliver_webhook(event_row_id, replay=True)
     log.info("admin %s replayed webhook event %s", admin.account_number, event_id)
     flash(f"Replay of {event_id} queued.")
-    return redirect(url_for(".webhook_event", event_row_id=event_row_id))
+    return here

@@ -24,6 +24,7 @@ Receivers drop a `Glue-Event-Id` they have seen.
 from __future__ import annotations
 
 import base64
+import codecs
 import hashlib
 import hmac
 import json
@@ -31,7 +32,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from itertools import chain
 from typing import Any
@@ -39,7 +40,7 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
-from sqlalchemy import event, func, inspect, select, update
+from sqlalchemy import event, func, inspect, or_, select, update
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction, sessionmaker
 
 from app.db import begin_write
@@ -58,6 +59,11 @@ BACKOFF_FACTOR = 3  # each wait is three times the one before
 # A pending event whose next attempt is this far past due lost its job (a
 # worker died, the queue was down when it was committed): it is queued again.
 STRANDED_AFTER = timedelta(minutes=10)
+# A delivery holds its event for the attempt's timeout and this much more (to
+# record it); a worker that dies holding it leaves it to the sweep.
+LEASE_MARGIN = timedelta(seconds=60)
+# The attempt recorded when the token's webhook was removed: the event fails.
+NO_WEBHOOK = "not sent: the token has no webhook"
 # How long the secret before a rotation still signs, beside the new one.
 ROTATION_OVERLAP = timedelta(hours=24)
 
@@ -297,15 +303,24 @@ def deliver(
 ) -> float | None:
     """One attempt to deliver an event, recorded; seconds until the next one, or
     None. A replay (the admin pages) is one more attempt of an event in any
-    state: it never schedules others, and only a success changes the state."""
+    state: it never schedules others, and only a success changes the state.
+    Any other delivery first claims the event, so of two jobs queued for it (a
+    late queue, and the sweep's) only one posts."""
     session.rollback()
+    if not replay and not _claim(session, event_row_id, settings):
+        return None
     found = session.get(WebhookEvent, event_row_id, populate_existing=True)
     if found is None or (not replay and found.state != "pending"):
         session.rollback()
         return None
-    url, body, event_id = found.url, found.body, found.event_id
+    # Where the token's events go now: a URL fixed or removed since the event
+    # was written takes its retries and replays too.
+    url, body, event_id = found.token.webhook_url, found.body, found.event_id
     secrets_now = signing_secrets(hasher, found.token)
     session.rollback()  # no transaction is held while the receiver answers
+    if url is None:
+        answer = Answer(None, None, NO_WEBHOOK, 0)
+        return _record(session, event_row_id, "", answer, settings, replay, final=True)
     try:
         check_url(url, settings.allow_http)
     except WebhookUrlError as exc:
@@ -313,6 +328,26 @@ def deliver(
     else:
         answer = post(url, body, secrets_now, event_id, settings.timeout)
     return _record(session, event_row_id, url, answer, settings, replay)
+
+
+def _claim(session: Session, event_row_id: int, settings: WebhookSettings) -> bool:
+    """Take a pending event that is due (written, or its retry's time has come)
+    by moving its next attempt past this one's end; False if another job holds
+    it, or it is not due or not pending."""
+    begin_write(session)
+    now = utcnow()
+    claimed = session.execute(
+        update(WebhookEvent)
+        .where(
+            WebhookEvent.id == event_row_id,
+            WebhookEvent.state == "pending",
+            or_(WebhookEvent.next_attempt_at.is_(None), WebhookEvent.next_attempt_at <= now),
+        )
+        .values(next_attempt_at=now + timedelta(seconds=settings.timeout) + LEASE_MARGIN)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def post(url: str, body: str, secrets_now: list[str], event_id: str, timeout: float) -> Answer:
@@ -324,6 +359,10 @@ def post(url: str, body: str, secrets_now: list[str], event_id: str, timeout: fl
         SIGNATURE_HEADER: signature(secrets_now, int(time.time()), body),
     }
     started = time.monotonic()
+    # requests' timeout bounds each wait for a byte, not the attempt: a receiver
+    # sending a byte at a time would hold the worker. The deadline does.
+    deadline = started + timeout
+    late = Answer(None, None, f"no answer within {timeout:g} s", 0)
     try:
         with requests.post(
             url,
@@ -333,20 +372,45 @@ def post(url: str, body: str, secrets_now: list[str], event_id: str, timeout: fl
             allow_redirects=False,
             stream=True,  # only the excerpt of the answer is read
         ) as response:
-            return Answer(response.status_code, _excerpt(response), None, _ms(started))
+            if time.monotonic() > deadline:  # its status line and headers came too slowly
+                return replace(late, duration_ms=_ms(started))
+            excerpt = _excerpt(response, deadline)
+            return Answer(response.status_code, excerpt, None, _ms(started))
     except requests.Timeout:
-        return Answer(None, None, f"no answer within {timeout:g} s", _ms(started))
+        return replace(late, duration_ms=_ms(started))
     except (requests.RequestException, OSError) as exc:
         return Answer(None, None, f"not delivered: {type(exc).__name__}", _ms(started))
 
 
-def _excerpt(response: requests.Response) -> str | None:
-    """The start of the answer's body; None if it cannot be read (the status stands)."""
+def _excerpt(response: requests.Response, deadline: float) -> str | None:
+    """The start of the answer's body, as much as came by the deadline; None if
+    none could be read (the status stands)."""
+    raw = b""
     try:
-        raw = response.raw.read(EXCERPT * 4, decode_content=True) or b""
+        while len(raw) < EXCERPT * 4 and (left := deadline - time.monotonic()) > 0:
+            _wait_at_most(response, left)
+            piece = response.raw.read1(EXCERPT * 4 - len(raw), decode_content=True)
+            if not piece:
+                break
+            raw += piece
     except (urllib3.exceptions.HTTPError, OSError):
-        return None
-    return raw.decode(response.encoding or "utf-8", "replace")[:EXCERPT] or None
+        pass  # a timeout at the deadline, or a broken answer: keep what came
+    return raw.decode(_codec(response.encoding), "replace")[:EXCERPT] or None
+
+
+def _wait_at_most(response: requests.Response, seconds: float) -> None:
+    """Let the next read of the answer wait `seconds` at most, not a whole timeout."""
+    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+    if sock is not None:
+        sock.settimeout(seconds)
+
+
+def _codec(charset: str | None) -> str:
+    """The codec the receiver named, or utf-8 when it named none Python knows."""
+    try:
+        return codecs.lookup(charset or "utf-8").name
+    except LookupError:
+        return "utf-8"
 
 
 def _ms(started: float) -> int:
@@ -360,7 +424,10 @@ def _record(
     answer: Answer,
     settings: WebhookSettings,
     replay: bool,
+    final: bool = False,
 ) -> float | None:
+    """Record one attempt (to `url`, "" if none was addressed) and what follows:
+    delivered, a retry, or failed (after the last attempt, or at once if `final`)."""
     begin_write(session)
     found = session.get(WebhookEvent, event_row_id, with_for_update=True, populate_existing=True)
     if found is None:  # deleted meanwhile (its token was)
@@ -386,7 +453,7 @@ def _record(
     if answer.delivered:
         found.state, found.delivered_at, found.next_attempt_at = "delivered", utcnow(), None
     elif not replay and found.state == "pending":
-        if found.attempts < settings.max_attempts:
+        if found.attempts < settings.max_attempts and not final:
             delay = settings.delay_after(found.attempts)
             found.next_attempt_at = utcnow() + timedelta(seconds=delay)
         else:

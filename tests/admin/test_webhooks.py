@@ -120,8 +120,8 @@ def test_an_events_page_shows_its_attempts_and_replay_sends_the_same_event(
     after = admin_client.get(url)
     assert f"Replay of {event.event_id} queued." in after.get_data(as_text=True)
     assert [cells(row)[:3] + cells(row)[6:] for row in rows(after, "webhook-attempts")] == [
-        ["1", cells(attempt)[1], "500", "no"],
-        ["2", cells(rows(after, "webhook-attempts")[1])[1], "200", "yes"],
+        ["1", cells(attempt)[1], "500", "no", receiver.url],
+        ["2", cells(rows(after, "webhook-attempts")[1])[1], "200", "yes", receiver.url],
     ]
     # The receiver got the same event (id and bytes) again, signed afresh, and took it.
     first, second = receiver.deliveries
@@ -144,6 +144,36 @@ def test_an_events_page_shows_its_attempts_and_replay_sends_the_same_event(
     admin_client.post(f"{url}/replay", data={"csrf_token": token(admin_client.get(url))})
     assert receiver.duplicates == [event.event_id]
     assert len(rows(admin_client.get(url), "webhook-attempts")) == 3
+
+
+def test_a_replay_the_queue_refuses_says_so_and_records_nothing(
+    admin_client: FlaskClient,
+    session: Session,
+    receivers: dict[str, tuple[Receiver, dict[str, str]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    receiver, headers = receivers["crm"]
+    refused_call(admin_client, headers)
+    [event] = event_rows(session)
+    url = f"/admin/webhooks/{event.id}"
+    csrf = token(admin_client.get(url))
+
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("queue unreachable")
+
+    monkeypatch.setattr(jobs.huey, "enqueue", unreachable)  # Redis is down
+    answered = admin_client.post(f"{url}/replay", data={"csrf_token": csrf})
+    assert answered.status_code == 302 and answered.location.endswith(url)
+    shown = page(admin_client.get(url))
+    [alert] = shown.xpath("//p[@class='flash error'][@role='alert']")
+    assert text(alert) == (
+        f"Replay of {event.event_id} not queued: the job queue is unreachable. Try again."
+    )
+    assert (
+        len(receiver.deliveries) == 1 and len(rows(admin_client.get(url), "webhook-attempts")) == 1
+    )
+    session.commit()
+    assert session.scalars(select(AdminAction)).all() == []
 
 
 def test_the_webhook_pages_are_for_admins_only(

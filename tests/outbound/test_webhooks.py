@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -23,7 +27,7 @@ from lxml import etree
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
-from werkzeug import Response
+from werkzeug import Request, Response
 
 from app.auth import tokens
 from app.db import get_session
@@ -110,9 +114,30 @@ def run_scheduled_retry(app: Flask) -> None:
     due = jobs.huey.read_schedule(datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1))
     [task] = [task for task in due if task.name.endswith("deliver_webhook")]
     with app.app_context():
+        make_due(get_session(), task.args[0])
         result = jobs.deliver_webhook(*task.args)
         assert result is not None
         result.get()  # re-raises whatever the task raised
+
+
+def make_due(session: Session, event_row_id: int, ago: timedelta = timedelta(0)) -> None:
+    """The clock moves on: the event's next attempt is due, `ago`."""
+    session.commit()
+    session.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.id == event_row_id)
+        .values(next_attempt_at=datetime.now(UTC).replace(tzinfo=None) - ago)
+    )
+    session.commit()
+
+
+def queue_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The queue (Redis) refuses every job, as huey does when it is unreachable."""
+
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("queue unreachable")
+
+    monkeypatch.setattr(jobs.huey, "enqueue", unreachable)
 
 
 def refused_call(client: FlaskClient, headers: dict[str, str]) -> int:
@@ -408,6 +433,24 @@ def test_a_redirect_is_not_followed_but_retried(
     assert len(scheduled_retries()) == 1
 
 
+def test_an_answer_in_a_charset_python_does_not_know_is_recorded(
+    client: FlaskClient,
+    session: Session,
+    provider: HTTPServer,
+    receiver: Receiver,
+    crm: dict[str, str],
+    directory: dict[str, int],
+) -> None:
+    receiver.server.clear()
+    provider.expect_request(PATH, method="POST").respond_with_response(
+        Response("took it \u2713".encode(), status=200, content_type="text/plain; charset=bogus")
+    )
+    refused_call(client, crm)
+    [row] = events(session)
+    assert deliveries(session, row) == [(1, False, 200, "took it \u2713", None)]
+    assert (row.state, row.attempts, row.next_attempt_at) == ("delivered", 1, None)
+
+
 def test_a_receiver_that_cannot_be_reached_is_retried(
     app: Flask,
     client: FlaskClient,
@@ -451,6 +494,203 @@ def test_a_lost_job_is_queued_again_by_the_periodic_sweep(
     [row] = events(session)
     assert (row.state, row.attempts) == ("delivered", 2)
     assert receiver.types() == ["call.refused"]
+
+
+def test_the_original_job_and_the_sweeps_post_once_between_them(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    receiver: Receiver,
+    crm: dict[str, str],
+    directory: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    receiver.script = [500]
+    with monkeypatch.context() as patch:
+        queue_down(patch)  # the event's job is held up (a backlog)
+        refused_call(client, crm)
+    [row] = events(session)
+    assert (row.state, row.attempts) == ("pending", 0)
+    make_due(session, row.id, ago=timedelta(minutes=11))
+    with app.app_context():
+        jobs.resend_stranded()  # queues a second job; it runs first, and fails
+        jobs.deliver_webhook(row.id)  # the original job, late: the event is not due
+    assert len(receiver.deliveries) == 1
+    [row] = events(session)
+    assert deliveries(session, row) == [(1, False, 500, "receiver says 500", None)]
+    assert row.attempts == 1 and len(scheduled_retries()) == 1  # one chain of retries
+
+
+def test_a_delivery_under_way_holds_its_event_against_another_job(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    provider: HTTPServer,
+    receiver: Receiver,
+    crm: dict[str, str],
+    directory: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def receive(request: Request) -> Response:
+        # While the receiver holds the first POST, another worker takes the
+        # sweep's job for the same event.
+        event_id = json.loads(request.get_data())["id"]
+        with app.app_context():
+            glue = get_session()
+            row_id = glue.scalar(select(WebhookEvent.id).where(WebhookEvent.event_id == event_id))
+            glue.rollback()
+            jobs.deliver_webhook(row_id)
+        return Response("ok", status=200)
+
+    receiver.server.clear()
+    provider.expect_request(PATH, method="POST").respond_with_handler(receive)
+    refused_call(client, crm)
+    assert len(provider.log) == 1
+    [row] = events(session)
+    assert deliveries(session, row) == [(1, False, 200, "ok", None)]
+    assert (row.state, row.attempts) == ("delivered", 1)
+
+
+def sent_to(session: Session, event: WebhookEvent) -> list[str]:
+    """The URL each attempt of the event went to, in order."""
+    session.commit()
+    return list(
+        session.scalars(
+            select(WebhookDelivery.url)
+            .where(WebhookDelivery.webhook_event_id == event.id)
+            .order_by(WebhookDelivery.id)
+        )
+    )
+
+
+def test_a_removed_webhook_gets_no_more_attempts_and_the_event_fails(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    receiver: Receiver,
+    crm: dict[str, str],
+    directory: dict[str, int],
+    runner: FlaskCliRunner,
+) -> None:
+    receiver.script = [500]
+    refused_call(client, crm)
+    assert runner.invoke(args=["api-tokens", "webhook", "crm", "--remove"]).exit_code == 0
+    run_scheduled_retry(app)  # the retry queued before the removal
+    assert len(receiver.deliveries) == 1 and scheduled_retries() == []
+    [row] = events(session)
+    assert deliveries(session, row) == [
+        (1, False, 500, "receiver says 500", None),
+        (2, False, None, None, "not sent: the token has no webhook"),
+    ]
+    assert sent_to(session, row) == [receiver.url, ""]
+    assert (row.state, row.next_attempt_at, row.delivered_at) == ("failed", None, None)
+
+
+def test_a_fixed_url_takes_the_retries_of_events_written_before(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    receiver: Receiver,
+    crm: dict[str, str],
+    directory: dict[str, int],
+    runner: FlaskCliRunner,
+) -> None:
+    typo = "http://127.0.0.1:9/hooks/gleu"
+    set_webhook(runner, "crm", typo)
+    refused_call(client, crm)
+    set_webhook(runner, "crm", receiver.url)  # the operator fixes the typo
+    run_scheduled_retry(app)
+    [row] = events(session)
+    assert [d[2:] for d in deliveries(session, row)] == [
+        (None, None, "not delivered: ConnectionError"),
+        (200, json.dumps({"received": row.event_id}), None),
+    ]
+    assert sent_to(session, row) == [typo, receiver.url]
+    assert (row.state, row.url) == ("delivered", typo)  # first addressed to the typo
+    assert receiver.types() == ["call.refused"]
+
+
+@contextmanager
+def trickling_receiver(head: bytes, trickle: bytes, every: float) -> Iterator[str]:
+    """A receiver on a raw socket: it reads the POST, sends `head` at once, then
+    `trickle` one byte every `every` seconds (an HTTP server would not)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            header, _, body = request.partition(b"\r\n\r\n")
+            [length] = [
+                int(line.split(b":")[1])
+                for line in header.lower().split(b"\r\n")
+                if line.startswith(b"content-length:")
+            ]
+            while len(body) < length:
+                body += conn.recv(4096)
+            try:
+                conn.sendall(head)
+                for byte in trickle:
+                    if done.wait(every):
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:  # Glue hung up
+                return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}{PATH}"
+    finally:
+        done.set()
+        server.close()
+        thread.join(5)
+
+
+def test_an_answer_trickled_is_read_until_the_timeout_only(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    receiver: Receiver,
+    crm: dict[str, str],
+    directory: dict[str, int],
+    runner: FlaskCliRunner,
+) -> None:
+    app.config["WEBHOOK_TIMEOUT"] = 0.5
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 200\r\n\r\n"
+    with trickling_receiver(head, b"x" * 200, every=0.05) as url:  # 10 s of body
+        set_webhook(runner, "crm", url)
+        started = time.monotonic()
+        refused_call(client, crm)
+        took = time.monotonic() - started
+    [row] = events(session)
+    [(attempt, _, status, excerpt, error)] = deliveries(session, row)
+    assert (attempt, status, error, row.state) == (1, 200, None, "delivered")
+    assert excerpt is not None and 0 < len(excerpt) < 200 and set(excerpt) == {"x"}
+    assert took < 2.5
+
+
+def test_headers_trickled_past_the_timeout_are_no_answer(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    receiver: Receiver,
+    crm: dict[str, str],
+    directory: dict[str, int],
+    runner: FlaskCliRunner,
+) -> None:
+    app.config["WEBHOOK_TIMEOUT"] = 0.5
+    rest = b"X-Pad: " + b"a" * 20 + b"\r\nContent-Length: 2\r\n\r\nok"
+    with trickling_receiver(b"HTTP/1.1 200 OK\r\n", rest, every=0.05) as url:  # 2.5 s
+        set_webhook(runner, "crm", url)
+        refused_call(client, crm)
+    [row] = events(session)
+    [(attempt, _, status, excerpt, error)] = deliveries(session, row)
+    assert (attempt, status, excerpt, error) == (1, None, None, "no answer within 0.5 s")
+    assert row.state == "pending" and len(scheduled_retries()) == 1
 
 
 def test_an_http_url_is_not_posted_to_unless_allowed(
