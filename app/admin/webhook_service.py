@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from math import ceil
-
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from app.admin.service import PER_PAGE, Page
+from app.admin.listings import page_of
+from app.admin.service import Page
 from app.models import AdminAction, ApiToken, User, WebhookEvent
 
 STATES = ("pending", "delivered", "failed")
@@ -23,24 +22,14 @@ def recent_events(
         conditions.append(ApiToken.name == token)
     if state:
         conditions.append(WebhookEvent.state == state)
-    total = (
-        session.scalar(
-            select(func.count(WebhookEvent.id)).join(WebhookEvent.token).where(*conditions)
-        )
-        or 0
-    )
-    # A page past the last (a hand-typed ?page=10**18 too) shows the last.
-    number = min(max(1, number), max(1, ceil(total / PER_PAGE)))
-    items = session.scalars(
+    stmt = (
         select(WebhookEvent)
         .join(WebhookEvent.token)
         .where(*conditions)
         .options(selectinload(WebhookEvent.token), selectinload(WebhookEvent.deliveries))
         .order_by(WebhookEvent.created_at.desc(), WebhookEvent.id.desc())
-        .limit(PER_PAGE)
-        .offset((number - 1) * PER_PAGE)
     )
-    return Page(list(items), number, total)
+    return page_of(session, stmt, number)
 
 
 def token_names(session: Session) -> list[str]:
