@@ -1,9 +1,10 @@
 """The rows one turn of a call reads and writes, as statements built once.
 
-A turn runs on every step of every call, where building statements and the
-ORM's unit of work cost more than the database itself (`make profile`), so
-the turn's own rows go through these Core statements: each is built once, only
-its values change, and SQLAlchemy compiles it once per process.
+A turn runs on every step of every call, where building statements, the ORM's
+unit of work and SQLAlchemy's execution cost more than the database itself
+(`make profile`), so the turn's own rows go through these statements: each is
+built once, compiled once per process, and run on the driver
+(app/db/driver.py); only its values change.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from sqlalchemy import (
     CompoundSelect,
     Connection,
     Insert,
-    Row,
     Table,
     bindparam,
     exists,
@@ -28,14 +28,18 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.db.driver import DriverStatement
 from app.models import Call, CallEvent, utcnow
 
 CALLS = cast(Table, Call.__table__)
 EVENTS = cast(Table, CallEvent.__table__)
 
-STORE_EVENT = EVENTS.insert()
-# The columns to change come from the values given (compiled once per set of columns).
-UPDATE_CALL = update(CALLS).where(CALLS.c.id == bindparam("call_row"))
+# Every column but the id, named after it.
+STORE_EVENT = DriverStatement(
+    EVENTS.insert()
+    .values({c.name: bindparam(c.name, type_=c.type) for c in EVENTS.c if c.name != "id"})
+    .inline()  # its id is not read back
+)
 LAST_REPLY = (
     select(EVENTS.c.reply)
     .where(EVENTS.c.call_id == bindparam("call_row"), EVENTS.c.reply.is_not(None))
@@ -66,7 +70,7 @@ def _upsert_call(insert: Any) -> Insert:
     return upsert
 
 
-UPSERT_CALL = _upsert_call(sqlite_insert)
+UPSERT_CALL = DriverStatement(_upsert_call(sqlite_insert))
 
 
 def _find_or_upsert_call() -> CompoundSelect[Any]:
@@ -109,7 +113,7 @@ def _find_or_upsert_call() -> CompoundSelect[Any]:
     return select(found).union_all(select(made))
 
 
-FIND_OR_UPSERT_CALL = _find_or_upsert_call()
+FIND_OR_UPSERT_CALL = DriverStatement(_find_or_upsert_call())
 
 
 def lock_call(
@@ -120,7 +124,7 @@ def lock_call(
     flow: str,
     now: datetime,
     flow_version: int | None = None,
-) -> Row[Any]:
+) -> Any:
     """The call's row, created on its first turn, locked until the turn commits
     (turns of one call run one at a time; SQLite's write lock does it there).
     A new call records `flow_version`, the version it starts on; an existing
@@ -134,9 +138,9 @@ def lock_call(
         "state": {},
         "now": now,
     }
-    if connection.dialect.name == "postgresql":
-        return connection.execute(FIND_OR_UPSERT_CALL, values).one()
-    return connection.execute(UPSERT_CALL, values).one()
+    statement = FIND_OR_UPSERT_CALL if connection.dialect.name == "postgresql" else UPSERT_CALL
+    (row,) = statement.rows(connection, values)
+    return row
 
 
 def store_event(
@@ -173,19 +177,28 @@ def store_event(
         "duration_ms": duration_ms,
     }
     if not call_changes:
-        connection.execute(STORE_EVENT, event)
+        STORE_EVENT.rows(connection, event)
     elif connection.dialect.name == "postgresql":
         statement = _update_call_and_store_event(tuple(sorted(call_changes)))
         values = {f"event_{name}": value for name, value in event.items()}
         changes = {f"call_{name}": value for name, value in call_changes.items()}
-        connection.execute(statement, {"call_row": call_id} | values | changes)
+        statement.rows(connection, {"call_row": call_id} | values | changes)
     else:
-        connection.execute(UPDATE_CALL, {"call_row": call_id, **call_changes})
-        connection.execute(STORE_EVENT, event)
+        _update_call(tuple(sorted(call_changes))).rows(
+            connection, {"call_row": call_id, **call_changes}
+        )
+        STORE_EVENT.rows(connection, event)
 
 
 @cache
-def _update_call_and_store_event(columns: tuple[str, ...]) -> Insert:
+def _update_call(columns: tuple[str, ...]) -> DriverStatement:
+    """One per set of call columns changed: a handful in all."""
+    changed = {name: bindparam(name, type_=CALLS.c[name].type) for name in columns}
+    return DriverStatement(update(CALLS).where(CALLS.c.id == bindparam("call_row")).values(changed))
+
+
+@cache
+def _update_call_and_store_event(columns: tuple[str, ...]) -> DriverStatement:
     """One per set of call columns changed: a handful in all."""
     changed = {name: bindparam(f"call_{name}", type_=CALLS.c[name].type) for name in columns}
     call_update = (
@@ -197,7 +210,7 @@ def _update_call_and_store_event(columns: tuple[str, ...]) -> Insert:
         if column.name != "id"
     }
     # PostgreSQL runs a data-modifying WITH to completion, read or not.
-    return EVENTS.insert().values(stored).add_cte(call_update)
+    return DriverStatement(EVENTS.insert().values(stored).add_cte(call_update).inline())
 
 
 def last_reply(connection: Connection, call_id: int) -> str | None:
