@@ -19,7 +19,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--quick",
         action="store_true",
-        help="1 round, 3 s runs, 100k large users, overload 5 s and recovery 10 s",
+        help="1 round, 3 s runs, 100k large users, overload 5 s then recovery 10 s",
     )
     run.add_argument("--runs", type=int, default=3, help="rounds (default 3); medians reported")
     run.add_argument("--duration", type=float, default=6.0, help="seconds per wrk run (6)")
@@ -50,13 +50,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--overload",
         type=float,
-        default=10.0,
         help="seconds of the overload run at twice Glue's verify rate (10; 0: skip)",
     )
     run.add_argument(
         "--recovery",
         type=float,
-        default=20.0,
         help="seconds at half Glue's verify rate after the overload (20)",
     )
     run.add_argument("--no-xml", action="store_true", help="skip the XML micro-benchmark")
@@ -92,10 +90,12 @@ def main(argv: list[str] | None = None) -> int:
         return profile.main(options)
     if options.quick:
         options.runs, options.duration, options.xml_repeat = 1, 3.0, 1000
-        if (options.overload, options.recovery) == (10.0, 20.0):
-            options.overload, options.recovery = 5.0, 10.0
         if options.large_users == 1_000_000:
             options.large_users = 100_000
+    if options.overload is None:
+        options.overload = 5.0 if options.quick else 10.0
+    if options.recovery is None:
+        options.recovery = 10.0 if options.quick else 20.0
     from bench import run
 
     return run.main(options)
