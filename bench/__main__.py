@@ -16,7 +16,11 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command")
 
     run = commands.add_parser("run", help="Glue vs the floor under wrk (the default)")
-    run.add_argument("--quick", action="store_true", help="1 round, 3 s runs, 100k large users")
+    run.add_argument(
+        "--quick",
+        action="store_true",
+        help="1 round, 3 s runs, 100k large users, overload 5 s then recovery 10 s",
+    )
     run.add_argument("--runs", type=int, default=3, help="rounds (default 3); medians reported")
     run.add_argument("--duration", type=float, default=6.0, help="seconds per wrk run (6)")
     run.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
@@ -42,6 +46,16 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=3000.0,
         help="req/s the didML Gather calls are prepared for (3000)",
+    )
+    run.add_argument(
+        "--overload",
+        type=float,
+        help="seconds of the overload run at twice Glue's verify rate (10; 0: skip)",
+    )
+    run.add_argument(
+        "--recovery",
+        type=float,
+        help="seconds at half Glue's verify rate after the overload (20)",
     )
     run.add_argument("--no-xml", action="store_true", help="skip the XML micro-benchmark")
     run.add_argument("--xml-repeat", type=int, default=2000)
@@ -78,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         options.runs, options.duration, options.xml_repeat = 1, 3.0, 1000
         if options.large_users == 1_000_000:
             options.large_users = 100_000
+    if options.overload is None:
+        options.overload = 5.0 if options.quick else 10.0
+    if options.recovery is None:
+        options.recovery = 10.0 if options.quick else 20.0
     from bench import run
 
     return run.main(options)

@@ -215,6 +215,16 @@ def events_since(engine: Engine, after_id: int) -> dict[tuple[str, str | None], 
     return {(kind, outcome): n for kind, outcome, n in rows}
 
 
+def calls_with_events_since(engine: Engine, after_id: int) -> int:
+    """How many distinct calls the call_events rows after row `after_id` belong to."""
+    events = _table(engine, "call_events")
+    with engine.connect() as conn:
+        count = conn.scalar(
+            select(func.count(events.c.call_id.distinct())).where(events.c.id > after_id)
+        )
+    return int(count or 0)
+
+
 def attempts_by_outcome(engine: Engine) -> dict[str, int]:
     attempts = _table(engine, "verification_attempts")
     with engine.connect() as conn:

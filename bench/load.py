@@ -177,13 +177,26 @@ def wrk_path() -> str:
 
 
 def run_wrk(
-    base: str, shape: LoadShape, scenario: str, args: dict[str, Any], rate: float = 0.0
+    base: str,
+    shape: LoadShape,
+    scenario: str,
+    args: dict[str, Any],
+    rate: float = 0.0,
+    timings: Path | None = None,
 ) -> WrkResult:
-    """One wrk run of `scenario` against `base`; rate > 0 paces it (one connection per thread)."""
+    """One wrk run of `scenario` against `base`; rate > 0 paces it (one connection per
+    thread), and `timings` then receives every request's due time and latency
+    (bench/lua/glue.lua)."""
     threads, connections = shape.threads, shape.connections
     if rate > 0:
         connections = threads  # the script's pacing tracks one request per thread at a time
-    script_args = {"scenario": scenario, "threads": threads, "rate": rate, **args}
+    script_args = {
+        "scenario": scenario,
+        "threads": threads,
+        "rate": rate,
+        "duration_s": shape.duration,
+        **args,
+    }
     command = [
         wrk_path(),
         "-t",
@@ -201,6 +214,8 @@ def run_wrk(
         *(f"{k}={v}" for k, v in script_args.items()),
     ]
     env = {**os.environ, "BENCH_PACED": "1" if rate > 0 else "0"}
+    if timings is not None:
+        env["BENCH_TIMINGS"] = str(timings)
     completed = subprocess.run(
         command, capture_output=True, text=True, env=env, timeout=shape.duration + 120
     )

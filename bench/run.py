@@ -9,12 +9,15 @@ One round:
     Glue   with the large directory (1,000,000 users): verify at full speed
 Every run of Glue and the bound checks the rows it left, and the CPU time its
 gunicorn workers spent (from /proc) per request served.
+After the rounds, for each database (bench/overload.py):
+  overload  verify paced at twice Glue's own rate, then at half of it
 Rounds repeat (--runs); the tables show medians, and ratios are medians of the
 per-round ratios (each Glue run is compared with the bound's and the floor's
 runs of its own round). The report ends with the targets, each PASS or FAIL.
 The exit status is 0 whatever the targets say (it is a report), and 1 when a
 run is broken (fewer expected rows than requests, wrk errors, app warnings), so
-its figures do not measure what they claim to.
+its figures do not measure what they claim to. An overload run is broken only
+when it lost rows or stored some twice: slow answers are what it measures.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import dataset, xmlbench
+from bench import dataset, overload, xmlbench
 from bench.common import OUT_DIR, PG_DATABASES, SECRETS, glue_env
 from bench.dataset import Database
 from bench.load import LoadShape, Server, WrkResult, run_wrk
@@ -83,6 +86,7 @@ class Bench:
         self.shape = LoadShape(options.threads, options.connections, options.duration)
         self.workdir = Path(tempfile.mkdtemp(prefix="glue-bench-"))
         self.runs: list[Run] = []
+        self.overload_runs: list[overload.Overload] = []
         self.dbs: dict[tuple[str, str], Database] = {}
         self.backends: list[str] = []
         self.started = time.monotonic()
@@ -189,6 +193,65 @@ class Bench:
                     )
         finally:
             engine.dispose()
+
+    def overload_run(self, db: Database) -> None:
+        """Glue's verification step paced at twice its own rate, then at half of it,
+        on a server of its own: what callers got, and how soon it was normal again."""
+        step = ("glue", db.kind, db.users, "verify")
+        verify = [run for run in self.runs if (run.server, run.db, run.users, run.scenario) == step]
+        own = median([run.rps for run in verify if not run.pace])
+        paced_p99 = median([run.p99_ms for run in verify if run.pace == "glue"])
+        if own != own or paced_p99 != paced_p99:  # NaN: not measured in the rounds
+            return
+        o = self.o
+        rate, rate2 = own * overload.OVERLOAD_FACTOR, own * overload.RECOVERY_FACTOR
+        env = glue_env(db.url, self.workdir)
+        engine = dataset.engine_for(db)
+        tag = f"o{db.kind[0]}{db.users}"
+        timings = self.workdir / f"timings-{tag}.txt"
+        shape = LoadShape(o.paced_threads, o.paced_threads, o.overload + o.recovery)
+        args = {**self.script_args(tag, users=db.users), "switch_s": o.overload, "rate2": rate2}
+        self.log(
+            f"  overload {db.label}: {rate:.0f}/s for {o.overload:g} s,"
+            f" then {rate2:.0f}/s for {o.recovery:g} s"
+        )
+        try:
+            with Server(f"glue {db.label} overload", "wsgi:app", env, self.workdir, 2) as server:
+                warm = self.script_args(f"{tag}w", users=db.users)
+                run_wrk(server.next_base(), self.warmup_shape(), "verify", warm)
+                self.drain(engine)
+                before = dataset.max_event_id(engine)
+                problems = len(server.log_problems())
+                result = run_wrk(server.next_base(), shape, "verify", args, rate, timings)
+                self.drain(engine)
+                rows = dataset.events_since(engine, before)
+                calls = dataset.calls_with_events_since(engine, before)
+                log_lines = server.log_problems()[problems:]
+        finally:
+            engine.dispose()
+        run = overload.measured(
+            db=db.kind,
+            users=db.users,
+            own_rate=own,
+            overload_s=o.overload,
+            recovery_s=o.recovery,
+            paced_p99_ms=paced_p99,
+            timings=overload.parse_timings(timings.read_text()),
+            wrk_errors=result.errors,
+            rows=rows,
+            calls=calls,
+            log_lines=log_lines,
+        )
+        self.overload_runs.append(run)
+        self.log(
+            f"  overload {db.label}: due {run.due}, answered {run.answered}, p50"
+            f" {run.p50_ms:.0f} ms, p99 {run.p99_ms:.0f} ms, max {run.max_ms:.0f} ms,"
+            f" > 5 s {run.over_timeout_share:.0%}; rows verified {run.verified}, other"
+            f" {sum(run.other_rows.values())}, not stored {run.not_stored}, lost {run.lost},"
+            f" twice {run.stored_twice}; normal again after {overload.normal_again(run)}"
+        )
+        for message in sorted({_message(line) for line in log_lines})[:3]:
+            self.log(f"    app log: {message}")
 
     def bound_round(self, r: int, db: Database) -> None:
         """The three steps written by hand (bench/bound.py), at full speed; its
@@ -439,7 +502,12 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def summarize(runs: list[Run], options: argparse.Namespace, xml: list[xmlbench.DocResult]) -> str:
+def summarize(
+    runs: list[Run],
+    options: argparse.Namespace,
+    xml: list[xmlbench.DocResult],
+    overload_runs: list[overload.Overload] | None = None,
+) -> str:
     by: dict[tuple[Any, ...], list[Run]] = defaultdict(list)
     for run in runs:
         by[(run.server, run.db, run.users, run.scenario, run.pace)].append(run)
@@ -565,6 +633,9 @@ def summarize(runs: list[Run], options: argparse.Namespace, xml: list[xmlbench.D
             "(median of per-round ratios), same concurrency."
         )
 
+    if overload_runs:
+        lines += ["", *overload.table(overload_runs)]
+
     if xml:
         lines += ["", xmlbench.table(xml)]
         slowest = min(x.speedup for x in xml)
@@ -579,19 +650,26 @@ def summarize(runs: list[Run], options: argparse.Namespace, xml: list[xmlbench.D
 
     checks = [run for run in runs if run.server != "floor"]
     lines.append("")
-    if broken(runs):
+    if broken(runs, overload_runs):
         short = [
             r for r in checks if r.expected_rows is not None and r.expected_rows < 0.98 * r.requests
         ]
         noisy = [run for run in checks if run.log_problems or run.wrk_errors]
+        lost = [o for o in overload_runs or [] if o.broken]
         lines.append(
             f"BROKEN RUN: {len(short)} Glue or bound run(s) stored fewer expected rows than "
-            f"requests, {len(noisy)} had wrk errors or app warnings (see the per-run lines above)."
+            f"requests, {len(noisy)} had wrk errors or app warnings, {len(lost)} overload run(s)"
+            " lost rows or stored some twice (see the per-run lines above)."
         )
     else:
         lines.append(
             "Checks: every Glue and bound run stored one row with the expected outcome per request "
             "(call_events), no wrk errors, no app warnings."
+            + (
+                " Every overload run stored one row per request sent or logged it as not stored."
+                if overload_runs
+                else ""
+            )
         )
 
     lines.append("")
@@ -601,16 +679,17 @@ def summarize(runs: list[Run], options: argparse.Namespace, xml: list[xmlbench.D
     return "\n".join(lines)
 
 
-def broken(runs: list[Run]) -> bool:
+def broken(runs: list[Run], overload_runs: list[overload.Overload] | None = None) -> bool:
     """A Glue or bound run whose figures do not measure what they claim: it stored
-    fewer rows with the expected outcome than requests, or wrk or the app saw errors."""
+    fewer rows with the expected outcome than requests, or wrk or the app saw errors;
+    an overload run that lost rows or stored some twice."""
     return any(
         (run.expected_rows is not None and run.expected_rows < 0.98 * run.requests)
         or run.log_problems
         or run.wrk_errors
         for run in runs
         if run.server != "floor"
-    )
+    ) or any(o.broken for o in overload_runs or [])
 
 
 def _median(runs: list[Run], attribute: str) -> float:
@@ -644,18 +723,23 @@ def main(options: argparse.Namespace) -> int:
         for r in range(1, options.runs + 1):
             bench.log(f"round {r}/{options.runs}")
             bench.round(r)
+        if options.overload:
+            bench.log("overload: twice Glue's own verify rate, then half of it")
+            for backend in bench.backends:
+                bench.overload_run(bench.dbs[(backend, "small")])
         if not options.no_xml:
             bench.log("XML rendering: our TwiML dialect vs twilio-python")
             xml_results = xmlbench.run(repeat=options.xml_repeat, rounds=max(3, options.runs))
     finally:
         bench.teardown()
-    report = summarize(bench.runs, options, xml_results)
+    report = summarize(bench.runs, options, xml_results, bench.overload_runs)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (OUT_DIR / f"results-{stamp}.json").write_text(
         json.dumps(
             {
                 "options": vars(options),
                 "runs": [asdict(run) for run in bench.runs],
+                "overload": [asdict(o) for o in bench.overload_runs],
                 "xml": [asdict(x) for x in xml_results],
             },
             indent=2,
@@ -666,4 +750,4 @@ def main(options: argparse.Namespace) -> int:
     print(report)
     total = time.monotonic() - bench.started
     print(f"\n(total {total:.0f} s; written to bench/out/report-{stamp}.txt)")
-    return 1 if broken(bench.runs) else 0
+    return 1 if broken(bench.runs, bench.overload_runs) else 0

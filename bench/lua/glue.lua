@@ -2,7 +2,7 @@
 --
 --   wrk -t T -c C -d D -s bench/lua/glue.lua http://127.0.0.1:PORT -- \
 --       scenario=verify ikey=IFBYPHONE_SECRET dkey=DIDML_SECRET users=1000 tag=r1 \
---       threads=T [rate=500] [calls=40000]
+--       threads=T [rate=500 [switch_s=10 rate2=250]] [calls=40000]
 --
 -- scenario  verify  IfbyPhone: a new call (unique session_id) posting account + PIN
 --                   of a random user of the directory (the right PIN)
@@ -13,8 +13,14 @@
 --           use one connection per thread and measure latency from the moment each
 --           request was due (so a server that falls behind is not excused: no
 --           coordinated omission), and wrk's own latency from when it was sent.
+-- rate2     from switch_s seconds into the run on, the paced rate is rate2.
 --
--- done() prints one line `BENCH_JSON {...}` that bench/load.py reads.
+-- done() prints one line `BENCH_JSON {...}` that bench/load.py reads. With
+-- BENCH_TIMINGS=PATH in the environment, a paced run also writes every request
+-- there, one line each: the thread, the seconds into its schedule the request
+-- was due, its latency from then in microseconds, and its HTTP status; latency
+-- -1 for a request sent and not answered by the end of the run, -2 for one due
+-- and never sent (the thread was still waiting for an earlier answer).
 
 local ffi = require("ffi")
 ffi.cdef [[
@@ -45,9 +51,15 @@ end
 local opts = {}
 local counter = 0
 local nthreads = 1
-local interval_us, next_slot, pending_slot, intended, sent = 0, nil, nil, nil, nil
-lat = {}          -- paced runs: latency from when each request was due (us), read by done()
-service = {}      -- paced runs: latency from when it was sent (us)
+local pending_slot, intended, sent = nil, nil, nil
+-- Read by done() (globals, so that thread:get reaches them); paced runs only.
+schedule = {}     -- t0 (the first slot), interval_us, switch_us, interval2_us, end_us
+next_slot = nil   -- the slot of the latest request taken
+in_flight = nil   -- the slot of the request sent and not yet answered
+due = {}          -- when each answered request was due (us after t0)
+lat = {}          -- its latency from then (us)
+service = {}      -- its latency from when it was sent (us)
+status = {}       -- its HTTP status
 
 local function pin_of(i)
   return string.format("%04d", (i * PIN_MULTIPLIER + PIN_OFFSET) % 10000)
@@ -73,7 +85,13 @@ function init(args)
   math.randomseed(1000 + tid * 7919 + #(opts.tag or ""))
   caller_seed = (tid * 1000003 + math.random(0, 999999)) % 7000000
   if opts.rate > 0 then
-    interval_us = 1e6 * nthreads / opts.rate
+    local rate2 = tonumber(opts.rate2 or "0")
+    schedule = {
+      interval_us = 1e6 * nthreads / opts.rate,
+      switch_us = rate2 > 0 and tonumber(opts.switch_s) * 1e6 or math.huge,
+      interval2_us = rate2 > 0 and 1e6 * nthreads / rate2 or 0,
+      end_us = tonumber(opts.duration_s or "0") * 1e6,
+    }
   end
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -121,9 +139,18 @@ function request()
   if opts.rate > 0 then
     sent = now_us()
     intended, pending_slot = pending_slot or sent, nil
+    in_flight = intended
   end
   local path, body = body_and_path()
   return wrk.format(nil, path, nil, body)
+end
+
+-- The slot after `slot` in a thread's schedule (main state too: done() walks it).
+local function slot_after(s, slot)
+  if slot - s.t0 < s.switch_us then
+    return slot + s.interval_us
+  end
+  return slot + s.interval2_us
 end
 
 -- delay() and response() are defined for paced runs only: wrk then parses every
@@ -133,9 +160,10 @@ local function paced_delay()
   -- the thread's next slot, whether or not the server has kept up.
   local now = now_us()
   if next_slot == nil then
+    schedule.t0 = now
     next_slot = now
   else
-    next_slot = next_slot + interval_us
+    next_slot = slot_after(schedule, next_slot)
   end
   pending_slot = next_slot
   local ms = (next_slot - now) / 1000
@@ -143,11 +171,15 @@ local function paced_delay()
   return ms
 end
 
-local function paced_response(status, headers, body)
+local function paced_response(code, headers, body)
   local now = now_us()
   if intended ~= nil then
-    lat[#lat + 1] = now - math.min(intended, sent)
+    local from = math.min(intended, sent)
+    due[#due + 1] = from - schedule.t0
+    lat[#lat + 1] = now - from
     service[#service + 1] = now - sent
+    status[#status + 1] = code
+    in_flight = nil
   end
 end
 
@@ -162,6 +194,30 @@ local function percentile(sorted, p)
   if #sorted == 0 then return 0 end
   local k = math.max(1, math.ceil(#sorted * p / 100))
   return sorted[k]
+end
+
+local function write_timings(path)
+  local out = assert(io.open(path, "w"))
+  for _, t in ipairs(threads) do
+    local tid, s = t:get("tid"), t:get("schedule")
+    local due, lat, status = t:get("due") or {}, t:get("lat") or {}, t:get("status") or {}
+    for i = 1, #due do
+      out:write(string.format("%d %.6f %d %d\n", tid, due[i] / 1e6, lat[i], status[i]))
+    end
+    local slot, waiting = t:get("next_slot"), t:get("in_flight")
+    if s and s.t0 and slot then
+      if waiting then
+        out:write(string.format("%d %.6f -1 0\n", tid, (waiting - s.t0) / 1e6))
+      end
+      -- The slots the thread never reached: due before the run ended, never sent.
+      slot = slot_after(s, slot)
+      while slot - s.t0 < s.end_us do
+        out:write(string.format("%d %.6f -2 0\n", tid, (slot - s.t0) / 1e6))
+        slot = slot_after(s, slot)
+      end
+    end
+  end
+  out:close()
 end
 
 function done(summary, latency, requests)
@@ -193,4 +249,8 @@ function done(summary, latency, requests)
       all[#all] or 0, percentile(svc, 50), percentile(svc, 99)))
   end
   io.write("BENCH_JSON {" .. table.concat(fields, ",") .. "}\n")
+  local path = os.getenv("BENCH_TIMINGS")
+  if path and os.getenv("BENCH_PACED") == "1" then
+    write_timings(path)
+  end
 end
