@@ -20,6 +20,7 @@ from app.directory.pins import PinHasher
 from app.models import Group, Membership, PhoneNumber, User, utcnow
 from app.neutral.phones import try_e164
 from app.verification.lockout import LockoutPolicy
+from app.verification.records import record_of
 from app.verification.service import active_members, pin_opens, subject_of
 from app.verification.types import Claim, Verdict
 
@@ -74,14 +75,15 @@ class DryRunVerifier:
             return Verdict("locked", "locked")
         if record is None or not record.active:
             return self._fail(key, "unknown" if record is None else "inactive")
-        members = active_members(self.session, record) if isinstance(record, Group) else []
-        opened = pin_opens(self.hasher, record, pin, members)
+        found = record_of(record)
+        members = active_members(self.session, found) if found.is_group else []
+        opened = pin_opens(self.hasher, found, pin, members)
         if opened is None:
             return self._fail(key, "wrong_pin")
         reason, member = opened
         # Success clears the claim's count, as a call's does.
         self.counts.failed.pop(key, None)
-        subject = subject_of(self.session, record, None, member)
+        subject = subject_of(self.session, found, None, member)
         return Verdict("verified", reason, subject, member.id if member else None)
 
     def _fail(self, key: str, reason: str) -> Verdict:

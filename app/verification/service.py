@@ -30,9 +30,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.db import begin_write
+from app.db.driver import DriverStatement
 from app.directory.pins import PinHasher
 from app.models import (
-    Group,
     Membership,
     PhoneNumber,
     UnknownClaim,
@@ -41,10 +41,10 @@ from app.models import (
     utcnow,
 )
 from app.neutral.phones import try_e164
+from app.verification import records
 from app.verification.lockout import LockoutPolicy
+from app.verification.records import Model, Record
 from app.verification.types import Claim, Subject, Verdict
-
-Counted = User | Group | UnknownClaim
 
 log = logging.getLogger(__name__)
 
@@ -57,42 +57,34 @@ class Counters:
     lockouts: str
     locked_until: str
 
-    def column(self, model: type[Counted], name: str) -> Any:
+    def column(self, model: Model, name: str) -> Any:
         return getattr(model, getattr(self, name))
 
-    def value(self, record: Counted, name: str) -> Any:
+    def value(self, record: Record, name: str) -> Any:
         return getattr(record, getattr(self, name))
 
 
 ELSEWHERE = Counters("failed_attempts", "lockouts", "locked_until")
 OWN_PHONE = Counters("owner_failed_attempts", "owner_lockouts", "owner_locked_until")
-# Lockout state must be read as stored, never from the session's cache.
-FRESH = {"populate_existing": True}
-# Statements run on every check, built once.
-# A user with its phones (a row per phone, in the order they were added): one
-# statement, where a second for the phones would cost a round trip on every check.
-_USER_WITH_PHONES = (
-    select(User, PhoneNumber.e164)
-    .outerjoin(PhoneNumber, PhoneNumber.user_id == User.id)
-    .order_by(PhoneNumber.id)
-    .with_for_update(of=User, key_share=True)
-    .execution_options(**FRESH)
-)
-FIND_USER = _USER_WITH_PHONES.where(User.account_number == bindparam("claimed"))
-# By id: the user a verification call was placed for.
-FIND_USER_BY_ID = _USER_WITH_PHONES.where(User.id == bindparam("user"))
-FIND_GROUP = (
-    select(Group)
-    .where(Group.group_number == bindparam("claimed"))
-    .with_for_update(key_share=True)
-    .execution_options(**FRESH)
-)
-STORE_ATTEMPT = insert(VerificationAttempt)
-# A user's phones, in the order they were added.
-USER_PHONES = (
-    select(PhoneNumber.e164)
-    .where(PhoneNumber.user_id == bindparam("user"))
-    .order_by(PhoneNumber.id)
+STORE_ATTEMPT = DriverStatement(
+    insert(VerificationAttempt)
+    .values(
+        {
+            name: bindparam(name, type_=VerificationAttempt.__table__.c[name].type)
+            for name in (
+                "call_id",
+                "claim_type",
+                "claimed",
+                "user_id",
+                "group_id",
+                "member_user_id",
+                "outcome",
+                "reason",
+                "created_at",
+            )
+        }
+    )
+    .inline()  # its id is not read back
 )
 
 
@@ -136,7 +128,7 @@ class Verifier:
                 self._record(claim, None, verdict, call_id)
                 return verdict
             other = not self._names(claim, record, phones)
-        counted: Counted = record if record is not None else self._unknown_claim(claim)
+        counted = record if record is not None else self._unknown_claim(claim)
         counters = (
             OWN_PHONE
             if record is not None and self._from_own_phone(claim, record, caller, phones, other)
@@ -146,7 +138,7 @@ class Verifier:
             verdict = Verdict("locked", "locked")  # refused without looking at the PIN
         elif other:
             # The same work as a real check: the caller learns nothing from the time.
-            assert isinstance(record, User)
+            assert record is not None and record.is_user
             self.hasher.verify(pin, self.hasher.decoy)
             # What was claimed is the attempt's row (`claimed`), never a log line.
             log.warning(
@@ -169,7 +161,7 @@ class Verifier:
     def _from_own_phone(
         self,
         claim: Claim,
-        record: User | Group,
+        record: Record,
         caller: str | None,
         phones: tuple[str, ...] | None,
         other: bool = False,
@@ -185,86 +177,70 @@ class Verifier:
             return False
         if phones is not None:
             return e164 in phones
-        if isinstance(record, User):
-            owned = PhoneNumber.user_id == record.id
-        else:
-            members = select(Membership.user_id).where(Membership.group_id == record.id)
-            owned = or_(PhoneNumber.group_id == record.id, PhoneNumber.user_id.in_(members))
-        return (
-            self.session.scalar(select(PhoneNumber.id).where(PhoneNumber.e164 == e164, owned))
-            is not None
-        )
+        return records.group_owns_phone(self.session.connection(), record.id, e164)
 
-    def _find_intended(self, user_id: int) -> tuple[User | None, tuple[str, ...] | None]:
+    def _find_intended(self, user_id: int) -> tuple[Record | None, tuple[str, ...] | None]:
         """The user a check is made for, and their phones, locked as `_find` does."""
-        rows = self.session.execute(FIND_USER_BY_ID, {"user": user_id}).all()
-        if not rows:
-            return None, None
-        return rows[0][0], tuple(e164 for _user, e164 in rows if e164 is not None)
+        found = records.user_by_id(self.session.connection(), user_id)
+        return found if found is not None else (None, None)
 
-    def _names(self, claim: Claim, user: User, phones: tuple[str, ...] | None) -> bool:
+    def _names(self, claim: Claim, user: Record, phones: tuple[str, ...] | None) -> bool:
         """Whether `claim` names `user`: their account number, or (by caller ID)
         one of their phones. A group claim never names a user."""
         if claim.kind == "account":
-            return claim.value == user.account_number
+            return claim.value == user.number
         if claim.kind == "caller_id":
             return try_e164(claim.value, self.region) in (phones or ())
         return False
 
-    def _find(self, claim: Claim) -> tuple[User | Group | None, tuple[str, ...] | None]:
+    def _find(self, claim: Claim) -> tuple[Record | None, tuple[str, ...] | None]:
         """The claimed record and, for a user, its phones. The record is locked
         until the attempt commits: its counters as read stay true until then
-        (SQLite's write lock does it there). FOR NO KEY UPDATE, so rows that
-        merely refer to it (a new attempt, phone or action) are not held up.
-        On PostgreSQL, after waiting for that lock, the user is read again but
-        its phones are as they were when the statement began: a phone added or
-        removed in that instant can count one attempt as from elsewhere, or
-        from the owner's phone."""
+        (SQLite's write lock does it there). On PostgreSQL, after waiting for
+        that lock, the user is read again but its phones are as they were when
+        the statement began: a phone added or removed in that instant can count
+        one attempt as from elsewhere, or from the owner's phone."""
+        connection = self.session.connection()
         if claim.kind == "account":
-            rows = self.session.execute(FIND_USER, {"claimed": claim.value}).all()
-            if not rows:
-                return None, None
-            return rows[0][0], tuple(e164 for _user, e164 in rows if e164 is not None)
+            found = records.user_by_account(connection, claim.value)
+            return found if found is not None else (None, None)
         if claim.kind == "group":
-            return self.session.scalar(FIND_GROUP, {"claimed": claim.value}), None
+            return records.group_by_number(connection, claim.value), None
         e164 = try_e164(claim.value, self.region)
-        if e164 is None:
-            return None, None
-        phone = self.session.scalar(select(PhoneNumber).where(PhoneNumber.e164 == e164))
-        if phone is None:
-            return None, None
-        owner = phone.user or phone.group
+        owner = records.phone_owner(connection, e164) if e164 is not None else None
         if owner is None:
             return None, None
-        self.session.refresh(owner, with_for_update={"key_share": True})
-        if isinstance(owner, Group):
-            return owner, None
-        return owner, tuple(self.session.execute(USER_PHONES, {"user": owner.id}).scalars())
+        user_id, group_id = owner
+        if user_id is not None:
+            found = records.user_by_id(connection, user_id)
+            return found if found is not None else (None, None)
+        if group_id is not None:
+            return records.group_by_id(connection, group_id), None
+        return None, None
 
-    def _unknown_claim(self, claim: Claim) -> UnknownClaim:
+    def _unknown_claim(self, claim: Claim) -> Record:
         """The counter row of a claim matching no record, created on first use."""
-        values = {"claim_type": claim.kind, "claimed": claim.value[:64], "created_at": utcnow()}
+        kind, claimed = claim.kind, claim.value[:64]
         dialect = self.session.get_bind().dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        self.session.execute(insert(UnknownClaim).values(**values).on_conflict_do_nothing())
-        return self.session.scalars(
-            select(UnknownClaim)
-            .where(
-                UnknownClaim.claim_type == values["claim_type"],
-                UnknownClaim.claimed == values["claimed"],
-            )
-            .execution_options(**FRESH)
-        ).one()
+        self.session.execute(
+            insert(UnknownClaim)
+            .values(claim_type=kind, claimed=claimed, created_at=utcnow())
+            .on_conflict_do_nothing()
+        )
+        found = records.unknown_claim(self.session.connection(), kind, claimed)
+        assert found is not None  # inserted just now, or there already
+        return found
 
     def _check_pin(
         self,
-        record: User | Group,
+        record: Record,
         pin: str,
         now: datetime,
         counters: Counters,
         phones: tuple[str, ...] | None,
     ) -> Verdict:
-        members = active_members(self.session, record) if isinstance(record, Group) else []
+        members = active_members(self.session, record) if record.is_group else []
         opened = pin_opens(self.hasher, record, pin, members)
         if opened is None:
             return self._fail(record, now, "wrong_pin", counters)
@@ -273,16 +249,16 @@ class Verifier:
 
     def _succeed(
         self,
-        record: User | Group,
+        record: Record,
         now: datetime,
         counters: Counters,
         reason: str,
         member: User | None = None,
         phones: tuple[str, ...] | None = None,
     ) -> Verdict:
-        model = type(record)
-        # The record is locked and was read fresh (see _find): clean counters
-        # need no write, the common case.
+        model = record.model
+        # The record is locked and was read as stored (see _find): clean
+        # counters need no write, the common case.
         if any(counters.value(record, name) for name in ("failed", "lockouts", "locked_until")):
             # Only while unlocked: a concurrent attempt may have locked it meanwhile.
             reset = self.session.execute(
@@ -296,9 +272,9 @@ class Verifier:
         subject = subject_of(self.session, record, phones, member)
         return Verdict("verified", reason, subject, member.id if member else None)
 
-    def _fail(self, counted: Counted, now: datetime, reason: str, counters: Counters) -> Verdict:
+    def _fail(self, counted: Record, now: datetime, reason: str, counters: Counters) -> Verdict:
         """Count one failure; lock once the threshold is reached."""
-        model = type(counted)
+        model = counted.model
         failed = counters.column(model, "failed")
         # The row lock taken by this UPDATE orders concurrent attempts, and each
         # sees the count the previous one left.
@@ -329,33 +305,34 @@ class Verifier:
     def _record(
         self,
         claim: Claim,
-        record: User | Group | None,
+        record: Record | None,
         verdict: Verdict,
         call_id: int | None,
     ) -> None:
-        self.session.connection().execute(
-            STORE_ATTEMPT,
+        STORE_ATTEMPT.rows(
+            self.session.connection(),
             {
                 "call_id": call_id,
                 "claim_type": claim.kind,
                 "claimed": claim.value[:64],
-                "user_id": record.id if isinstance(record, User) else None,
-                "group_id": record.id if isinstance(record, Group) else None,
+                "user_id": record.id if record is not None and record.is_user else None,
+                "group_id": record.id if record is not None and record.is_group else None,
                 "member_user_id": verdict.member_id,
                 "outcome": verdict.outcome,
                 "reason": verdict.reason,
+                "created_at": utcnow(),
             },
         )
 
 
 def pin_opens(
-    hasher: PinHasher, record: User | Group, pin: str, members: Sequence[User]
+    hasher: PinHasher, record: Record, pin: str, members: Sequence[User]
 ) -> tuple[str, User | None] | None:
     """How `pin` opens the record: its own PIN ("pin"), or for a group, the PIN
     of one of its active `members` ("member_pin", that member); None if neither."""
-    if isinstance(record, User):
-        return ("pin", None) if hasher.verify(pin, record.pin_hash) else None
-    group_pin = bool(record.pin_hash) and hasher.verify(pin, record.pin_hash)
+    if record.is_user:
+        return ("pin", None) if hasher.verify(pin, record.pin_hash or "") else None
+    group_pin = bool(record.pin_hash) and hasher.verify(pin, record.pin_hash or "")
     # Every member's PIN is checked, matched or not: the time taken must not
     # tell which member (if any) has this PIN.
     matched = [m for m in members if hasher.verify(pin, m.pin_hash)]
@@ -364,7 +341,7 @@ def pin_opens(
     return ("member_pin", matched[0]) if matched else None
 
 
-def active_members(session: Session, group: Group) -> list[User]:
+def active_members(session: Session, group: Record) -> list[User]:
     return list(
         session.scalars(
             select(User)
@@ -377,33 +354,33 @@ def active_members(session: Session, group: Group) -> list[User]:
 
 def subject_of(
     session: Session,
-    record: User | Group,
+    record: Record,
     phones: tuple[str, ...] | None = None,
     member: User | None = None,
 ) -> Subject:
     """The verified record as flows speak of it; its phones read unless given."""
     if phones is None:
-        owner = PhoneNumber.user_id if isinstance(record, User) else PhoneNumber.group_id
+        owner = PhoneNumber.user_id if record.is_user else PhoneNumber.group_id
         phones = tuple(
             session.scalars(
                 select(PhoneNumber.e164).where(owner == record.id).order_by(PhoneNumber.id)
             )
         )
     return Subject(
-        kind="user" if isinstance(record, User) else "group",
+        kind="user" if record.is_user else "group",
         id=record.id,
-        number=record.account_number if isinstance(record, User) else record.group_number,
+        number=record.number,
         name=record.name,
         phones=phones,
         member=member.name if member else None,
     )
 
 
-def _unlocked(model: type[Counted], now: datetime, counters: Counters) -> ColumnElement[bool]:
+def _unlocked(model: Model, now: datetime, counters: Counters) -> ColumnElement[bool]:
     until = counters.column(model, "locked_until")
     return or_(until.is_(None), until <= now)
 
 
-def _locked(counted: Counted, now: datetime, counters: Counters) -> bool:
+def _locked(counted: Record, now: datetime, counters: Counters) -> bool:
     until = counters.value(counted, "locked_until")
     return until is not None and bool(until > now)
