@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -275,12 +276,22 @@ def _sqlite_begin(request_wait: float | None) -> Callable[[Any], None]:
                 raise exc.OperationalError("BEGIN IMMEDIATE", None, error) from error
             if waited > wait / 10:
                 busy = wait - waited
+        # On the driver itself: this runs before every turn, and SQLAlchemy's
+        # execution costs more than the statement. SQLite's own errors (the
+        # database locked past the busy timeout) are SQLAlchemy's, as they
+        # would be from any statement.
         try:
             busy_ms = max(1, int(busy * 1000))
             if connection.info.get(BUSY_MS) != busy_ms:
-                connection.exec_driver_sql(f"PRAGMA busy_timeout={busy_ms}")
+                driver.execute(f"PRAGMA busy_timeout={busy_ms}")
                 connection.info[BUSY_MS] = busy_ms
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+            driver.execute("BEGIN IMMEDIATE" if writer else "BEGIN")
+        except sqlite3.Error as error:
+            if turns is not None:
+                turns.give_back_turn()
+            wrapped = exc.OperationalError("BEGIN IMMEDIATE" if writer else "BEGIN", None, error)
+            metrics.database_error(_snake(type(wrapped).__name__))
+            raise wrapped from error
         except BaseException:
             # SQLAlchemy leaves this connection half-begun; Glue's sessions close it.
             if turns is not None:
