@@ -6,7 +6,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from flask import Flask
+from flask import Flask, Request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField, SubmitField
@@ -52,7 +53,18 @@ def _load_user(user_id: str) -> WebUser | None:
     return WebUser(user)
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed cookie sessions, where a request without the cookie (every
+    platform request) gets its empty session without a signer made for it."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = CookieSessions()
     login_manager = LoginManager()
     # The sign-in page is the click-to-call page's (app.outbound.web).
     login_manager.login_view = "web.login"
