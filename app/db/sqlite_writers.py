@@ -11,10 +11,12 @@ and still decides; other programs writing the file are waited for by it.
 
 SQLite copies the write-ahead log into the database (a checkpoint) inside the
 COMMIT that fills it, after the write lock is let go: other writers need not
-wait for it, so it must not happen inside a turn either. Glue's connections
-turn automatic checkpoints off and, once the turn is given back, run one
-themselves every CHECKPOINT_EVERY commits that wrote (in this process, by any
-connection) and when they close.
+wait for it, so it must not happen inside a turn either, nor before the
+worker's next request (one request in CHECKPOINT_EVERY would wait for it: the
+slowest percent). Glue's connections turn automatic checkpoints off; every
+CHECKPOINT_EVERY commits that wrote (in this process, by any connection) a
+thread of the process runs one on a connection of its own, and a connection
+that closes runs one itself.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import itertools
 import logging
 import os
 import sqlite3
+import threading
 import time
 import weakref
 from typing import Any
@@ -96,7 +99,8 @@ class TurnTakingConnection(sqlite3.Connection):
     def __init__(self, database: str, *args: Any, **kwargs: Any) -> None:
         super().__init__(database, *args, **kwargs)
         # Next to the file itself, however its path is spelled.
-        self.turns = WriterTurns(os.path.realpath(database) + "-writers")
+        self.path = os.path.realpath(database)
+        self.turns = WriterTurns(self.path + "-writers")
         self.execute("PRAGMA wal_autocheckpoint=0")  # see the module's docstring
         self._changes = 0
         self._open = True
@@ -118,7 +122,7 @@ class TurnTakingConnection(sqlite3.Connection):
         if self.total_changes != self._changes:
             self._changes = self.total_changes
             if next(_commits_that_wrote) % CHECKPOINT_EVERY == 0:
-                self._checkpoint()
+                background_checkpoints(self.path).ask()
 
     def rollback(self) -> None:
         try:
@@ -133,17 +137,64 @@ class TurnTakingConnection(sqlite3.Connection):
             return
         self._open = False
         if self.total_changes and not self.in_transaction:
-            self._checkpoint()
+            checkpoint(self)
         try:
             super().close()
         finally:
             self.turns.close()
 
-    def _checkpoint(self) -> None:
-        """Copy what the log holds into the database, without waiting for anyone
-        (PASSIVE): what readers still use is left for the next time."""
-        try:
-            self.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.Error:
-            # The commit stands; the next checkpoint copies what this one did not.
-            log.warning("WAL checkpoint failed", exc_info=True)
+
+def checkpoint(connection: sqlite3.Connection) -> None:
+    """Copy what the log holds into the database, without waiting for anyone
+    (PASSIVE): what readers still use is left for the next time."""
+    try:
+        connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except sqlite3.Error:
+        # The commits stand; the next checkpoint copies what this one did not.
+        log.warning("WAL checkpoint failed", exc_info=True)
+
+
+class BackgroundCheckpoints:
+    """Checkpoints of one database file, run on a thread of this process with
+    a connection of its own (SQLite lets go of the GIL while it copies), so
+    the worker that asked goes on to its next request. Asks made while one
+    runs make one more run, not one each."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._asked = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        threading.Thread(target=self._run, name="glue-sqlite-checkpoints", daemon=True).start()
+
+    def ask(self) -> None:
+        self._idle.clear()
+        self._asked.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Whether, within `timeout` seconds, no checkpoint is asked for or running."""
+        return self._idle.wait(timeout)
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self.path, isolation_level=None)
+        while True:
+            self._asked.wait()
+            self._asked.clear()
+            checkpoint(connection)
+            if not self._asked.is_set():
+                self._idle.set()
+
+
+_background: dict[tuple[int, str], BackgroundCheckpoints] = {}
+_background_lock = threading.Lock()
+
+
+def background_checkpoints(path: str) -> BackgroundCheckpoints:
+    """This process's checkpoint thread for the database at `path` (a forked
+    worker starts its own: threads do not survive a fork)."""
+    key = (os.getpid(), path)
+    with _background_lock:
+        found = _background.get(key)
+        if found is None:
+            found = _background[key] = BackgroundCheckpoints(path)
+        return found

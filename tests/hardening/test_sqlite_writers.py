@@ -7,6 +7,7 @@ How much sooner a writer gets to write is measured by `make bench`."""
 from __future__ import annotations
 
 import itertools
+import os
 import sqlite3
 import threading
 import time
@@ -19,7 +20,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
 from app.db import WRITER, Bounds, make_engine, sqlite_writers
-from app.db.sqlite_writers import TurnTakingConnection, WriterTurns, WriterTurnTimeout
+from app.db.sqlite_writers import WriterTurns, WriterTurnTimeout
 
 BOUNDS = Bounds(busy=0.5)
 REQUEST = Flask(__name__)
@@ -124,48 +125,55 @@ def test_the_turn_and_the_database_lock_together_stay_within_the_bound(
 
 
 @pytest.fixture
-def checkpoints(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
+def checkpoints(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[bool, bool]]]:
     """Every checkpoint Glue runs, one per five commits that wrote: whether the
-    writers' turn was free at that moment."""
+    writers' turn was free at that moment, and whether a thread of its own ran
+    it (no request waits for it)."""
     monkeypatch.setattr(sqlite_writers, "CHECKPOINT_EVERY", 5)
     monkeypatch.setattr(sqlite_writers, "_commits_that_wrote", itertools.count(1))
     probe = WriterTurns(url.removeprefix("sqlite:///") + "-writers")
-    seen: list[bool] = []
-    checkpoint = TurnTakingConnection._checkpoint
+    seen: list[tuple[bool, bool]] = []
+    checkpoint = sqlite_writers.checkpoint
 
-    def probed(self: TurnTakingConnection) -> None:
+    def probed(connection: sqlite3.Connection) -> None:
+        apart = threading.current_thread().name == "glue-sqlite-checkpoints"
         try:
             probe.take(0)
         except WriterTurnTimeout:
-            seen.append(False)
+            seen.append((False, apart))
         else:
             probe.give_back()
-            seen.append(True)
-        checkpoint(self)
+            seen.append((True, apart))
+        checkpoint(connection)
 
-    monkeypatch.setattr(TurnTakingConnection, "_checkpoint", probed)
+    monkeypatch.setattr(sqlite_writers, "checkpoint", probed)
     yield seen
     probe.close()
 
 
 def test_glue_checkpoints_the_log_itself_outside_the_turns(
-    url: str, holder: Engine, checkpoints: list[bool]
+    url: str, holder: Engine, checkpoints: list[tuple[bool, bool]]
 ) -> None:
-    """SQLite would checkpoint inside a COMMIT, turn held; Glue does it after."""
+    """SQLite would checkpoint inside a COMMIT, turn held; Glue does it after,
+    on a thread of its own."""
     wal = Path(url.removeprefix("sqlite:///") + "-wal")
     with holder.connect() as conn:
         assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0
+    background = sqlite_writers.background_checkpoints(
+        os.path.realpath(url.removeprefix("sqlite:///"))
+    )
     sizes = []
     for _ in range(40):
         write(holder)
+        assert background.wait(5)  # a test reads the log's size after each copy
         sizes.append(wal.stat().st_size)
-    assert checkpoints == [True] * 8
+    assert checkpoints == [(True, True)] * 8
     # Checkpointed, the log starts again from its beginning: it stops growing.
     assert sizes[-1] <= sizes[9] < sizes[-1] * 2
 
 
 def test_writes_without_a_turn_count_too_and_a_closing_connection_checkpoints(
-    holder: Engine, checkpoints: list[bool]
+    holder: Engine, checkpoints: list[tuple[bool, bool]]
 ) -> None:
     """An API token's last use, an import, a migration: they write outside
     requests' writer turns, and a command's engine closes while a server's
@@ -173,8 +181,12 @@ def test_writes_without_a_turn_count_too_and_a_closing_connection_checkpoints(
     for _ in range(7):
         with holder.begin() as conn:  # a plain BEGIN: no turn
             conn.execute(text("INSERT INTO t VALUES (2)"))
+    path = holder.url.database
+    assert path is not None
+    assert sqlite_writers.background_checkpoints(os.path.realpath(path)).wait(5)
     with holder.begin() as conn:
         conn.execute(text("SELECT count(*) FROM t")).scalar()  # read only: not counted
     assert len(checkpoints) == 1
     holder.dispose()
     assert len(checkpoints) == 2
+    assert checkpoints[-1] == (True, False)  # the closing connection's own
