@@ -39,18 +39,30 @@ def _is_https(app: Flask) -> bool:
     return str(app.config["PUBLIC_URL"]).lower().startswith("https://")
 
 
-def add_headers(response: Response) -> Response:
-    headers = response.headers
-    headers.setdefault("Content-Security-Policy", page_policy(g.get("csp_nonce")))
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")  # frame-ancestors, for older browsers
+NO_SCRIPTS = page_policy(None)
+ALWAYS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),  # frame-ancestors, for older browsers
     # Same-origin keeps the Referer that CSRF checks may read, and tells no other
     # site which page (a call's id, say) a link was followed from.
-    headers.setdefault("Referrer-Policy", "same-origin")
+    ("Referrer-Policy", "same-origin"),
     # Every answer is about one person, call or moment: none may be stored.
-    headers.setdefault("Cache-Control", "no-store")
+    ("Cache-Control", "no-store"),
+)
+
+
+def add_headers(response: Response) -> Response:
+    """Each header the response has not set already (one pass over its headers:
+    this runs on every request)."""
+    headers = response.headers
+    present = {name.lower() for name, _ in headers.items()}
+    nonce = g.get("csp_nonce")
+    wanted = [("Content-Security-Policy", page_policy(nonce) if nonce else NO_SCRIPTS), *ALWAYS]
     if _is_https(current_app):
-        headers.setdefault("Strict-Transport-Security", HSTS)
+        wanted.append(("Strict-Transport-Security", HSTS))
+    for name, value in wanted:
+        if name.lower() not in present:
+            headers.add(name, value)
     return response
 
 
