@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import begin_write
+from app.db.driver import DriverStatement
 from app.flows import turn_store
 from app.flows.runner import Kept, delivery_key
 from app.logs import bind_action, bind_call
@@ -74,7 +75,7 @@ LEG_FINALS = ("busy", "no-answer", "failed", "canceled", "completed")
 # The status reports stored of a call, and of every call of a click-to-call action.
 # The calls are a UNION of two key lookups, not an OR: given an OR, SQLite's
 # planner (once ANALYZE has run) scans every event instead.
-STORED_REPORTS = (
+STORED_REPORTS = DriverStatement(
     select(CallEvent.call_id, CallEvent.outcome, CallEvent.payload)
     .where(
         CallEvent.kind == "status",
@@ -266,7 +267,7 @@ def _moves_on(rank: Mapping[str, int], current: str, new: str, *, read: bool) ->
 
 
 def _stored_reports(connection: Connection, call_row: int, action: int | None) -> list[Reported]:
-    rows = connection.execute(STORED_REPORTS, {"call_row": call_row, "action": action})
+    rows = STORED_REPORTS.rows(connection, {"call_row": call_row, "action": action})
     return [(row, _leg(payload or {}), outcome or "") for row, outcome, payload in rows]
 
 

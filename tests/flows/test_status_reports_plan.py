@@ -35,7 +35,7 @@ def test_the_reports_of_a_call_are_found_by_key_not_by_a_scan(tmp_path: Path) ->
             rows,
         )
         connection.exec_driver_sql("ANALYZE")
-    sql = str(STORED_REPORTS.compile(engine))
+    sql = str(STORED_REPORTS.statement.compile(engine))
     with engine.connect() as connection:
         for action in (None, 7):
             plan = connection.exec_driver_sql(
@@ -43,6 +43,6 @@ def test_the_reports_of_a_call_are_found_by_key_not_by_a_scan(tmp_path: Path) ->
             ).all()
             steps = [row[3] for row in plan]
             assert not any(step.startswith("SCAN") for step in steps), steps
-            found = connection.execute(STORED_REPORTS, {"call_row": 5, "action": action}).all()
+            found = STORED_REPORTS.rows(connection, {"call_row": 5, "action": action})
             assert [(call, outcome) for call, outcome, _ in found] == [(5, "completed")]
     engine.dispose()
