@@ -273,6 +273,20 @@ class Bench:
                     args = self.script_args(tag, users=db.users, calls=calls)
                     expected = BOUND_ROWS[scenario]
                     self.measure(r, server, engine, db, scenario, args, expected, who="bound")
+                # At the rate Glue's paced run had this round: what latency the
+                # machine and the database leave any implementation of the step.
+                paced = [
+                    run.paced_rate
+                    for run in self.runs
+                    if (run.round, run.server, run.db, run.users, run.scenario, run.pace)
+                    == (r, "glue", db.kind, db.users, "verify", "glue")
+                ]
+                if paced:
+                    args = self.script_args(f"r{r}{db.kind[0]}{db.users}bhalf", users=db.users)
+                    expected = BOUND_ROWS["verify"]
+                    self.measure(
+                        r, server, engine, db, "verify", args, expected, paced[-1], "glue", "bound"
+                    )
         finally:
             engine.dispose()
 
@@ -580,9 +594,16 @@ def summarize(
             continue
         p99 = _median(paced, "p99_ms")
         lines.append(
-            f"{'at half Glue own rate':<30} {backend:<9} {_median(paced, 'paced_rate'):>8.0f}"
+            f"{'Glue at half its own rate':<30} {backend:<9} {_median(paced, 'paced_rate'):>8.0f}"
             f" {_median(paced, 'rps'):>10.0f} {_median(paced, 'p50_ms'):>7.2f} {p99:>7.2f}"
         )
+        bound = by[("bound", backend, small, "verify", "glue")]
+        if bound:
+            lines.append(
+                f"{'the bound at the same rate':<30} {backend:<9}"
+                f" {_median(bound, 'paced_rate'):>8.0f} {_median(bound, 'rps'):>10.0f}"
+                f" {_median(bound, 'p50_ms'):>7.2f} {_median(bound, 'p99_ms'):>7.2f}"
+            )
         targets.append(
             (
                 f"p99 <= {P99_TARGET_MS:g} ms at half Glue's own verify rate",
