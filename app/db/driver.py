@@ -8,7 +8,7 @@ go through the conversions SQLAlchemy would make (JSON, dates on SQLite) and
 straight to the driver's cursor.
 
 What SQLAlchemy guarantees is kept: the statement runs in the connection's
-transaction; cursor listeners hear it; a driver error goes through the
+transaction; `before_cursor_execute` listeners hear it; a driver error goes through the
 connection's own error handling, so callers see the same exceptions (an
 IntegrityError for a copy of a delivery), a lost connection is dropped from the
 pool, and the app's error counts see it.
@@ -68,6 +68,7 @@ class DriverStatement:
             cursor.execute(compiled.sql, parameters)
             fetched = cursor.fetchall() if compiled.results else []
         except connection.dialect.loaded_dbapi.Error as error:
+            # SQLAlchemy's own handler, as its execute would call it: wraps and raises.
             connection._handle_dbapi_exception(error, compiled.sql, parameters, cursor, None)
         finally:
             cursor.close()

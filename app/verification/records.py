@@ -55,7 +55,9 @@ class Record:
         return self.model is Group
 
 
-OWNER_COUNTERS = (
+# A record's failure counts: of attempts from elsewhere, then from its own
+# phones (an unknown claim has the first three only).
+COUNTERS = (
     "failed_attempts",
     "lockouts",
     "locked_until",
@@ -71,7 +73,7 @@ def _user_with_phones(*where: Any) -> DriverStatement:
     check. Locked FOR NO KEY UPDATE (SQLite's write lock does it there), so rows
     that merely refer to the user (a new attempt, phone or action) are not held up."""
     columns = [USERS.c[name] for name in ("id", "account_number", "name", "pin_hash", "active")]
-    counters = [USERS.c[name] for name in OWNER_COUNTERS]
+    counters = [USERS.c[name] for name in COUNTERS]
     return DriverStatement(
         select(*columns, *counters, PHONES.c.e164)
         .select_from(USERS.outerjoin(PHONES, PHONES.c.user_id == USERS.c.id))
@@ -85,21 +87,21 @@ USER_BY_ACCOUNT = _user_with_phones(USERS.c.account_number == bindparam("claimed
 USER_BY_ID = _user_with_phones(USERS.c.id == bindparam("user"))
 
 
-def _group(*where: Any) -> DriverStatement:
+def _group_where(*where: Any) -> DriverStatement:
     columns = [GROUPS.c[name] for name in ("id", "group_number", "name", "pin_hash", "active")]
-    counters = [GROUPS.c[name] for name in OWNER_COUNTERS]
+    counters = [GROUPS.c[name] for name in COUNTERS]
     return DriverStatement(
         select(*columns, *counters).where(*where).with_for_update(key_share=True)
     )
 
 
-GROUP_BY_NUMBER = _group(GROUPS.c.group_number == bindparam("claimed"))
-GROUP_BY_ID = _group(GROUPS.c.id == bindparam("group"))
+GROUP_BY_NUMBER = _group_where(GROUPS.c.group_number == bindparam("claimed"))
+GROUP_BY_ID = _group_where(GROUPS.c.id == bindparam("group"))
 PHONE_OWNER = DriverStatement(
     select(PHONES.c.user_id, PHONES.c.group_id).where(PHONES.c.e164 == bindparam("e164"))
 )
 UNKNOWN_CLAIM = DriverStatement(
-    select(UNKNOWN.c.id, *(UNKNOWN.c[name] for name in OWNER_COUNTERS[:3])).where(
+    select(UNKNOWN.c.id, *(UNKNOWN.c[name] for name in COUNTERS[:3])).where(
         UNKNOWN.c.claim_type == bindparam("claim_type"), UNKNOWN.c.claimed == bindparam("claimed")
     )
 )
@@ -163,7 +165,7 @@ def unknown_claim(connection: Connection, claim_type: str, claimed: str) -> Reco
 def record_of(found: User | Group) -> Record:
     """A user or group the ORM loaded, as a check reads it."""
     number = found.account_number if isinstance(found, User) else found.group_number
-    counters = (getattr(found, name) for name in OWNER_COUNTERS)
+    counters = (getattr(found, name) for name in COUNTERS)
     return Record(
         type(found), found.id, number, found.name, found.pin_hash, found.active, *counters
     )

@@ -7,11 +7,13 @@ from sqlalchemy.orm import Session
 
 from app.models import Group, UnknownClaim, User, utcnow
 from app.verification import records
+from app.verification.lockout import LockoutPolicy
 from app.verification.records import record_of
 from app.verification.service import Verifier
 from app.verification.types import Claim
 from tests.helpers.directory import HASHER, add_group, add_user
-from tests.verification.test_verification import POLICY
+
+POLICY = LockoutPolicy(threshold=5, base_seconds=60, max_seconds=3600)
 
 
 def test_a_user_is_read_with_its_phones_in_the_order_they_were_added(session: Session) -> None:
