@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.sansio.utils import get_current_url
 
 from app.db import get_session
 from app.dialects.base import Dialect
@@ -71,7 +73,16 @@ def public_url() -> str:
     signatures use what the platform used.
     """
     base = current_app.config["PUBLIC_URL"].rstrip("/")
-    return f"{base}{request.path}" if base else request.base_url
+    if base:
+        return f"{base}{request.path}"
+    return _base_url(request.scheme, request.host, request.root_path, request.path)
+
+
+@lru_cache(maxsize=256)
+def _base_url(scheme: str, host: str, root_path: str, path: str) -> str:
+    """werkzeug's `request.base_url`, made once per address: platforms post every
+    turn of every call to the same few, and making it quotes and decodes each part."""
+    return get_current_url(scheme, host, root_path, path)
 
 
 def callback_url() -> str:
