@@ -50,7 +50,7 @@ test: install
 
 # Glue against a floor app under wrk (Debian: apt-get install -y wrk), SQLite and
 # PostgreSQL, 1k and 1M users, an overload run on each, plus the XML
-# micro-benchmark: about 11 minutes.
+# micro-benchmark: about 10 minutes.
 # BENCH_ARGS=--quick for a 3-minute pass.
 bench: install
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; exit 1; }
