@@ -122,7 +122,11 @@ class TurnTakingConnection(sqlite3.Connection):
         if self.total_changes != self._changes:
             self._changes = self.total_changes
             if next(_commits_that_wrote) % CHECKPOINT_EVERY == 0:
-                background_checkpoints(self.path).ask()
+                try:
+                    background_checkpoints(self.path).ask()
+                except Exception:
+                    # The commit stands; a later one asks again.
+                    log.warning("could not ask for a WAL checkpoint", exc_info=True)
 
     def rollback(self) -> None:
         try:
@@ -158,31 +162,52 @@ class BackgroundCheckpoints:
     """Checkpoints of one database file, run on a thread of this process with
     a connection of its own (SQLite lets go of the GIL while it copies), so
     the worker that asked goes on to its next request. Asks made while one
-    runs make one more run, not one each."""
+    runs make one more run, not one each. A thread that has died (it cannot
+    have: every error is caught, but a process may run out of threads) is
+    started again by the next ask."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._asked = threading.Event()
-        self._idle = threading.Event()
-        self._idle.set()
-        threading.Thread(target=self._run, name="glue-sqlite-checkpoints", daemon=True).start()
+        self._changed = threading.Condition()
+        self._asked = False
+        self._running = False
+        self._thread: threading.Thread | None = None
 
     def ask(self) -> None:
-        self._idle.clear()
-        self._asked.set()
+        with self._changed:
+            self._asked = True
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="glue-sqlite-checkpoints", daemon=True
+                )
+                self._thread.start()
+            self._changed.notify_all()
 
     def wait(self, timeout: float) -> bool:
         """Whether, within `timeout` seconds, no checkpoint is asked for or running."""
-        return self._idle.wait(timeout)
+        with self._changed:
+            return self._changed.wait_for(lambda: not (self._asked or self._running), timeout)
 
     def _run(self) -> None:
-        connection = sqlite3.connect(self.path, isolation_level=None)
+        connection: sqlite3.Connection | None = None
         while True:
-            self._asked.wait()
-            self._asked.clear()
-            checkpoint(connection)
-            if not self._asked.is_set():
-                self._idle.set()
+            with self._changed:
+                self._changed.wait_for(lambda: self._asked)
+                self._asked, self._running = False, True
+            try:
+                if connection is None:
+                    connection = sqlite3.connect(self.path, isolation_level=None)
+                checkpoint(connection)
+            except Exception:
+                # Opened anew for the next ask (too many open files, say).
+                log.warning("WAL checkpoint failed", exc_info=True)
+                if connection is not None:
+                    connection.close()
+                connection = None
+            finally:
+                with self._changed:
+                    self._running = False
+                    self._changed.notify_all()
 
 
 _background: dict[tuple[int, str], BackgroundCheckpoints] = {}
@@ -191,7 +216,9 @@ _background_lock = threading.Lock()
 
 def background_checkpoints(path: str) -> BackgroundCheckpoints:
     """This process's checkpoint thread for the database at `path` (a forked
-    worker starts its own: threads do not survive a fork)."""
+    worker starts its own: threads do not survive a fork). A process that
+    forks after it has asked for one (gunicorn's master never writes, and its
+    workers do not fork) could fork while SQLite holds a lock in the thread."""
     key = (os.getpid(), path)
     with _background_lock:
         found = _background.get(key)

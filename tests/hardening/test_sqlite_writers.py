@@ -190,3 +190,31 @@ def test_writes_without_a_turn_count_too_and_a_closing_connection_checkpoints(
     holder.dispose()
     assert len(checkpoints) == 2
     assert checkpoints[-1] == (True, False)  # the closing connection's own
+
+
+def test_a_checkpoint_thread_that_could_not_open_the_database_tries_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of file handles for a moment, say: the next ask opens it again, and
+    the thread lives on."""
+    path = str(tmp_path / "glue.db")
+    sqlite3.connect(path).execute("PRAGMA journal_mode=WAL").fetchall()
+    opened: list[str] = []
+    copied: list[sqlite3.Connection] = []
+    real_connect = sqlite3.connect
+
+    def connect(database: str, **kwargs: object) -> sqlite3.Connection:
+        opened.append(database)
+        if len(opened) == 1:
+            raise sqlite3.OperationalError("unable to open database file")
+        return real_connect(database, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sqlite_writers.sqlite3, "connect", connect)
+    monkeypatch.setattr(sqlite_writers, "checkpoint", copied.append)
+    background = sqlite_writers.BackgroundCheckpoints(path)
+    background.ask()
+    assert background.wait(5)
+    assert (len(opened), copied) == (1, [])
+    background.ask()
+    assert background.wait(5)
+    assert len(opened) == 2 and len(copied) == 1
