@@ -8,10 +8,13 @@ go through the conversions SQLAlchemy would make (JSON, dates on SQLite) and
 straight to the driver's cursor.
 
 What SQLAlchemy guarantees is kept: the statement runs in the connection's
-transaction; `before_cursor_execute` listeners hear it; a driver error goes through the
+transaction, which must have begun (SQLite's writers take their turn there);
+`before_cursor_execute` listeners hear it; an error goes through the
 connection's own error handling, so callers see the same exceptions (an
 IntegrityError for a copy of a delivery), a lost connection is dropped from the
-pool, and the app's error counts see it.
+pool, and the app's error counts see it. A statement whose SQL SQLAlchemy would
+complete at each execution (a column default to fill in, an expanding IN) is
+refused when it is compiled.
 """
 
 from __future__ import annotations
@@ -41,14 +44,17 @@ class _Compiled(NamedTuple):
 
 class DriverStatement:
     """`statement` run on the driver: every value it needs is a named bindparam,
-    given at each run (no column defaults are filled in)."""
+    given at each run, or a value of the statement's own."""
 
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
-        self._by_dialect: dict[str, _Compiled] = {}
+        self._by_dialect: dict[tuple[str, str], _Compiled] = {}
 
     def rows(self, connection: Connection, values: Mapping[str, Any]) -> list[Any]:
-        """Run with `values` (by bind name); the rows returned, as named tuples."""
+        """Run with `values` (by bind name) in the connection's transaction; the
+        rows returned, as named tuples."""
+        if not connection.in_transaction():
+            raise RuntimeError("a driver statement runs in a transaction that has begun")
         compiled = self._compiled(connection.dialect)
         if compiled.fixed:
             values = compiled.fixed | dict(values)
@@ -61,29 +67,38 @@ class DriverStatement:
         parameters: Sequence[Any] | dict[str, Any] = (
             processed if compiled.positional else dict(zip(compiled.names, processed, strict=True))
         )
-        cursor = connection.connection.cursor()
+        cursor = None
         try:
+            cursor = connection.connection.cursor()
             for listener in connection.dispatch.before_cursor_execute:
                 listener(connection, cursor, compiled.sql, parameters, None, False)
             cursor.execute(compiled.sql, parameters)
             fetched = cursor.fetchall() if compiled.results else []
-        except connection.dialect.loaded_dbapi.Error as error:
-            # SQLAlchemy's own handler, as its execute would call it: wraps and raises.
-            connection._handle_dbapi_exception(error, compiled.sql, parameters, cursor, None)
-        finally:
             cursor.close()
+        except BaseException as error:
+            # SQLAlchemy's own handler, as its execute calls it: it closes the
+            # cursor, wraps a driver's error, drops a lost connection, and raises.
+            connection._handle_dbapi_exception(error, compiled.sql, parameters, cursor, None)
         return [compiled.row(*_processed(row, compiled.results)) for row in fetched]
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
-        compiled = self._by_dialect.get(dialect.name)
+        key = (dialect.name, dialect.driver)
+        compiled = self._by_dialect.get(key)
         if compiled is None:
-            compiled = self._by_dialect[dialect.name] = _compile(self.statement, dialect)
+            compiled = self._by_dialect[key] = _compile(self.statement, dialect)
         return compiled
 
 
 def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
     compiled = statement.compile(dialect=dialect)
     assert isinstance(compiled, SQLCompiler)  # a statement, not DDL
+    completed = [
+        *(column.name for column in [*compiled.insert_prefetch, *compiled.update_prefetch]),
+        *compiled.literal_execute_params,
+        *compiled.post_compile_params,
+    ]
+    if completed:
+        raise ValueError(f"SQLAlchemy would complete this statement at each execution: {completed}")
     positional = compiled.positiontup is not None
     names = tuple(compiled.positiontup or compiled.binds)
     binds = tuple(

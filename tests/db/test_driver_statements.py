@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -96,3 +96,24 @@ def test_a_missing_value_is_an_error_not_a_null(app: Flask, session: Session) ->
     with pytest.raises(KeyError):
         NEW_CALL.rows(session.connection(), {"platform": "ifbyphone", "call": "c-3", "at": AT})
     session.rollback()
+
+
+def test_a_statement_sqlalchemy_would_complete_at_each_run_is_refused(
+    app: Flask, session: Session
+) -> None:
+    """Left out, `updated_at` would be SQLAlchemy's to fill in (its onupdate):
+    run on the driver it would be NULL, so the statement is refused instead."""
+    leaves_out = DriverStatement(
+        update(CALLS).values(state=bindparam("state", type_=CALLS.c.state.type))
+    )
+    with pytest.raises(ValueError, match="updated_at"):
+        leaves_out.rows(session.connection(), {"state": {}})
+    session.rollback()
+
+
+def test_a_statement_runs_only_in_a_transaction_that_has_begun(app: Flask) -> None:
+    """Where SQLite's writers take their turn, and what the pool rolls back."""
+    values = {"platform": "ifbyphone", "call": "c-4", "state": {}, "at": AT}
+    engine = app.extensions["glue.engine"]
+    with engine.connect() as connection, pytest.raises(RuntimeError, match="transaction"):
+        NEW_CALL.rows(connection, values)
