@@ -278,8 +278,8 @@ def _sqlite_begin(request_wait: float | None) -> Callable[[Any], None]:
                 busy = wait - waited
         # On the driver itself: this runs before every turn, and SQLAlchemy's
         # execution costs more than the statement. SQLite's own errors (the
-        # database locked past the busy timeout) are SQLAlchemy's, as they
-        # would be from any statement.
+        # database locked past the busy timeout) are raised as SQLAlchemy's
+        # class for them, and counted, as from any statement.
         try:
             busy_ms = max(1, int(busy * 1000))
             if connection.info.get(BUSY_MS) != busy_ms:
@@ -289,7 +289,8 @@ def _sqlite_begin(request_wait: float | None) -> Callable[[Any], None]:
         except sqlite3.Error as error:
             if turns is not None:
                 turns.give_back_turn()
-            wrapped = exc.OperationalError("BEGIN IMMEDIATE" if writer else "BEGIN", None, error)
+            statement = "BEGIN IMMEDIATE" if writer else "BEGIN"
+            wrapped = exc.DBAPIError.instance(statement, None, error, sqlite3.Error)
             metrics.database_error(_snake(type(wrapped).__name__))
             raise wrapped from error
         except BaseException:

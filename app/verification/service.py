@@ -177,6 +177,7 @@ class Verifier:
             return False
         if phones is not None:
             return e164 in phones
+        assert record.is_group  # a user is always read with its phones
         return records.group_owns_phone(self.session.connection(), record.id, e164)
 
     def _find_intended(self, user_id: int) -> tuple[Record | None, tuple[str, ...] | None]:

@@ -63,7 +63,8 @@ def test_groups_phones_and_unknown_claims(session: Session) -> None:
 
 
 def test_a_check_loads_no_orm_objects(session: Session) -> None:
-    """The hot path reads plain records: nothing lands in the session's identity map."""
+    """A check reads plain records: nothing lands in the session's identity map
+    (a group's members, when it has some, are still read as users)."""
     add_user(session, "1001", "Ada", "2468", "+13125550101")
     add_group(session, "5001", "Help line", "1111")
     session.expunge_all()
