@@ -1,4 +1,5 @@
-"""The app on a real WSGI server in a thread, for the browser tests."""
+"""The app on a real WSGI server in a thread: for the browser tests and for
+whatever must reach Glue over HTTP (a provider calling back, the sandbox)."""
 
 from __future__ import annotations
 

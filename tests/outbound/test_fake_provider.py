@@ -3,7 +3,6 @@ it for a call, and it plays the call back through Glue's status callback."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -13,14 +12,13 @@ import pytest
 import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from app import create_app
 from app.auth import tokens
 from app.db import get_session
 from app.outbound import fake_provider
-from tests.helpers.settings import TEST_SECRETS
+from tests.helpers.live_server import serve
 
 
-def serve(app: object) -> tuple[BaseWSGIServer, str]:
+def serve_fake(app: object) -> tuple[BaseWSGIServer, str]:
     server = make_server("127.0.0.1", 0, app, threaded=True)  # type: ignore[arg-type]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_port}"
@@ -31,33 +29,21 @@ def glue_and_fake(
     sqlite_template: Path, tmp_path: Path, flows_dir: Path
 ) -> Iterator[tuple[str, str, list[str]]]:
     said: list[str] = []
-    fake, fake_base = serve(fake_provider.make_app(0.2, said.append))
-    database = tmp_path / "glue.db"
-    shutil.copy(sqlite_template, database)
-    app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": f"sqlite:///{database}",
-            "FLOWS_DIR": str(flows_dir),
-            **TEST_SECRETS,
-            "DIDFORSALE_API_URL": fake_base + fake_provider.ENDPOINT,
-            "DIDFORSALE_API_KEY": "demo",
-            "ORIGINATOR_NUMBER": "+13125550199",  # the caller id of verification calls
-        },
-        instance_path=str(tmp_path / "instance"),
-    )
-    assert app.test_cli_runner().invoke(args=["demo", "load"]).exit_code == 0
-    glue, glue_base = serve(app)
-    app.config["PUBLIC_URL"] = glue_base
-    with app.app_context():
-        token = tokens.create(get_session(), "demo")
-        get_session().commit()
+    fake, fake_base = serve_fake(fake_provider.make_app(0.2, said.append))
+    provider = {
+        "DIDFORSALE_API_URL": fake_base + fake_provider.ENDPOINT,
+        "DIDFORSALE_API_KEY": "demo",
+        "ORIGINATOR_NUMBER": "+13125550199",  # the caller id of verification calls
+    }
     try:
-        yield glue_base, token, said
+        with serve(sqlite_template, tmp_path, flows_dir, **provider) as (glue_base, app):
+            app.config["PUBLIC_URL"] = glue_base
+            with app.app_context():
+                token = tokens.create(get_session(), "demo")
+                get_session().commit()
+            yield glue_base, token, said
     finally:
-        glue.shutdown()
         fake.shutdown()
-        app.extensions["glue.engine"].dispose()
 
 
 def wait_for(url: str, token: str, done: str) -> dict[str, object]:

@@ -6,8 +6,6 @@ the end, and the page saying "sandbox"."""
 from __future__ import annotations
 
 import re
-import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +14,7 @@ import pytest
 import requests
 from flask import Flask
 from lxml import html
-from werkzeug.serving import make_server
 
-from app import create_app
 from app.config import DEFAULTS
 from app.db import get_session
 from app.models import CallAction, User
@@ -26,7 +22,7 @@ from app.outbound import jobs, service
 from app.outbound.destinations import DestinationPolicy
 from app.outbound.providers import make_provider
 from app.outbound.providers.sandbox import Sandbox
-from tests.helpers.settings import TEST_SECRETS
+from tests.helpers.live_server import serve
 from tests.helpers.web_client import PASSWORDS
 
 # The shipped destination policy: the tests' numbers are all callable.
@@ -35,31 +31,14 @@ SHIPPED = DestinationPolicy.from_config(DEFAULTS)
 
 @pytest.fixture
 def glue(sqlite_template: Path, tmp_path: Path, flows_dir: Path) -> Iterator[tuple[Flask, str]]:
-    database = tmp_path / "glue.db"
-    shutil.copy(sqlite_template, database)
-    app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": f"sqlite:///{database}",
-            "FLOWS_DIR": str(flows_dir),
-            **TEST_SECRETS,
-            # What `make run` sets when no provider is chosen; nothing else.
-            "CALL_PROVIDER": "sandbox",
-            "VERIFY_PROVIDER": "sandbox",
-            "SANDBOX_ANSWER_SECONDS": 0.2,
-        },
-        instance_path=str(tmp_path / "instance"),
-    )
-    assert app.test_cli_runner().invoke(args=["demo", "load"]).exit_code == 0
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    app.config["PUBLIC_URL"] = base
-    try:
+    # What `make run` sets when no provider is chosen; nothing else.
+    sandbox = {"CALL_PROVIDER": "sandbox", "VERIFY_PROVIDER": "sandbox"}
+    with serve(sqlite_template, tmp_path, flows_dir, **sandbox, SANDBOX_ANSWER_SECONDS=0.2) as (
+        base,
+        app,
+    ):
+        app.config["PUBLIC_URL"] = base
         yield app, base
-    finally:
-        server.shutdown()
-        app.extensions["glue.engine"].dispose()
 
 
 def csrf(page: requests.Response) -> str:
