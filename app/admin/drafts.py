@@ -19,11 +19,11 @@ from pathlib import Path
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.admin.service import DiffLine, diff_lines
+from app.admin.service import DiffLine, diff_lines, record_action
 from app.db import begin_write
 from app.flows import versions
 from app.flows.loader import FLOW_NAME, RESERVED_FLOW_NAMES, Problem
-from app.models import AdminAction, FlowDraft, FlowVersion, User, utcnow
+from app.models import FlowDraft, FlowVersion, User, utcnow
 
 # /admin/flows/new is the New flow page, so no flow page could be at that address.
 ADMIN_WORDS = frozenset({"new"})
@@ -193,16 +193,8 @@ def publish_draft(
     session.execute(delete(FlowDraft).where(FlowDraft.flow == name, FlowDraft.user_id == admin.id))
     if row is not None:
         was = f"was v{current.number}" if current else "a new flow"
-        session.add(
-            AdminAction(
-                user_id=admin.id,
-                action="publish",
-                target_kind="flow",
-                target_number=name,
-                detail=f"v{row.number} ({was})" + (f": {row.note}" if row.note else ""),
-                created_at=utcnow(),
-            )
-        )
+        detail = f"v{row.number} ({was})" + (f": {row.note}" if row.note else "")
+        record_action(session, admin, "publish", "flow", name, detail)
     return row
 
 

@@ -231,16 +231,8 @@ def rollback(session: Session, admin: User, name: str, number: int) -> FlowVersi
     except versions.PublishError as exc:
         first = _problem_text(exc.problems[0]) if exc.problems else "it fails the check"
         raise AdminError(f"Version {number} of {name} cannot be published again: {first}") from None
-    session.add(
-        AdminAction(
-            user_id=admin.id,
-            action="rollback",
-            target_kind="flow",
-            target_number=name,
-            detail=f"to v{number}, published as v{new.number} (was v{published.number})",
-            created_at=utcnow(),
-        )
-    )
+    detail = f"to v{number}, published as v{new.number} (was v{published.number})"
+    record_action(session, admin, "rollback", "flow", name, detail)
     return new
 
 
@@ -362,16 +354,23 @@ def unlock(
         except DirectoryError as exc:
             raise AdminError(_sentence(str(exc))) from None
         target_kind = kind
-    action = AdminAction(
+    return record_action(session, admin, "unlock", target_kind, number, f"was: {before}")
+
+
+def record_action(
+    session: Session, admin: User, action: str, target_kind: str, target_number: str, detail: str
+) -> AdminAction:
+    """Keep who did what to which record (the caller commits)."""
+    done = AdminAction(
         user_id=admin.id,
-        action="unlock",
+        action=action,
         target_kind=target_kind,
-        target_number=number,
-        detail=f"was: {before}",
+        target_number=target_number,
+        detail=detail[:500],
         created_at=utcnow(),
     )
-    session.add(action)
-    return action
+    session.add(done)
+    return done
 
 
 def _counters(record: User | Group | UnknownClaim) -> str:

@@ -6,8 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app.admin.listings import page_of
-from app.admin.service import Page
-from app.models import AdminAction, ApiToken, User, WebhookEvent
+from app.admin.service import Page, record_action
+from app.models import ApiToken, User, WebhookEvent
 
 STATES = ("pending", "delivered", "failed")
 
@@ -43,12 +43,5 @@ def event(session: Session, event_row_id: int) -> WebhookEvent | None:
 
 def record_replay(session: Session, admin: User, found: WebhookEvent) -> None:
     """Keep who asked for a replay of which event (the caller commits)."""
-    session.add(
-        AdminAction(
-            user_id=admin.id,
-            action="replay_webhook",
-            target_kind="webhook_event",
-            target_number=found.event_id,
-            detail=f"{found.type} to token {found.token.name}"[:500],
-        )
-    )
+    detail = f"{found.type} to token {found.token.name}"
+    record_action(session, admin, "replay_webhook", "webhook_event", found.event_id, detail)
