@@ -173,13 +173,7 @@ class Bench:
                 for scenario in scenarios:
                     tag = f"r{r}{db.kind[0]}{db.users}{scenario[0]}"
                     expected = self.probe(server, engine, scenario, f"{tag}p", db)
-                    calls = self.gather_calls(server, engine, scenario, f"{tag}w", db, 1)
-                    warm = self.script_args(f"{tag}w", users=db.users, calls=calls)
-                    run_wrk(server.next_base(), self.warmup_shape(), scenario, warm)
-                    self.drain(engine)
-                    calls = self.gather_calls(server, engine, scenario, tag, db, self.o.duration)
-                    args = self.script_args(tag, users=db.users, calls=calls)
-                    self.measure(r, server, engine, db, scenario, args, expected)
+                    self.warm_and_measure(r, server, engine, db, scenario, tag, expected, "glue")
                 if paced and "verify" in scenarios:
                     own = next(
                         run.rps
@@ -265,14 +259,8 @@ class Bench:
             ) as server:
                 for scenario in SCENARIOS:
                     tag = f"r{r}{db.kind[0]}{db.users}b{scenario[0]}"
-                    calls = self.gather_calls(server, engine, scenario, f"{tag}w", db, 1)
-                    warm = self.script_args(f"{tag}w", users=db.users, calls=calls)
-                    run_wrk(server.next_base(), self.warmup_shape(), scenario, warm)
-                    self.drain(engine)
-                    calls = self.gather_calls(server, engine, scenario, tag, db, self.o.duration)
-                    args = self.script_args(tag, users=db.users, calls=calls)
                     expected = BOUND_ROWS[scenario]
-                    self.measure(r, server, engine, db, scenario, args, expected, who="bound")
+                    self.warm_and_measure(r, server, engine, db, scenario, tag, expected, "bound")
                 # At the rate Glue's paced run had this round: what latency the
                 # machine and the database leave any implementation of the step.
                 paced = [
@@ -289,6 +277,26 @@ class Bench:
                     )
         finally:
             engine.dispose()
+
+    def warm_and_measure(
+        self,
+        r: int,
+        server: Server,
+        engine: Any,
+        db: Database,
+        scenario: str,
+        tag: str,
+        expected: tuple[str, str | None],
+        who: str,
+    ) -> None:
+        """`scenario` warmed up on calls of its own, then measured at full speed."""
+        calls = self.gather_calls(server, engine, scenario, f"{tag}w", db, 1)
+        warm = self.script_args(f"{tag}w", users=db.users, calls=calls)
+        run_wrk(server.next_base(), self.warmup_shape(), scenario, warm)
+        self.drain(engine)
+        calls = self.gather_calls(server, engine, scenario, tag, db, self.o.duration)
+        args = self.script_args(tag, users=db.users, calls=calls)
+        self.measure(r, server, engine, db, scenario, args, expected, who=who)
 
     def measure(
         self,
