@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import stat
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from app import create_app
 from app.config import PROJECT_ROOT, SECRET_KEYS
+from tests.helpers.flows import shipped_copy
 
 
 def make(tmp_path: Path, **config: object):  # type: ignore[no-untyped-def]
@@ -155,8 +155,7 @@ def _renamed_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 def test_old_flow_variables_are_still_read_with_a_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    flows = tmp_path / "flows"
-    shutil.copytree(PROJECT_ROOT / "survo_forms", flows)
+    flows = shipped_copy(tmp_path / "flows")
     monkeypatch.setenv("GLUE_FORMS_DIR", str(flows))
     monkeypatch.setenv("GLUE_FORMS_RELOAD_SECONDS", "5")
     with caplog.at_level(logging.WARNING, logger="app.config"):

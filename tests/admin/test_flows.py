@@ -3,7 +3,6 @@ served as an image that cannot run script (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import lxml.html
@@ -15,7 +14,7 @@ from app.flows import graph
 from app.flows.graph import GraphError
 from app.flows.model import Flow
 from tests.helpers.admin_pages import cells, edit, page, rows
-from tests.helpers.settings import PROJECT_ROOT
+from tests.helpers.flows import shipped_copy
 
 BROKEN = """\
 description: A flow with a typo.
@@ -32,9 +31,7 @@ on:
 @pytest.fixture
 def flows_dir(tmp_path: Path) -> Path:
     """A copy of the shipped flows, for the tests to break."""
-    directory = tmp_path / "flows"
-    shutil.copytree(PROJECT_ROOT / "survo_forms", directory)
-    return directory
+    return shipped_copy(tmp_path / "flows")
 
 
 def test_every_flow_file_is_listed_ok(admin_client: FlaskClient) -> None:

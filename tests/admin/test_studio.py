@@ -4,7 +4,6 @@ broken or when the base moved) and the platforms' URLs on the flow page."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,6 +20,7 @@ from app.admin import drafts
 from app.flows import versions
 from app.models import AdminAction, FlowDraft, User
 from tests.helpers.admin_pages import ADA_PASSWORD, page, text
+from tests.helpers.flows import shipped_copy
 from tests.helpers.ifbyphone import answers, message, send
 from tests.helpers.settings import PROJECT_ROOT, TEST_SECRETS
 from tests.helpers.web_client import sign_in, token
@@ -35,9 +35,7 @@ BROKEN = WARMER.replace("pin: pin", "pin: code", 1)
 @pytest.fixture
 def flows_dir(tmp_path: Path) -> Path:
     """A copy of the shipped flows: publishing may write them."""
-    directory = tmp_path / "forms"
-    shutil.copytree(PROJECT_ROOT / "survo_forms", directory)
-    return directory
+    return shipped_copy(tmp_path / "forms")
 
 
 def submit(

@@ -11,7 +11,6 @@ the graph needs Graphviz's dot likewise.
 from __future__ import annotations
 
 import itertools
-import shutil
 import time
 from pathlib import Path
 
@@ -22,7 +21,8 @@ from flask import Flask
 from playwright.sync_api import Browser, expect
 
 from tests.helpers.browser import DESKTOP, PHONE, screenshot_path, sign_in
-from tests.helpers.settings import PROJECT_ROOT, TEST_SECRETS
+from tests.helpers.flows import shipped_copy
+from tests.helpers.settings import TEST_SECRETS
 from tests.helpers.studio import editor_ready, go_to_line_end, retype_quoted
 
 _sessions = itertools.count(1)
@@ -31,9 +31,7 @@ _sessions = itertools.count(1)
 @pytest.fixture
 def flows_dir(tmp_path: Path) -> Path:
     """A copy of the shipped flows: the tests publish new ones."""
-    directory = tmp_path / "forms"
-    shutil.copytree(PROJECT_ROOT / "survo_forms", directory)
-    return directory
+    return shipped_copy(tmp_path / "forms")
 
 
 @pytest.fixture

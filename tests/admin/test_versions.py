@@ -5,7 +5,6 @@ differs from its published version, and the call page naming its version."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,6 +18,7 @@ from app.flows import versions
 from app.flows.registry import current_registry
 from app.models import AdminAction, Call, FlowVersion, User, utcnow
 from tests.helpers.admin_pages import ADA_PASSWORD, cells, edit, page, rows, text
+from tests.helpers.flows import shipped_copy
 from tests.helpers.ifbyphone import answers, count, message, send
 from tests.helpers.settings import PROJECT_ROOT
 from tests.helpers.web_client import sign_in, token
@@ -36,9 +36,7 @@ HISTORY = f"/admin/flows/{FLOW}/versions"
 @pytest.fixture
 def flows_dir(tmp_path: Path) -> Path:
     """A copy of the shipped flows, for the tests to edit."""
-    directory = tmp_path / "forms"
-    shutil.copytree(PROJECT_ROOT / "survo_forms", directory)
-    return directory
+    return shipped_copy(tmp_path / "forms")
 
 
 def publish(session: Session, source: str, note: str = "", flow: str = FLOW) -> FlowVersion:

@@ -30,7 +30,8 @@ from app import create_app
 from app.auth.passwords import verify_password
 from app.directory.pins import PinHasher, get_hasher
 from app.models import Group, Membership, PhoneNumber, User, utcnow
-from tests.helpers.settings import PROJECT_ROOT, TEST_SECRETS
+from tests.helpers.flows import shipped_copy
+from tests.helpers.settings import TEST_SECRETS
 from tests.helpers.web_client import sign_in
 
 # Eight digits (the most the shipped flows take), so that none turns up by
@@ -819,8 +820,7 @@ def test_a_policy_wider_than_the_flows_still_refuses_a_pin_no_flow_can_take(
 def test_a_pin_one_flow_can_take_is_accepted(
     app: Flask, runner: FlaskCliRunner, hasher: PinHasher, tmp_path: Path
 ) -> None:
-    flows_dir = tmp_path / "flows"
-    shutil.copytree(PROJECT_ROOT / "survo_forms", flows_dir)
+    flows_dir = shipped_copy(tmp_path / "flows")
     verify_caller = flows_dir / "verify_caller.yaml"
     text = verify_caller.read_text()
     assert text.count("    max_digits: 8\n") == 1  # the PIN question's

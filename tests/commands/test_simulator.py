@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 from app import create_app
 from app.commands.simulator import Transcript, parse_digits
 from app.models import Call
+from tests.helpers.flows import shipped_copy
 from tests.helpers.settings import PROJECT_ROOT, TEST_SECRETS
 
 PLATFORMS = ["ifbyphone", "voipnow", "didml", "twiml"]
@@ -196,8 +197,7 @@ def test_a_flow_that_does_not_load_is_an_error(
     live_glue: tuple[Flask, str], tmp_path: Path
 ) -> None:
     app, base = live_glue
-    flows_dir = tmp_path / "flows"
-    shutil.copytree(PROJECT_ROOT / "survo_forms", flows_dir)
+    flows_dir = shipped_copy(tmp_path / "flows")
     (flows_dir / "broken.yaml").write_text("questions: []\n")
     other = create_app(
         {"TESTING": True, "DATABASE_URL": "sqlite://", "FLOWS_DIR": str(flows_dir), **TEST_SECRETS},

@@ -15,7 +15,8 @@ from flask import Flask
 from app import create_app
 from app.flows.loader import FlowFileError
 from app.flows.registry import EXTENSION, FlowRegistry, get_flow
-from tests.helpers.settings import PROJECT_ROOT, TEST_SECRETS
+from tests.helpers.flows import shipped_copy
+from tests.helpers.settings import TEST_SECRETS
 
 MakeApp = Callable[..., Flask]
 
@@ -23,9 +24,7 @@ MakeApp = Callable[..., Flask]
 @pytest.fixture
 def flows_dir(tmp_path: Path) -> Path:
     """A copy of the shipped flows that tests may edit."""
-    directory = tmp_path / "flows"
-    shutil.copytree(PROJECT_ROOT / "survo_forms", directory)
-    return directory
+    return shipped_copy(tmp_path / "flows")
 
 
 @pytest.fixture

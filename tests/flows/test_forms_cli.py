@@ -15,16 +15,14 @@ from flask.testing import FlaskCliRunner
 
 from app import create_app
 from app.flows.loader import FlowFileError, Problem, load_flow
-from tests.helpers.flows import CASES
+from tests.helpers.flows import CASES, shipped_copy
 from tests.helpers.flows import write as write_flow
 from tests.helpers.settings import PROJECT_ROOT, TEST_SECRETS
 
 
 @pytest.fixture
 def flows_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "flows"
-    shutil.copytree(PROJECT_ROOT / "survo_forms", directory)
-    return directory
+    return shipped_copy(tmp_path / "flows")
 
 
 @pytest.fixture

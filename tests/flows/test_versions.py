@@ -3,7 +3,6 @@ CLI, and how a process learns of a publish made elsewhere."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from app.flows.registry import current_registry, get_flow
 from app.models import FlowVersion
 from tests.helpers.database import POSTGRES_URL
 from tests.helpers.directory import add_user
+from tests.helpers.flows import shipped_copy
 from tests.helpers.ifbyphone import answers, follow, message, send, the_call
 from tests.helpers.services import require
 from tests.helpers.settings import PROJECT_ROOT
@@ -33,9 +33,7 @@ WELCOME = 'say: "Welcome, {name}."'
 @pytest.fixture
 def flows_dir(tmp_path: Path) -> Path:
     """A copy of the shipped flows the test may edit."""
-    directory = tmp_path / "forms"
-    shutil.copytree(PROJECT_ROOT / "survo_forms", directory)
-    return directory
+    return shipped_copy(tmp_path / "forms")
 
 
 def source(name: str = "verify_caller") -> str:
@@ -163,8 +161,7 @@ def upgrade_with_flows(url: str, flows: Path) -> list[tuple[Any, ...]]:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_migration_makes_the_valid_files_version_1(tmp_path: Path, backend: str) -> None:
-    flows = tmp_path / "flows"
-    shutil.copytree(PROJECT_ROOT / "survo_forms", flows)
+    flows = shipped_copy(tmp_path / "flows")
     (flows / "broken.yaml").write_text(source().replace("tries: 3", "tries: 30"))
     if backend == "sqlite":
         found = upgrade_with_flows(f"sqlite:///{tmp_path}/fresh.db", flows)
@@ -377,8 +374,7 @@ def test_the_release_step_publishes_on_a_fresh_database(tmp_path: Path) -> None:
         if line.startswith("release:")
     )
     assert release == "flask db upgrade && flask forms publish"
-    flows = tmp_path / "flows"
-    shutil.copytree(PROJECT_ROOT / "survo_forms", flows)
+    flows = shipped_copy(tmp_path / "flows")
     (flows / "verify_caller.yaml").write_text(source().replace(THANKS, WELCOME))
     env = {
         **os.environ,

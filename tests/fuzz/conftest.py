@@ -4,23 +4,20 @@ would be too slow to try many)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
+from tests.helpers.flows import shipped_copy
 from tests.helpers.fuzz.world import World, make_world
 from tests.helpers.metrics import METRICS_TOKEN
-from tests.helpers.settings import PROJECT_ROOT
 
 
 @pytest.fixture
 def flows_dir(tmp_path: Path) -> Path:
     """A copy of the shipped flows: a publish from the flow editor may write its file."""
-    directory = tmp_path / "forms"
-    shutil.copytree(PROJECT_ROOT / "survo_forms", directory)
-    return directory
+    return shipped_copy(tmp_path / "forms")
 
 
 @pytest.fixture

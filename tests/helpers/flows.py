@@ -3,7 +3,10 @@ must be reported at (by `load_flow` and by `flask forms check`)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+
+from tests.helpers.settings import PROJECT_ROOT
 
 # Line numbers matter: tests replace lines by number and expect problems on them.
 BASE = """\
@@ -324,3 +327,10 @@ VERIFIED_PATH = (
     "verified step 1",
     "verified step 2",
 )
+
+
+def shipped_copy(directory: Path) -> Path:
+    """A copy of the shipped flows at `directory`, for a test that edits or
+    publishes flows."""
+    shutil.copytree(PROJECT_ROOT / "survo_forms", directory)
+    return directory

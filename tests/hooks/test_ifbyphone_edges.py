@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 from pathlib import Path
 
@@ -15,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from app.models import Call, CallEvent, User, VerificationAttempt
 from tests.helpers.directory import add_group, add_user
+from tests.helpers.flows import shipped_copy
 from tests.helpers.ifbyphone import KEY, answers, count, follow, message, send, the_call
-from tests.helpers.settings import PROJECT_ROOT
 
 SURVEY_THEN_SURVO = """
 questions:
@@ -43,8 +42,7 @@ on:
 @pytest.fixture
 def flows_dir(tmp_path: Path) -> Path:
     """The shipped flows plus two of this module's own."""
-    directory = tmp_path / "flows"
-    shutil.copytree(PROJECT_ROOT / "survo_forms", directory)
+    directory = shipped_copy(tmp_path / "flows")
     (directory / "survey_then_survo.yaml").write_text(SURVEY_THEN_SURVO)
     (directory / "no_ifbyphone.yaml").write_text(NO_IFBYPHONE_BLOCK)
     return directory
