@@ -14,7 +14,9 @@ def create_app(
     strict_flows: bool = True,
 ) -> Flask:
     """Build the app. With strict_flows, a broken flow file stops start-up."""
-    app = Flask(__name__, instance_path=instance_path)
+    from app.web.flask_app import Glue
+
+    app = Glue(__name__, instance_path=instance_path)
 
     from app import config
 

@@ -315,7 +315,8 @@ def begin_write(session: Session) -> None:
     Does nothing inside a transaction that has already begun.
     """
     if not session.in_transaction():
-        session.connection(execution_options={WRITER: True})
+        # A POST's transactions begin as writers already (_in_unsafe_request).
+        session.connection(execution_options=None if _in_unsafe_request() else {WRITER: True})
 
 
 def init_app(app: Flask) -> None:
