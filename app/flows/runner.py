@@ -207,6 +207,31 @@ class TurnRunner:
             log_not_stored(dialect.NAME, "turn", flow_name, self.request_id, lost)
             return self._fallback(dialect, flow, values, url)
 
+    def shed(
+        self,
+        dialect: Dialect,
+        flow_name: str,
+        values: Mapping[str, str],
+        url: str,
+        waited: float,
+    ) -> bytes:
+        """The reply to a request that waited too long in front of Glue: the
+        flow's fallback at once, without the database, so that the requests
+        behind it are reached sooner. What it held is logged, as when the
+        database is down."""
+        flow = self.flows(flow_name)
+        log.warning(
+            "%s request shed: it waited %.2f s before a worker took it, past the queue"
+            " budget; answered with the flow's fallback",
+            dialect.NAME,
+            waited,
+        )
+        metrics.request_shed(dialect.NAME, "turn")
+        metrics.fallback_served(dialect.NAME, flow.name if flow else "-", "overload")
+        lost = masked(values, None, dialect.PLATFORM_FIELDS, self.max_length)
+        log_not_stored(dialect.NAME, "turn", flow_name, self.request_id, lost)
+        return self._fallback(dialect, flow, values, url)
+
     def _take_turn(self, dialect: Dialect, flow: Flow, turn: Turn, url: str) -> bytes:
         stable = {k: v for k, v in turn.fields.items() if k not in dialect.VOLATILE_FIELDS}
         key = delivery_key(self.secret, turn.platform, flow.name, stable)

@@ -25,7 +25,7 @@ from app.neutral.turn import MalformedRequest, Turn
 from app.rate_limits import Breach, get_limits
 from app.verification.lockout import LockoutPolicy
 from app.verification.service import Verifier
-from app.web import http_errors
+from app.web import http_errors, queue_wait
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,10 @@ def answer(dialect: Dialect, flow_name: str) -> Response:
     """Run the request's turn of `flow_name` and answer in the platform's XML."""
     started = time.perf_counter()
     values = sent_fields()
+    waited = queue_wait.over_budget(request.environ, current_app.config)
+    if waited is not None:
+        reply = turn_runner(started).shed(dialect, flow_name, values, callback_url(), waited)
+        return xml(dialect, reply)
     turn = read_turn(dialect, values, current_app.config["MAX_FIELD_LENGTH"])
     breach = get_limits().hit(request.remote_addr or "-", caller_key(turn))
     if breach is not None:

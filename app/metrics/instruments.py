@@ -57,8 +57,16 @@ DATABASE_ERRORS = Counter(
 FALLBACKS = Counter(
     "glue_fallbacks_served",
     "Platform requests answered with the flow's fallback (its error steps) "
-    "because the turn failed, by platform, flow and reason (database or error)",
+    "because the turn failed or was shed, by platform, flow and reason "
+    "(database, error or overload)",
     ["platform", "flow", "reason"],
+    registry=None,
+)
+SHED = Counter(
+    "glue_requests_shed",
+    "Platform requests answered without their work because they had waited past "
+    "GLUE_QUEUE_BUDGET in front of Glue, by platform and kind (turn or status)",
+    ["platform", "kind"],
     registry=None,
 )
 
@@ -97,3 +105,7 @@ def database_error(kind: str) -> None:
 
 def fallback_served(platform: str, flow: str, reason: str) -> None:
     FALLBACKS.labels(platform, flow, reason).inc()
+
+
+def request_shed(platform: str, kind: str) -> None:
+    SHED.labels(platform, kind).inc()

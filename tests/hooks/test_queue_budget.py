@@ -1,0 +1,221 @@
+"""A platform request that waited past GLUE_QUEUE_BUDGET in front of Glue (a
+proxy's queue, the listen backlog) is answered at once without its work: a
+turn hears the flow's fallback, a status callback gets 503 with Retry-After,
+and the log keeps what each sent (masked). Within the budget, or with the
+stamp of a proxy Glue does not trust, nothing changes."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from flask.testing import FlaskClient
+from lxml import etree
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.db import make_engine, upgrade
+from app.models import Call, CallEvent
+from app.web import queue_wait
+from tests.helpers.directory import add_user
+from tests.helpers.ifbyphone import KEY, answers, message
+from tests.helpers.metrics import METRICS_TOKEN, changes, scrape
+from tests.helpers.servers import gunicorn
+from tests.helpers.settings import TEST_SECRETS
+
+APOLOGY = "We are sorry, something went wrong. Please call again later."  # verify_caller's error
+PIN = "97310"
+DIDML_KEY = TEST_SECRETS["DIDML_SECRET"]
+
+
+@pytest.fixture
+def overrides() -> dict[str, object]:
+    return {}
+
+
+@pytest.fixture
+def app_config(app_config: dict[str, object], overrides: dict[str, object]) -> dict[str, object]:
+    budget = {"TRUSTED_PROXIES": 1, "QUEUE_BUDGET": 1.0, "METRICS_TOKEN": METRICS_TOKEN}
+    return {**app_config, **budget, **overrides}
+
+
+@pytest.fixture
+def ada(session: Session) -> None:
+    add_user(session, "1001", "Ada Lovelace", PIN, "+13125550101")
+    session.commit()
+
+
+def stamped(seconds_ago: float) -> dict[str, str]:
+    """The header a proxy sets on arrival (nginx's t=${msec})."""
+    return {"X-Request-Start": f"t={time.time() - seconds_ago:.3f}"}
+
+
+def verify(client: FlaskClient, session_id: str, headers: dict[str, str]) -> etree._Element:
+    response = client.post(
+        f"/ifbyphone/verify_caller?key={KEY}",
+        data=answers(session_id, "1001", PIN),
+        headers=headers,
+    )
+    assert response.status_code == 200 and response.mimetype == "text/xml"
+    return etree.fromstring(response.data)
+
+
+def rows(session: Session, model: type) -> int:
+    session.commit()
+    return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_a_turn_that_waited_too_long_hears_the_fallback_and_is_logged_not_stored(
+    client: FlaskClient, session: Session, ada: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = scrape(client)
+    with caplog.at_level(logging.INFO):
+        action = verify(client, "s-late", stamped(2.5))
+
+    assert message(action) == APOLOGY
+    assert rows(session, Call) == 0 and rows(session, CallEvent) == 0
+    logged = caplog.text
+    assert "ifbyphone request shed: it waited 2.5" in logged
+    assert "event not stored: platform=ifbyphone kind=turn" in logged and "s-late" in logged
+    assert PIN not in logged
+    grown = changes(before, scrape(client))
+    assert (
+        grown[
+            ("glue_requests_shed_total", frozenset({("platform", "ifbyphone"), ("kind", "turn")}))
+        ]
+        == 1.0
+    )
+    labels = {("platform", "ifbyphone"), ("flow", "verify_caller"), ("reason", "overload")}
+    assert grown[("glue_fallbacks_served_total", frozenset(labels))] == 1.0
+
+
+def test_within_the_budget_the_turn_runs(client: FlaskClient, session: Session, ada: None) -> None:
+    assert message(verify(client, "s-soon", stamped(0.3))) == "Thank you, Ada Lovelace."
+    assert rows(session, CallEvent) == 1
+
+
+@pytest.mark.parametrize(
+    "overrides", [{"TRUSTED_PROXIES": 0}, {"QUEUE_BUDGET": 0.0}], ids=["untrusted", "off"]
+)
+def test_an_untrusted_stamp_or_no_budget_sheds_nothing(
+    client: FlaskClient, session: Session, ada: None
+) -> None:
+    assert message(verify(client, "s-stamp", stamped(30))) == "Thank you, Ada Lovelace."
+    assert rows(session, CallEvent) == 1
+
+
+def test_a_status_callback_that_waited_too_long_gets_503_and_retry_after(
+    client: FlaskClient, session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        response = client.post(
+            f"/didml/status?key={DIDML_KEY}",
+            data={"callSid": "CA-late", "CallStatus": "completed", "CallDuration": "12"},
+            headers=stamped(4),
+        )
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert rows(session, CallEvent) == 0
+    assert "didml status callback shed" in caplog.text
+    assert "event not stored: platform=didml kind=status" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("value", "wait"),
+    [
+        ("t=1733580000.250", 2.0),  # seconds (nginx's ${msec})
+        ("t=1733580000250", 2.0),  # milliseconds
+        ("t=1733580000250000", 2.0),  # microseconds
+        ("1733580000250", 2.0),  # without t=
+        ("t=1733580002.500", 0.0),  # a proxy's clock a little ahead
+    ],
+)
+def test_the_stamp_is_read_in_any_unit_proxies_use(value: str, wait: float) -> None:
+    assert queue_wait.from_request_start(value, now=1733580002.25) == pytest.approx(wait)
+
+
+@pytest.mark.parametrize("value", ["", "t=", "soon", "t=nan", "t=-5", "t=1000", "t=inf"])
+def test_a_stamp_that_says_nothing_plausible_is_ignored(value: str) -> None:
+    assert queue_wait.from_request_start(value, now=1733580002.25) is None
+
+
+def test_a_socket_tells_how_long_its_request_has_waited() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        with socket.create_connection(listener.getsockname()) as client:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: glue\r\n\r\n")
+            time.sleep(0.3)  # in the backlog, as behind a busy worker
+            accepted, _ = listener.accept()
+            with accepted:
+                wait = queue_wait.from_socket(accepted)
+    assert wait is not None and 0.25 <= wait < 2.0
+    assert queue_wait.from_socket(None) is None
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Session]]:
+    """Glue on gunicorn with one sync worker and a budget of half a second."""
+    database_url = f"sqlite:///{tmp_path}/g.db"
+    engine = make_engine(database_url)
+    upgrade(engine)
+    session = Session(engine)
+    add_user(session, "1001", "Ada Lovelace", PIN, "+13125550101")
+    session.commit()
+    try:
+        with gunicorn(database_url, tmp_path, env={"GLUE_QUEUE_BUDGET": "0.5"}) as server:
+            yield server.base, session
+    finally:
+        session.close()
+        engine.dispose()
+
+
+def test_under_gunicorn_a_request_held_in_the_backlog_is_shed(
+    served: tuple[str, Session],
+) -> None:
+    base, session = served
+    host, port = base.removeprefix("http://").split(":")
+    address = (host, int(port))
+    path = f"/ifbyphone/verify_caller?{urlencode({'key': KEY})}"
+
+    def request(session_id: str) -> bytes:
+        body = urlencode(answers(session_id, "1001", PIN)).encode()
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        return head.encode() + body
+
+    # The one worker is taken by a request whose body comes slowly.
+    slow = socket.create_connection(address)
+    first = request("s-first")
+    slow.sendall(first[:-5])
+    time.sleep(0.2)
+    # Meanwhile a call's request arrives, and waits in the listen backlog.
+    late = socket.create_connection(address)
+    late.sendall(request("s-late"))
+    time.sleep(1.2)
+    slow.sendall(first[-5:])
+    answered = [_read(slow), _read(late)]
+    slow.close()
+    late.close()
+
+    said = [message(etree.fromstring(reply.partition(b"\r\n\r\n")[2])) for reply in answered]
+    assert said == ["Thank you, Ada Lovelace.", APOLOGY]
+    session.commit()
+    stored = session.scalars(select(Call.platform_call_id)).all()
+    assert stored == ["s-first"]
+
+
+def _read(sock: socket.socket) -> bytes:
+    sock.settimeout(10)
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
