@@ -3,7 +3,10 @@
 One paced wrk run per database: OVERLOAD_FACTOR x R for the overload phase,
 then RECOVERY_FACTOR x R, where R is Glue's own verify rate at full speed (the
 median of the rounds). Latency counts from when each request was due, so the
-queue that forms in wrk (one connection per thread) is the callers' wait.
+queue that forms in wrk (one connection per thread) is the callers' wait. The
+script sends each request's due time as X-Request-Start and the server trusts
+it, as behind a proxy that stamps arrivals, so Glue sheds what waited past its
+queue budget (GLUE_QUEUE_BUDGET).
 bench/lua/glue.lua writes every request's due time and latency; this module
 reads them, says what callers got in the overload phase, and how long after it
 the latency was normal again.
@@ -160,6 +163,7 @@ class Overload:
     verified: int = 0
     other_rows: dict[str, int] = field(default_factory=dict)
     not_stored: int = 0
+    shed: int = 0  # of those, shed: they had waited past Glue's queue budget
     lost: int = 0  # sent, neither stored nor logged as not stored
     stored_twice: int = 0  # rows beyond one per call
     log_problems: int = 0
@@ -196,8 +200,9 @@ def measured(
 
     The run's last second is left out of the recovery: wrk stopped during it, so
     its slowest requests may have had no time to be answered. Each request is a
-    new call whose turn stores ("turn", "verified"), or, when the database fails,
-    is logged as not stored (the caller heard the flow's fallback).
+    new call whose turn stores ("turn", "verified"), or, when the database fails
+    or the request is shed, is logged as not stored (the caller heard the flow's
+    fallback).
     """
     overload = [t for t in timings if t.due_s < overload_s]
     answered = [t.latency_ms for t in overload if t.latency_ms is not None]
@@ -207,6 +212,7 @@ def measured(
     verified = others.pop(("turn", "verified"), 0)
     stored = sum(rows.values())
     not_stored = sum("event not stored:" in line for line in log_lines)
+    shed = sum("request shed:" in line for line in log_lines)
     return Overload(
         db=db,
         users=users,
@@ -236,6 +242,7 @@ def measured(
         verified=verified,
         other_rows={f"{kind}/{outcome}": n for (kind, outcome), n in others.items()},
         not_stored=not_stored,
+        shed=shed,
         lost=max(0, sum(t.sent for t in timings) - stored - not_stored),
         stored_twice=stored - calls,
         log_problems=len(log_lines),
@@ -271,7 +278,7 @@ def table(overloads: list[Overload]) -> list[str]:
         )
     lines.append("")
     head = (
-        f"{'db':<9} {'verified':>8} {'other rows':>18} {'not stored':>10} {'lost':>5}"
+        f"{'db':<9} {'verified':>8} {'other rows':>18} {'not stored':>10} {'shed':>6} {'lost':>5}"
         f" {'twice':>5} {'normal p99 ms':>13} {'normal again after':>22} {'unanswered':>10}"
     )
     lines += [head, "-" * len(head)]
@@ -279,7 +286,7 @@ def table(overloads: list[Overload]) -> list[str]:
         other = ", ".join(f"{k} {n}" for k, n in o.other_rows.items()) or "0"
         after = normal_again(o)
         lines.append(
-            f"{o.db:<9} {o.verified:>8} {other:>18} {o.not_stored:>10} {o.lost:>5}"
+            f"{o.db:<9} {o.verified:>8} {other:>18} {o.not_stored:>10} {o.shed:>6} {o.lost:>5}"
             f" {o.stored_twice:>5} {o.threshold_ms:>13.1f} {after:>22} {o.unanswered_at_end:>10}"
         )
     for o in overloads:
@@ -289,8 +296,10 @@ def table(overloads: list[Overload]) -> list[str]:
         "Latency from when each request was due (one connection per wrk thread: the queue forms",
         "in wrk). > 5 s: answered later than the platforms' 5 s, or not at all: that caller heard",
         "the platform's failure message. Rows: call_events of the run, recovery included; not",
-        "stored: requests the app logged as not stored (it answered the flow's fallback); lost:",
-        "sent, neither stored nor logged. Normal again after: from the end of the overload phase",
+        "stored: requests the app logged as not stored (it answered the flow's fallback); shed:",
+        "of those, the ones that had waited past Glue's queue budget (the script sends each",
+        "request's due time as X-Request-Start, as a proxy stamps arrivals); lost: sent, neither",
+        "stored nor logged. Normal again after: from the end of the overload phase",
         f"to the first of {NORMAL_RUN} seconds in a row in which every request due was answered,"
         f" with a p99",
         f"within the normal p99 ({NORMAL_FACTOR:g}x the p99 paced at half Glue's own rate); the"
