@@ -101,14 +101,17 @@ DEFAULTS: dict[str, Any] = {
     "CALL_LIMIT_PER_USER": "10/minute;200/day",
     "CALL_LIMIT_PER_TOKEN": "60/minute;5000/day",
     "CODE_CALL_LIMIT_PER_USER": "3/10 minutes;10/day",
-    # Proxies in front of Glue whose X-Forwarded-For (and X-Request-Start) is
-    # trusted (0: none).
+    # Proxies in front of Glue whose X-Forwarded-For is trusted (0: none).
     "TRUSTED_PROXIES": 0,
     # Seconds a platform request may have waited in front of Glue (a proxy's
     # queue, the listen backlog) and still get its turn; one that waited longer
     # hears the flow's fallback at once (app/web/queue_wait.py). Platforms wait
     # about 5 s: this leaves the turn and the network 2. 0: no limit.
     "QUEUE_BUDGET": 3.0,
+    # Read a request's arrival from the trusted proxies' X-Request-Start: only
+    # when they overwrite it with their own stamp and their clocks are Glue's
+    # (NTP). A clock behind by the budget would have every call shed.
+    "TRUST_REQUEST_START": False,
     "DB_POOL_SIZE": 5,
     # Seconds a request waits on the database before the caller hears the flow's
     # fallback (app.db.Bounds): a free pooled connection, a new connection, a

@@ -30,6 +30,8 @@ PLATFORM_TIMEOUT_MS = 5000.0
 # second alone may be a lull in a queue, and a slow one later another process's).
 NORMAL_FACTOR = 2.0
 NORMAL_RUN = 3
+# The note of an `event not stored` line whose request was shed (app.flows.runner).
+SHED_NOTE = "shed_after_seconds"
 NOT_ANSWERED, NOT_SENT = -1, -2  # the script's latency for requests without an answer
 
 
@@ -212,7 +214,7 @@ def measured(
     verified = others.pop(("turn", "verified"), 0)
     stored = sum(rows.values())
     not_stored = sum("event not stored:" in line for line in log_lines)
-    shed = sum("request shed:" in line for line in log_lines)
+    shed = sum(SHED_NOTE in line for line in log_lines if "event not stored:" in line)
     return Overload(
         db=db,
         users=users,

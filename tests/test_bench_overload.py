@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from bench.overload import (
+    SHED_NOTE,
     Overload,
     Second,
     Timing,
@@ -140,17 +141,22 @@ def test_rows_lost_or_stored_twice_break_the_run_and_fallbacks_do_not() -> None:
 
 def test_shed_requests_are_counted_among_those_not_stored() -> None:
     timings = [Timing(i / 10, 10.0) for i in range(50)]
+    line = "ERROR [{}] app.flows.runner: event not stored: platform=ifbyphone kind=turn notes={}"
     logged = [
-        "WARNING [a] app.flows.runner: ifbyphone request shed: it waited 1.20 s before",
-        "ERROR [a] app.flows.runner: event not stored: platform=ifbyphone kind=turn",
-        "WARNING [b] app.flows.runner: ifbyphone request shed: it waited 1.31 s before",
-        "ERROR [b] app.flows.runner: event not stored: platform=ifbyphone kind=turn",
-        "ERROR [c] app.flows.runner: event not stored: platform=ifbyphone kind=turn",
+        line.format("a", '{"shed_after_seconds": 3.2}'),
+        line.format("b", '{"shed_after_seconds": 3.31}'),
+        line.format("c", "{}"),
     ]
     run = _run(timings, {("turn", "verified"): 47}, calls=47, log_lines=logged)
     assert (run.verified, run.not_stored, run.shed, run.lost, run.broken) == (47, 3, 2, 0, False)
     [row] = [line for line in table([run]) if line.startswith("sqlite ") and " 47 " in line]
     assert row.split()[1:5] == ["47", "0", "3", "2"]
+
+
+def test_the_shed_note_is_the_one_the_runner_writes() -> None:
+    from app.flows.runner import SHED_NOTE as written
+
+    assert written == SHED_NOTE
 
 
 def test_the_report_says_when_the_run_ended_before_normal() -> None:

@@ -64,7 +64,7 @@ class CookieSessions(SecureCookieSessionInterface):
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         # An empty session nobody changed sets and deletes no cookie: Flask's own
-        # save would read the cookie's six settings first to find that out.
+        # save would read the cookie's seven settings first to find that out.
         if not session and not session.modified:
             if session.accessed:
                 response.vary.add("Cookie")

@@ -45,6 +45,8 @@ MASK = "***"
 VERIFICATION_ENDS = frozenset({"verified", "failed", "locked", "no_input"})
 # Request fields that are credentials, never stored.
 CREDENTIAL_FIELDS = frozenset({"key", "apikey"})
+# The note of a request logged as not stored because it was shed: its wait (s).
+SHED_NOTE = "shed_after_seconds"
 # Fields Glue does not read are stored with the event, this many at most: the
 # rest are counted in its notes. Every name and value stored is capped too.
 MAX_UNREAD_FIELDS = 50
@@ -218,17 +220,13 @@ class TurnRunner:
         """The reply to a request that waited too long in front of Glue: the
         flow's fallback at once, without the database, so that the requests
         behind it are reached sooner. What it held is logged, as when the
-        database is down."""
+        database is down, with its wait in the notes (one line: under overload
+        every line costs a worker's time)."""
         flow = self.flows(flow_name)
-        log.warning(
-            "%s request shed: it waited %.2f s before a worker took it, past the queue"
-            " budget; answered with the flow's fallback",
-            dialect.NAME,
-            waited,
-        )
-        metrics.request_shed(dialect.NAME, "turn")
+        metrics.request_shed(dialect.NAME)
         metrics.fallback_served(dialect.NAME, flow.name if flow else "-", "overload")
         lost = masked(values, None, dialect.PLATFORM_FIELDS, self.max_length)
+        lost.notes[SHED_NOTE] = round(waited, 3)
         log_not_stored(dialect.NAME, "turn", flow_name, self.request_id, lost)
         return self._fallback(dialect, flow, values, url)
 

@@ -13,24 +13,19 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app
 from werkzeug.exceptions import HTTPException
 
 from app.db import get_session
-from app.flows.runner import Kept, log_not_stored, masked
+from app.flows.runner import log_not_stored, masked
 from app.flows.statuses import RANK, StatusReport, record_status
 from app.hooks.auth import forbidden, has_field_secret, has_secret
 from app.hooks.fields import sent_fields
 from app.hooks.twilio_signature import twilio_signature
 from app.logs import request_id
-from app.metrics import instruments as metrics
 from app.neutral.turn import MAX_CALL_ID, MAX_ID, read_number
-from app.web import queue_wait
 
 log = logging.getLogger(__name__)
-
-# Seconds a shed status callback's platform is asked to wait before it tries again.
-SHED_RETRY_AFTER = 5
 
 
 @dataclass(frozen=True)
@@ -139,9 +134,6 @@ def receive(fields: CallbackFields) -> Response:
         return _text(f"{exc}\n", 400)
     config = current_app.config
     kept = masked(values, None, fields.known, config["MAX_FIELD_LENGTH"])
-    waited = queue_wait.over_budget(request.environ, config)
-    if waited is not None:
-        return _shed(fields.platform, waited, kept)
     session = get_session()
     try:
         stored = record_status(
@@ -167,22 +159,6 @@ def receive(fields: CallbackFields) -> Response:
     if not stored:
         log.info("repeated %s status %s of call %s", fields.platform, report.status, report.call_id)
     return Response(status=204)
-
-
-def _shed(platform: str, waited: float, kept: Kept) -> Response:
-    """503 with Retry-After, at once: no caller waits on a status report, and a
-    platform that retries delivers it once the queue in front of Glue is gone.
-    The log keeps it meanwhile."""
-    log.warning(
-        "%s status callback shed: it waited %.2f s before a worker took it, past the queue budget",
-        platform,
-        waited,
-    )
-    metrics.request_shed(platform, "status")
-    log_not_stored(platform, "status", "-", request_id(), kept)
-    response = _text("busy: try again later\n", 503)
-    response.headers["Retry-After"] = str(SHED_RETRY_AFTER)
-    return response
 
 
 def _authenticate_didml() -> bool:

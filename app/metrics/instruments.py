@@ -63,10 +63,10 @@ FALLBACKS = Counter(
     registry=None,
 )
 SHED = Counter(
-    "glue_requests_shed",
-    "Platform requests answered without their work because they had waited past "
-    "GLUE_QUEUE_BUDGET in front of Glue, by platform and kind (turn or status)",
-    ["platform", "kind"],
+    "glue_turns_shed",
+    "Platform turns answered with the flow's fallback, without their work, because "
+    "they had waited past GLUE_QUEUE_BUDGET in front of Glue, by platform",
+    ["platform"],
     registry=None,
 )
 
@@ -107,5 +107,5 @@ def fallback_served(platform: str, flow: str, reason: str) -> None:
     FALLBACKS.labels(platform, flow, reason).inc()
 
 
-def request_shed(platform: str, kind: str) -> None:
-    SHED.labels(platform, kind).inc()
+def request_shed(platform: str) -> None:
+    SHED.labels(platform).inc()

@@ -6,8 +6,10 @@ wait, the larger wins:
 
 - `X-Request-Start`, stamped by a proxy on arrival (`t=` and seconds,
   milliseconds or microseconds since the epoch, told apart by size; nginx:
-  `proxy_set_header X-Request-Start "t=${msec}";`). Only a trusted proxy's:
-  anyone else could make a request look late.
+  `proxy_set_header X-Request-Start "t=${msec}";`). Only a trusted proxy's,
+  and only when GLUE_TRUST_REQUEST_START says the proxy sets it on a clock in
+  step with Glue's: anyone else could make a request look late, and a clock
+  behind by the budget would make every one look so.
 - On Linux, the accepted TCP socket (gunicorn passes it as `gunicorn.socket`):
   TCP_INFO's `tcpi_last_data_recv` is the milliseconds since the request's
   last bytes arrived, which is how long it sat in the backlog.
@@ -82,5 +84,6 @@ def over_budget(environ: Mapping[str, Any], config: Mapping[str, Any]) -> float 
     budget = float(config["QUEUE_BUDGET"])
     if budget <= 0:
         return None
-    wait = waited(environ, trust_stamp=int(config["TRUSTED_PROXIES"]) > 0)
+    trust_stamp = bool(config["TRUST_REQUEST_START"]) and int(config["TRUSTED_PROXIES"]) > 0
+    wait = waited(environ, trust_stamp)
     return wait if wait is not None and wait > budget else None

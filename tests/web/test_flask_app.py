@@ -38,20 +38,33 @@ def test_a_sync_function_is_checked_once_and_comes_back_as_it_is() -> None:
 
 def test_a_coroutine_function_is_still_handed_to_flask_every_time() -> None:
     app = Glue(__name__)
+    wrapped: list[Callable[..., object]] = []
+
+    def async_to_sync(func: Callable[..., object]) -> Callable[..., object]:
+        wrapped.append(func)
+        return lambda *args, **kwargs: None
+
+    app.async_to_sync = async_to_sync  # type: ignore[method-assign]
 
     async def view() -> str:
         await asyncio.sleep(0)
         return "x"
 
-    # Flask wraps it with asgiref, an extra Glue does not install; either way it
-    # is never taken for a sync function.
-    for _ in range(2):
-        try:
-            wrapped = app.ensure_sync(view)
-        except RuntimeError as error:
-            assert "async" in str(error)
-        else:
-            assert wrapped is not view
+    first, second = app.ensure_sync(view), app.ensure_sync(view)
+    assert first is not view and second is not view
+    assert wrapped == [view, view]
+    assert view not in app._ensured
+
+
+def test_a_callable_that_cannot_be_hashed_is_still_checked() -> None:
+    class Hook:
+        __hash__ = None  # type: ignore[assignment]
+
+        def __call__(self) -> None:
+            return None
+
+    hook = Hook()
+    assert Glue(__name__).ensure_sync(hook) is hook
 
 
 def test_the_cache_stops_growing_at_its_bound() -> None:
@@ -60,6 +73,7 @@ def test_the_cache_stops_growing_at_its_bound() -> None:
     for function in functions:
         assert app.ensure_sync(function) is function
     assert len(app._ensured) == ENSURED_MAX
+    assert functions[-1] not in app._ensured
     assert app.ensure_sync(functions[-1]) is functions[-1]
 
 
