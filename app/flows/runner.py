@@ -223,7 +223,7 @@ class TurnRunner:
         database is down, with its wait in the notes (one line: under overload
         every line costs a worker's time)."""
         flow = self.flows(flow_name)
-        metrics.request_shed(dialect.NAME)
+        metrics.turn_shed(dialect.NAME)
         metrics.fallback_served(dialect.NAME, flow.name if flow else "-", "overload")
         lost = masked(values, None, dialect.PLATFORM_FIELDS, self.max_length)
         lost.notes[SHED_NOTE] = round(waited, 3)

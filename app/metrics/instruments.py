@@ -107,5 +107,5 @@ def fallback_served(platform: str, flow: str, reason: str) -> None:
     FALLBACKS.labels(platform, flow, reason).inc()
 
 
-def request_shed(platform: str) -> None:
+def turn_shed(platform: str) -> None:
     SHED.labels(platform).inc()
