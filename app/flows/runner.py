@@ -17,6 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping
+from functools import lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote_plus, urlsplit
 
@@ -207,28 +208,7 @@ class TurnRunner:
             # with the database away nobody knows, so every answer is masked.
             lost = masked(values, None, dialect.PLATFORM_FIELDS, self.max_length)
             log_not_stored(dialect.NAME, "turn", flow_name, self.request_id, lost)
-            return self._fallback(dialect, flow, values, url)
-
-    def shed(
-        self,
-        dialect: Dialect,
-        flow_name: str,
-        values: Mapping[str, str],
-        url: str,
-        waited: float,
-    ) -> bytes:
-        """The reply to a request that waited too long in front of Glue: the
-        flow's fallback at once, without the database, so that the requests
-        behind it are reached sooner. What it held is logged, as when the
-        database is down, with its wait in the notes (one line: under overload
-        every line costs a worker's time)."""
-        flow = self.flows(flow_name)
-        metrics.turn_shed(dialect.NAME)
-        metrics.fallback_served(dialect.NAME, flow.name if flow else "-", "overload")
-        lost = masked(values, None, dialect.PLATFORM_FIELDS, self.max_length)
-        lost.notes[SHED_NOTE] = round(waited, 3)
-        log_not_stored(dialect.NAME, "turn", flow_name, self.request_id, lost)
-        return self._fallback(dialect, flow, values, url)
+            return fallback_reply(dialect, flow, values, url)
 
     def _take_turn(self, dialect: Dialect, flow: Flow, turn: Turn, url: str) -> bytes:
         stable = {k: v for k, v in turn.fields.items() if k not in dialect.VOLATILE_FIELDS}
@@ -365,7 +345,7 @@ class TurnRunner:
         self, dialect: Dialect, flow: Flow | None, values: Mapping[str, str], why: str, url: str
     ) -> bytes:
         """Keep a request that is not a readable turn: nothing a platform sends is lost."""
-        reply = self._fallback(dialect, flow, values, url)
+        reply = fallback_reply(dialect, flow, values, url)
         key = delivery_key(self.secret, dialect.NAME, flow.name if flow else "-", values)
         # Unreadable, so which field holds a PIN is unknown: every answer is masked.
         kept = masked(values, None, dialect.PLATFORM_FIELDS, self.max_length)
@@ -396,30 +376,6 @@ class TurnRunner:
             log_not_stored(dialect.NAME, "malformed", flow_name, self.request_id, kept)
         return reply
 
-    def _fallback(
-        self, dialect: Dialect, flow: Flow | None, values: Mapping[str, str], url: str
-    ) -> bytes:
-        """The flow's `error` steps, without the database (it may be down).
-
-        Resumes where the pass-through says an earlier apology stopped, so a
-        caller hears it once and then the next step, not the apology in a loop.
-        """
-        if flow is None or (dialect.NEEDS_SETTINGS and not flow.platform(dialect.NAME)):
-            return dialect.render_hangup()
-        try:
-            pass_through = dialect.parse_pass_through(values)
-            turn = read_number(pass_through.get("turn", ""), MAX_COUNTER) or 0
-            state = _resume_from_mirror(CallState(turn=turn), pass_through)
-            if state.pending is None:
-                decision = engine.start(flow, state, "error")
-            else:
-                decision = engine.resume(flow, state, *state.pending)
-            cursor = Cursor(decision.outcome, decision.index, state.turn, url)
-            return dialect.render(decision.steps, flow.platform(dialect.NAME), cursor).body
-        except Exception:
-            log.exception("flow %s has no usable fallback; hanging up", flow.name)
-            return dialect.render_hangup()
-
     def _elapsed_ms(self) -> int | None:
         if self.started is None:
             return None
@@ -428,6 +384,87 @@ class TurnRunner:
     def _stored_reply(self, key: str, url: str) -> bytes | None:
         reply = turn_store.stored_reply(self.session.connection(), key)
         return _restored(reply, url).encode() if reply is not None else None
+
+
+def shed(
+    dialect: Dialect,
+    flow: Flow | None,
+    flow_name: str,
+    values: Mapping[str, str],
+    url: str,
+    waited: float,
+    request_id: str,
+    max_length: int,
+) -> bytes:
+    """The reply to a request that waited too long in front of Glue: the
+    flow's fallback at once, without the database, so that the requests
+    behind it are reached sooner. What it held is logged, as when the
+    database is down, with its wait in the notes (one line: under overload
+    every line costs a worker's time)."""
+    metrics.turn_shed(dialect.NAME)
+    metrics.fallback_served(dialect.NAME, flow.name if flow else "-", "overload")
+    lost = masked(values, None, dialect.PLATFORM_FIELDS, max_length)
+    lost.notes[SHED_NOTE] = round(waited, 3)
+    log_not_stored(dialect.NAME, "turn", flow_name, request_id, lost)
+    return fallback_reply(dialect, flow, values, url)
+
+
+def fallback_reply(
+    dialect: Dialect, flow: Flow | None, values: Mapping[str, str], url: str
+) -> bytes:
+    """The flow's `error` steps, without the database (it may be down).
+
+    Resumes where the pass-through says an earlier apology stopped, so a
+    caller hears it once and then the next step, not the apology in a loop.
+    """
+    if flow is None or (dialect.NEEDS_SETTINGS and not flow.platform(dialect.NAME)):
+        return dialect.render_hangup()
+    try:
+        pass_through = dialect.parse_pass_through(values)
+        turn = read_number(pass_through.get("turn", ""), MAX_COUNTER) or 0
+        state = _resume_from_mirror(CallState(turn=turn), pass_through)
+        key = _Fallback(dialect, flow, state.turn, state.pending, state.outcome, url)
+        return _rendered_fallback(key)
+    except Exception:
+        log.exception("flow %s has no usable fallback; hanging up", flow.name)
+        return dialect.render_hangup()
+
+
+class _Fallback(NamedTuple):
+    """What a fallback reply depends on; the same dialect and flow objects, not
+    equal ones (a flow edited and published again is a new object)."""
+
+    dialect: Dialect
+    flow: Flow
+    turn: int
+    pending: tuple[str, int] | None
+    outcome: str | None
+    url: str
+
+    def __hash__(self) -> int:
+        return hash((id(self.dialect), id(self.flow), *self[2:]))
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, _Fallback)
+            and self.dialect is other.dialect
+            and self.flow is other.flow
+            and self[2:] == other[2:]
+        )
+
+
+@lru_cache(maxsize=1024)
+def _rendered_fallback(key: _Fallback) -> bytes:
+    """Rendered once per flow, URL and point in the apology: when the database
+    is down or requests are shed, every request needs one and they are few.
+    The cache holds its flows, so an id here is never a later object's."""
+    state = CallState(turn=key.turn, pending=key.pending, outcome=key.outcome)
+    if state.pending is None:
+        decision = engine.start(key.flow, state, "error")
+    else:
+        decision = engine.resume(key.flow, state, *state.pending)
+    cursor = Cursor(decision.outcome, decision.index, state.turn, key.url)
+    return key.dialect.render(decision.steps, key.flow.platform(key.dialect.NAME), cursor).body
 
 
 def _answers_an_earlier_reply(turn: Turn, state: CallState) -> bool:

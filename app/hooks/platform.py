@@ -16,7 +16,7 @@ from app.db import get_session
 from app.dialects.base import Dialect
 from app.directory.pins import get_hasher
 from app.flows.registry import get_flow, get_flow_version
-from app.flows.runner import TurnRunner, read_turn
+from app.flows.runner import TurnRunner, read_turn, shed
 from app.hooks.auth import forbidden, has_secret
 from app.hooks.fields import sent_fields
 from app.logs import request_id
@@ -119,11 +119,13 @@ def answer(dialect: Dialect, flow_name: str) -> Response:
     """Run the request's turn of `flow_name` and answer in the platform's XML."""
     started = time.perf_counter()
     values = sent_fields()
+    limit = current_app.config["MAX_FIELD_LENGTH"]
     waited = queue_wait.over_budget(request.environ, current_app.config)
     if waited is not None:
-        reply = turn_runner(started).shed(dialect, flow_name, values, callback_url(), waited)
+        flow = get_flow(flow_name)
+        reply = shed(dialect, flow, flow_name, values, callback_url(), waited, request_id(), limit)
         return xml(dialect, reply)
-    turn = read_turn(dialect, values, current_app.config["MAX_FIELD_LENGTH"])
+    turn = read_turn(dialect, values, limit)
     breach = get_limits().hit(request.remote_addr or "-", caller_key(turn))
     if breach is not None:
         return refuse(dialect, flow_name, breach)
