@@ -108,6 +108,10 @@ DEFAULTS: dict[str, Any] = {
     # hears the flow's fallback at once (app/web/queue_wait.py). Platforms wait
     # about 5 s: this leaves the turn and the network 2. 0: no limit.
     "QUEUE_BUDGET": 3.0,
+    # Seconds of wait past which a turn is shed too while the queue stands
+    # (every turn waited longer for a second on end: sustained overload, not a
+    # burst), so that the callers served wait about this long. 0: the budget only.
+    "QUEUE_TARGET": 0.1,
     # Read a request's arrival from the trusted proxies' X-Request-Start: only
     # when they overwrite it with their own stamp and their clocks are Glue's
     # (NTP). A clock behind by the budget would have every call shed.

@@ -120,7 +120,8 @@ def answer(dialect: Dialect, flow_name: str) -> Response:
     started = time.perf_counter()
     values = sent_fields()
     limit = current_app.config["MAX_FIELD_LENGTH"]
-    waited = queue_wait.over_budget(request.environ, current_app.config)
+    standing = current_app.extensions[queue_wait.EXTENSION]
+    waited = queue_wait.too_late(request.environ, current_app.config, standing)
     if waited is not None:
         flow = get_flow(flow_name)
         reply = shed(dialect, flow, flow_name, values, callback_url(), waited, request_id(), limit)

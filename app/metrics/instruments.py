@@ -65,8 +65,17 @@ FALLBACKS = Counter(
 SHED = Counter(
     "glue_turns_shed",
     "Platform turns answered with the flow's fallback, without their work, because "
-    "they had waited past GLUE_QUEUE_BUDGET in front of Glue, by platform",
+    "they had waited in front of Glue past GLUE_QUEUE_BUDGET, or past "
+    "GLUE_QUEUE_TARGET while the queue stood, by platform",
     ["platform"],
+    registry=None,
+)
+
+QUEUE_WAIT = Histogram(
+    "glue_request_queue_seconds",
+    "Seconds platform turns had waited in front of Glue (a proxy's queue, the "
+    "listen backlog) when a worker began them",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     registry=None,
 )
 
@@ -109,3 +118,7 @@ def fallback_served(platform: str, flow: str, reason: str) -> None:
 
 def turn_shed(platform: str) -> None:
     SHED.labels(platform).inc()
+
+
+def queue_waited(seconds: float) -> None:
+    QUEUE_WAIT.observe(seconds)

@@ -13,6 +13,14 @@ wait, the larger wins:
 - On Linux, the accepted TCP socket (gunicorn passes it as `gunicorn.socket`):
   TCP_INFO's `tcpi_last_data_recv` is the milliseconds since the request's
   last bytes arrived, which is how long it sat in the backlog.
+
+A turn is shed when it waited past GLUE_QUEUE_BUDGET, or past the much shorter
+GLUE_QUEUE_TARGET while the queue stands: when every turn this process began
+for STANDING_INTERVAL had waited past the target (the controlled-delay rule).
+A burst drains within the interval and loses nobody; under sustained overload
+the queue stays at about the target instead of the budget, so the callers
+served are answered about as soon as on a quiet day, and the others hear the
+apology at once rather than after the budget's silence.
 """
 
 from __future__ import annotations
@@ -24,10 +32,16 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from app.metrics import instruments as metrics
+
 # struct tcp_info (linux/tcp.h): eight one-byte fields, then 32-bit ones, of
 # which tcpi_last_data_recv is the twelfth.
 TCP_INFO_SIZE = 104
 LAST_DATA_RECV = 52
+EXTENSION = "glue.standing_queue"
+# How long every turn must have waited past the target before the queue is
+# taken to stand: a burst of callers clears within it.
+STANDING_INTERVAL = 1.0
 # A stamp this far from the clock is a wrong clock or unit, not a queue.
 PLAUSIBLE_SECONDS = 3600.0
 # Seconds since the epoch stay below this until the year 5138; milliseconds and
@@ -78,12 +92,50 @@ def from_socket(sock: Any) -> float | None:
     return float(milliseconds) / 1000
 
 
-def over_budget(environ: Mapping[str, Any], config: Mapping[str, Any]) -> float | None:
-    """The request's wait when it is past GLUE_QUEUE_BUDGET (its caller has used
-    up that much of the platform's few seconds already); else None."""
+class StandingQueue:
+    """Whether the queue in front of this process stands: every turn it began
+    for the last `interval` seconds had waited past the target. One per
+    process (app.extensions); threads racing on it cost at most one request's
+    early or late switch."""
+
+    def __init__(self, interval: float = STANDING_INTERVAL) -> None:
+        self.interval = interval
+        self._above_since: float | None = None  # since when every wait was past the target
+        self._last_shed: float | None = None
+
+    def stands(self, wait: float, target: float, now: float) -> bool:
+        """Note a turn's `wait` at `now` (monotonic seconds): True when it waited
+        past `target` and the queue stands."""
+        if wait <= target:
+            self._above_since = None
+            return False
+        if self._above_since is None:
+            # Past the target again soon after shedding: the same overload, so
+            # shedding goes on at once rather than after another interval.
+            recent = self._last_shed is not None and now - self._last_shed < self.interval
+            self._above_since = now - self.interval if recent else now
+        if now - self._above_since < self.interval:
+            return False
+        self._last_shed = now
+        return True
+
+
+def too_late(
+    environ: Mapping[str, Any], config: Mapping[str, Any], standing: StandingQueue
+) -> float | None:
+    """The turn's wait when it should be shed: past GLUE_QUEUE_BUDGET (its
+    caller has used up that much of the platform's few seconds already), or
+    past GLUE_QUEUE_TARGET while the queue stands; else None. Every wait
+    known is counted, shedding or not (glue_request_queue_seconds)."""
+    trust_stamp = bool(config["TRUST_REQUEST_START"]) and int(config["TRUSTED_PROXIES"]) > 0
+    wait = waited(environ, trust_stamp)
+    if wait is None:
+        return None
+    metrics.queue_waited(wait)
     budget = float(config["QUEUE_BUDGET"])
     if budget <= 0:
         return None
-    trust_stamp = bool(config["TRUST_REQUEST_START"]) and int(config["TRUSTED_PROXIES"]) > 0
-    wait = waited(environ, trust_stamp)
-    return wait if wait is not None and wait > budget else None
+    target = float(config["QUEUE_TARGET"])
+    if wait > budget or (target > 0 and standing.stands(wait, target, time.monotonic())):
+        return wait
+    return None

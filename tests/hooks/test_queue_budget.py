@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree
 from sqlalchemy import func, select
@@ -112,6 +113,49 @@ def test_an_untrusted_stamp_or_no_budget_sheds_nothing(
 ) -> None:
     assert message(verify(client, "s-stamp", stamped(30))) == "Thank you, Ada Lovelace."
     assert rows(session, CallEvent) == 1
+
+
+def test_under_a_standing_queue_a_turn_past_the_target_is_shed(
+    app: Flask, client: FlaskClient, session: Session, ada: None
+) -> None:
+    # A queue that has stood for its interval already (0 s here, 1 s in Glue).
+    app.extensions[queue_wait.EXTENSION] = queue_wait.StandingQueue(interval=0.0)
+    before = scrape(client)
+    assert message(verify(client, "s-stood", stamped(0.5))) == APOLOGY  # within the budget
+    assert message(verify(client, "s-fresh", stamped(0.02))) == "Thank you, Ada Lovelace."
+    assert rows(session, CallEvent) == 1
+    grown = changes(before, scrape(client))
+    assert grown[("glue_turns_shed_total", frozenset({("platform", "ifbyphone")}))] == 1.0
+    # Each turn's wait is counted: two turns, both in the histogram.
+    assert grown[("glue_request_queue_seconds_count", frozenset())] == 2.0
+    assert grown[("glue_request_queue_seconds_bucket", frozenset({("le", "0.05")}))] == 1.0
+
+
+@pytest.mark.parametrize("overrides", [{"QUEUE_TARGET": 0.0}], ids=["budget-only"])
+def test_without_a_target_only_the_budget_sheds(
+    app: Flask, client: FlaskClient, session: Session, ada: None
+) -> None:
+    app.extensions[queue_wait.EXTENSION] = queue_wait.StandingQueue(interval=0.0)
+    assert message(verify(client, "s-stood", stamped(0.5))) == "Thank you, Ada Lovelace."
+    assert rows(session, CallEvent) == 1
+
+
+def test_a_burst_sheds_nothing_until_the_queue_has_stood_its_interval() -> None:
+    standing, target = queue_wait.StandingQueue(interval=1.0), 0.1
+    # A burst: every turn past the target, for less than the interval.
+    assert not any(standing.stands(0.4, target, now) for now in (10.0, 10.3, 10.9))
+    assert not standing.stands(0.05, target, 11.0)  # drained: the next one waited little
+    # Past the target from 12.0 on: standing once a whole interval has gone by.
+    assert not standing.stands(0.5, target, 12.0)
+    assert not standing.stands(0.5, target, 12.9)
+    assert standing.stands(0.5, target, 13.0)
+    assert not standing.stands(0.05, target, 13.1)  # within the target: never shed
+    # Past it again soon after shedding: the same overload, shed at once.
+    assert standing.stands(0.3, target, 13.2)
+    # Long after the last shed, a new queue gets its interval again.
+    assert not standing.stands(0.05, target, 20.0)
+    assert not standing.stands(0.3, target, 20.1)
+    assert standing.stands(0.3, target, 21.1)
 
 
 def test_a_status_callback_is_never_shed(client: FlaskClient, session: Session) -> None:
