@@ -121,7 +121,7 @@ def answer(dialect: Dialect, flow_name: str) -> Response:
     values = sent_fields()
     limit = current_app.config["MAX_FIELD_LENGTH"]
     standing = current_app.extensions[queue_wait.EXTENSION]
-    waited = queue_wait.too_late(request.environ, current_app.config, standing)
+    waited = queue_wait.too_late(request.environ, current_app.config, standing, dialect.NAME)
     if waited is not None:
         flow = get_flow(flow_name)
         reply = shed(dialect, flow, flow_name, values, callback_url(), waited, request_id(), limit)

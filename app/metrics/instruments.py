@@ -74,7 +74,8 @@ SHED = Counter(
 QUEUE_WAIT = Histogram(
     "glue_request_queue_seconds",
     "Seconds platform turns had waited in front of Glue (a proxy's queue, the "
-    "listen backlog) when a worker began them",
+    "listen backlog) when a worker began them, by platform",
+    ["platform"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     registry=None,
 )
@@ -120,5 +121,5 @@ def turn_shed(platform: str) -> None:
     SHED.labels(platform).inc()
 
 
-def queue_waited(seconds: float) -> None:
-    QUEUE_WAIT.observe(seconds)
+def queue_waited(platform: str, seconds: float) -> None:
+    QUEUE_WAIT.labels(platform).observe(seconds)

@@ -121,9 +121,9 @@ class StandingQueue:
 
 
 def too_late(
-    environ: Mapping[str, Any], config: Mapping[str, Any], standing: StandingQueue
+    environ: Mapping[str, Any], config: Mapping[str, Any], standing: StandingQueue, platform: str
 ) -> float | None:
-    """The turn's wait when it should be shed: past GLUE_QUEUE_BUDGET (its
+    """The `platform`'s turn's wait when it should be shed: past GLUE_QUEUE_BUDGET (its
     caller has used up that much of the platform's few seconds already), or
     past GLUE_QUEUE_TARGET while the queue stands; else None. Every wait
     known is counted, shedding or not (glue_request_queue_seconds)."""
@@ -131,7 +131,7 @@ def too_late(
     wait = waited(environ, trust_stamp)
     if wait is None:
         return None
-    metrics.queue_waited(wait)
+    metrics.queue_waited(platform, wait)
     budget = float(config["QUEUE_BUDGET"])
     if budget <= 0:
         return None
