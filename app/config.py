@@ -106,7 +106,7 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a platform request may have waited in front of Glue (a proxy's
     # queue, the listen backlog) and still get its turn; one that waited longer
     # hears the flow's fallback at once (app/web/queue_wait.py). Platforms wait
-    # about 5 s: this leaves the turn and the network 2. 0: no limit.
+    # about 5 s: this leaves the turn and the network 2. 0: no shedding at all.
     "QUEUE_BUDGET": 3.0,
     # Seconds of wait past which a turn is shed too while the queue stands
     # (every turn waited longer for a second on end: sustained overload, not a
@@ -114,7 +114,7 @@ DEFAULTS: dict[str, Any] = {
     "QUEUE_TARGET": 0.1,
     # Read a request's arrival from the trusted proxies' X-Request-Start: only
     # when they overwrite it with their own stamp and their clocks are Glue's
-    # (NTP). A clock behind by the budget would have every call shed.
+    # (NTP). A clock behind by the target would have every call shed.
     "TRUST_REQUEST_START": False,
     "DB_POOL_SIZE": 5,
     # Seconds a request waits on the database before the caller hears the flow's

@@ -6,7 +6,8 @@ median of the rounds). Latency counts from when each request was due, so the
 queue that forms in wrk (one connection per thread) is the callers' wait. The
 script sends each request's due time as X-Request-Start and the server trusts
 it, as behind a proxy that stamps arrivals, so Glue sheds what waited past its
-queue budget (GLUE_QUEUE_BUDGET).
+queue budget (GLUE_QUEUE_BUDGET), or past its target while the queue stood
+(GLUE_QUEUE_TARGET).
 bench/lua/glue.lua writes every request's due time and latency; this module
 reads them, says what callers got in the overload phase, and how long after it
 the latency was normal again.
@@ -165,7 +166,7 @@ class Overload:
     verified: int = 0
     other_rows: dict[str, int] = field(default_factory=dict)
     not_stored: int = 0
-    shed: int = 0  # of those, shed: they had waited past Glue's queue budget
+    shed: int = 0  # of those, shed: they had waited past Glue's budget or target
     lost: int = 0  # sent, neither stored nor logged as not stored
     stored_twice: int = 0  # rows beyond one per call
     log_problems: int = 0
@@ -299,9 +300,10 @@ def table(overloads: list[Overload]) -> list[str]:
         "in wrk). > 5 s: answered later than the platforms' 5 s, or not at all: that caller heard",
         "the platform's failure message. Rows: call_events of the run, recovery included; not",
         "stored: requests the app logged as not stored (it answered the flow's fallback); shed:",
-        "of those, the ones that had waited past Glue's queue budget (the script sends each",
-        "request's due time as X-Request-Start, as a proxy stamps arrivals); lost: sent, neither",
-        "stored nor logged. Normal again after: from the end of the overload phase",
+        "of those, the ones that had waited past Glue's queue budget, or its target while the",
+        "queue stood (the script sends each request's due time as X-Request-Start, as a proxy",
+        "stamps arrivals); lost: sent, neither stored nor logged. Normal again after: from the",
+        "end of the overload phase",
         f"to the first of {NORMAL_RUN} seconds in a row in which every request due was answered,"
         f" with a p99",
         f"within the normal p99 ({NORMAL_FACTOR:g}x the p99 paced at half Glue's own rate); the"

@@ -200,7 +200,8 @@ class Bench:
         o = self.o
         rate, rate2 = own * overload.OVERLOAD_FACTOR, own * overload.RECOVERY_FACTOR
         # As behind a proxy that stamps each request's arrival: the script sends
-        # its due time as X-Request-Start, and Glue sheds past its queue budget.
+        # its due time as X-Request-Start, and Glue sheds past its queue budget
+        # (or its target, while the queue stands).
         trusted = {"GLUE_TRUSTED_PROXIES": "1", "GLUE_TRUST_REQUEST_START": "true"}
         env = glue_env(db.url, self.workdir, trusted)
         engine = dataset.engine_for(db)

@@ -17,7 +17,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping
-from functools import lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote_plus, urlsplit
 
@@ -28,6 +27,7 @@ from app.db import begin_write
 from app.dialects.base import Cursor, Dialect
 from app.flows import engine, progress, turn_store
 from app.flows.engine import CallState
+from app.flows.fallback import fallback_reply, resume_from_mirror
 from app.flows.model import Flow
 from app.logs import bind_call
 from app.metrics import instruments as metrics
@@ -278,7 +278,7 @@ class TurnRunner:
                 duration_ms=self._elapsed_ms(),
             )
 
-        state = _resume_from_mirror(CallState.from_json(call.state), turn.pass_through)
+        state = resume_from_mirror(CallState.from_json(call.state), turn.pass_through)
         if _answers_an_earlier_reply(turn, state):
             # A late or replayed request (a second post to an old <Gather>, a
             # stale turn): it changes nothing and hears the current reply again.
@@ -389,8 +389,9 @@ class TurnRunner:
 def shed(
     dialect: Dialect,
     flow: Flow | None,
-    flow_name: str,
     values: Mapping[str, str],
+    *,
+    flow_name: str,
     url: str,
     waited: float,
     request_id: str,
@@ -407,64 +408,6 @@ def shed(
     lost.notes[SHED_NOTE] = round(waited, 3)
     log_not_stored(dialect.NAME, "turn", flow_name, request_id, lost)
     return fallback_reply(dialect, flow, values, url)
-
-
-def fallback_reply(
-    dialect: Dialect, flow: Flow | None, values: Mapping[str, str], url: str
-) -> bytes:
-    """The flow's `error` steps, without the database (it may be down).
-
-    Resumes where the pass-through says an earlier apology stopped, so a
-    caller hears it once and then the next step, not the apology in a loop.
-    """
-    if flow is None or (dialect.NEEDS_SETTINGS and not flow.platform(dialect.NAME)):
-        return dialect.render_hangup()
-    try:
-        pass_through = dialect.parse_pass_through(values)
-        turn = read_number(pass_through.get("turn", ""), MAX_COUNTER) or 0
-        state = _resume_from_mirror(CallState(turn=turn), pass_through)
-        key = _Fallback(dialect, flow, state.turn, state.pending, state.outcome, url)
-        return _rendered_fallback(key)
-    except Exception:
-        log.exception("flow %s has no usable fallback; hanging up", flow.name)
-        return dialect.render_hangup()
-
-
-class _Fallback(NamedTuple):
-    """What a fallback reply depends on; the same dialect and flow objects, not
-    equal ones (a flow edited and published again is a new object)."""
-
-    dialect: Dialect
-    flow: Flow
-    turn: int
-    pending: tuple[str, int] | None
-    outcome: str | None
-    url: str
-
-    def __hash__(self) -> int:
-        return hash((id(self.dialect), id(self.flow), *self[2:]))
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, _Fallback)
-            and self.dialect is other.dialect
-            and self.flow is other.flow
-            and self[2:] == other[2:]
-        )
-
-
-@lru_cache(maxsize=1024)
-def _rendered_fallback(key: _Fallback) -> bytes:
-    """Rendered once per flow, URL and point in the apology: when the database
-    is down or requests are shed, every request needs one and they are few.
-    The cache holds its flows, so an id here is never a later object's."""
-    state = CallState(turn=key.turn, pending=key.pending, outcome=key.outcome)
-    if state.pending is None:
-        decision = engine.start(key.flow, state, "error")
-    else:
-        decision = engine.resume(key.flow, state, *state.pending)
-    cursor = Cursor(decision.outcome, decision.index, state.turn, key.url)
-    return key.dialect.render(decision.steps, key.flow.platform(key.dialect.NAME), cursor).body
 
 
 def _answers_an_earlier_reply(turn: Turn, state: CallState) -> bool:
@@ -489,16 +432,3 @@ def _restored(reply: str, url: str) -> str:
     for secret in parse_qs(urlsplit(url).query).get("key", []):
         reply = reply.replace(f"key={MASK}", f"key={quote_plus(secret)}")
     return reply
-
-
-def _resume_from_mirror(state: CallState, pass_through: Mapping[str, str]) -> CallState:
-    """Pick up an apology sequence that was sent while the database was unreachable.
-
-    Only the `error` outcome is taken from the platform's pass-through: it needs
-    no verified record, so a forged `p_t` can lead nowhere but to an apology.
-    """
-    outcome, _, index = pass_through.get("next", "").partition(":")
-    position = read_number(index, MAX_COUNTER)
-    if state.pending is None and outcome == "error" and position is not None:
-        return CallState(turn=state.turn, pending=("error", position), outcome="error")
-    return state

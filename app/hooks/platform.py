@@ -123,8 +123,16 @@ def answer(dialect: Dialect, flow_name: str) -> Response:
     standing = current_app.extensions[queue_wait.EXTENSION]
     waited = queue_wait.too_late(request.environ, current_app.config, standing, dialect.NAME)
     if waited is not None:
-        flow = get_flow(flow_name)
-        reply = shed(dialect, flow, flow_name, values, callback_url(), waited, request_id(), limit)
+        reply = shed(
+            dialect,
+            get_flow(flow_name),
+            values,
+            flow_name=flow_name,
+            url=callback_url(),
+            waited=waited,
+            request_id=request_id(),
+            max_length=limit,
+        )
         return xml(dialect, reply)
     turn = read_turn(dialect, values, limit)
     breach = get_limits().hit(request.remote_addr or "-", caller_key(turn))

@@ -121,5 +121,11 @@ def turn_shed(platform: str) -> None:
     SHED.labels(platform).inc()
 
 
+_queue_series: dict[str, Any] = {}
+
+
 def queue_waited(platform: str, seconds: float) -> None:
-    QUEUE_WAIT.labels(platform).observe(seconds)
+    series = _queue_series.get(platform)
+    if series is None:
+        series = _queue_series[platform] = QUEUE_WAIT.labels(platform)
+    series.observe(seconds)

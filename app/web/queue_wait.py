@@ -9,7 +9,8 @@ wait, the larger wins:
   `proxy_set_header X-Request-Start "t=${msec}";`). Only a trusted proxy's,
   and only when GLUE_TRUST_REQUEST_START says the proxy sets it on a clock in
   step with Glue's: anyone else could make a request look late, and a clock
-  behind by the budget would make every one look so.
+  behind by the target would make every one look so, and be shed once that
+  looked like a standing queue.
 - On Linux, the accepted TCP socket (gunicorn passes it as `gunicorn.socket`):
   TCP_INFO's `tcpi_last_data_recv` is the milliseconds since the request's
   last bytes arrived, which is how long it sat in the backlog.
@@ -17,10 +18,10 @@ wait, the larger wins:
 A turn is shed when it waited past GLUE_QUEUE_BUDGET, or past the much shorter
 GLUE_QUEUE_TARGET while the queue stands: when every turn this process began
 for STANDING_INTERVAL had waited past the target (the controlled-delay rule).
-A burst drains within the interval and loses nobody; under sustained overload
-the queue stays at about the target instead of the budget, so the callers
-served are answered about as soon as on a quiet day, and the others hear the
-apology at once rather than after the budget's silence.
+A burst that the workers clear within the interval loses nobody; under
+sustained overload the queue stays at about the target instead of the budget,
+so the callers served wait about the target, and the others hear the apology
+at once rather than after the budget's silence.
 """
 
 from __future__ import annotations
@@ -95,26 +96,32 @@ def from_socket(sock: Any) -> float | None:
 class StandingQueue:
     """Whether the queue in front of this process stands: every turn it began
     for the last `interval` seconds had waited past the target. One per
-    process (app.extensions); threads racing on it cost at most one request's
-    early or late switch."""
+    process (app.extensions). Under threaded workers each call reads the
+    state once and writes it whole, so a race costs one request an early or
+    late switch, never an error."""
 
     def __init__(self, interval: float = STANDING_INTERVAL) -> None:
         self.interval = interval
-        self._above_since: float | None = None  # since when every wait was past the target
-        self._last_shed: float | None = None
+        # (since when every turn waited past the target, the last such turn)
+        self._above: tuple[float, float] | None = None
+        self._last_shed = -math.inf
 
     def stands(self, wait: float, target: float, now: float) -> bool:
         """Note a turn's `wait` at `now` (monotonic seconds): True when it waited
-        past `target` and the queue stands."""
+        past `target` and the queue stands (the turn is then counted as shed)."""
         if wait <= target:
-            self._above_since = None
+            self._above = None
             return False
-        if self._above_since is None:
-            # Past the target again soon after shedding: the same overload, so
-            # shedding goes on at once rather than after another interval.
-            recent = self._last_shed is not None and now - self._last_shed < self.interval
-            self._above_since = now - self.interval if recent else now
-        if now - self._above_since < self.interval:
+        above = self._above
+        if above is None or now - above[1] > self.interval:
+            # A new queue; or no turn for an interval, so nothing stood meanwhile.
+            # Soon after shedding it is the same overload: shed at once.
+            recent = now - self._last_shed < self.interval
+            since = now - self.interval if recent else now
+        else:
+            since = above[0]
+        self._above = (since, now)
+        if now - since < self.interval:
             return False
         self._last_shed = now
         return True
@@ -136,6 +143,6 @@ def too_late(
     if budget <= 0:
         return None
     target = float(config["QUEUE_TARGET"])
-    if wait > budget or (target > 0 and standing.stands(wait, target, time.monotonic())):
-        return wait
-    return None
+    # Every turn is noted, those past the budget too: they are the queue standing.
+    stands = target > 0 and standing.stands(wait, target, time.monotonic())
+    return wait if stands or wait > budget else None

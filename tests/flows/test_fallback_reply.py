@@ -7,9 +7,9 @@ from lxml import etree
 
 from app.dialects import ifbyphone
 from app.dialects.didml import DIDML
+from app.flows.fallback import _rendered_fallback, fallback_reply
 from app.flows.loader import load_flow_text
 from app.flows.model import Flow
-from app.flows.runner import fallback_reply
 from tests.helpers.settings import PROJECT_ROOT
 
 SORRY = "We are sorry, something went wrong. Please call again later."
@@ -33,8 +33,8 @@ def test_the_apology_then_its_next_step_from_the_pass_through() -> None:
     # The apology was heard: the flow's next error step (hang up), not the apology again.
     assert said(resumed) == []
     assert etree.fromstring(resumed).findtext("app") == "hangup"
-    # Asked again, the same bytes (from the cache), for every caller.
-    assert fallback_reply(ifbyphone, verify_caller, {"session_id": "b"}, URL) == first
+    # Asked again, for any caller: the reply rendered the first time.
+    assert fallback_reply(ifbyphone, verify_caller, {"session_id": "b"}, URL) is first
 
 
 def test_a_flow_published_again_is_rendered_anew_and_dialects_apart() -> None:
@@ -42,8 +42,27 @@ def test_a_flow_published_again_is_rendered_anew_and_dialects_apart() -> None:
     before, after = flow(), flow(down)
     assert said(fallback_reply(ifbyphone, before, {}, URL)) == [SORRY]
     assert said(fallback_reply(ifbyphone, after, {}, URL)) == [down]
-    # Equal flows are still separate entries: a reply is never another object's.
+    # An equal flow is an entry of its own: a reply is never another object's.
+    misses = _rendered_fallback.cache_info().misses
     assert said(fallback_reply(ifbyphone, flow(), {}, URL)) == [SORRY]
+    assert _rendered_fallback.cache_info().misses == misses + 1
     didml = fallback_reply(DIDML, before, {}, URL)
     assert etree.fromstring(didml).tag == "Response"
     assert SORRY in etree.fromstring(didml).findtext("Say")
+
+
+def test_each_url_keeps_its_own_key() -> None:
+    """A fallback that records a message names the next request's URL, with
+    the key the request came with."""
+    text = (PROJECT_ROOT / "survo_forms" / "verify_caller.yaml").read_text()
+    recorded = text.replace(
+        f'    - say: "{SORRY}"\n    - hangup', f'    - say: "{SORRY}"\n    - voicemail: 200'
+    )
+    assert recorded != text
+    verify_caller = load_flow_text(recorded, "verify_caller")
+    for key in ("first", "second"):
+        reply = fallback_reply(
+            DIDML, verify_caller, {}, f"https://glue.example.com/didml/v?key={key}"
+        )
+        [action] = [e.get("action") for e in etree.fromstring(reply).iter("Record")]
+        assert action.startswith(f"https://glue.example.com/didml/v?key={key}&")
