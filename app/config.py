@@ -109,9 +109,10 @@ DEFAULTS: dict[str, Any] = {
     # about 5 s: this leaves the turn and the network 2. 0: no shedding at all.
     "QUEUE_BUDGET": 3.0,
     # Seconds of wait past which a turn is shed too while the queue stands
-    # (every turn waited longer for a second on end: sustained overload, not a
-    # burst), so that the callers served wait about this long. 0: the budget only.
-    "QUEUE_TARGET": 0.1,
+    # (every turn waited longer for 2 s on end: sustained overload, not a burst
+    # or a stall), so that the callers served wait about this long. 0: the
+    # budget only.
+    "QUEUE_TARGET": 0.25,
     # Read a request's arrival from the trusted proxies' X-Request-Start: only
     # when they overwrite it with their own stamp and their clocks are Glue's
     # (NTP). A clock behind by the target would have every call shed.

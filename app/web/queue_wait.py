@@ -41,8 +41,10 @@ TCP_INFO_SIZE = 104
 LAST_DATA_RECV = 52
 EXTENSION = "glue.standing_queue"
 # How long every turn must have waited past the target before the queue is
-# taken to stand: a burst of callers clears within it.
-STANDING_INTERVAL = 1.0
+# taken to stand: a burst of callers, or a stall of the database, is over
+# within it, and callers queued that long are still answered within the
+# platforms' 5 s.
+STANDING_INTERVAL = 2.0
 # A stamp this far from the clock is a wrong clock or unit, not a queue.
 PLAUSIBLE_SECONDS = 3600.0
 # Seconds since the epoch stay below this until the year 5138; milliseconds and
