@@ -81,20 +81,23 @@ QUEUE_WAIT = Histogram(
 )
 
 
-# Each request's pair of labelled series, looked up once (labels() costs as much
-# as the count itself); as bounded as the labels.
-_request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+# Labelled series, each looked up once (labels() costs as much as the count
+# itself): those counted on every platform request, or every shed one. As
+# bounded as the labels.
+_series: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def _labelled(metric: Any, *values: str) -> Any:
+    key = (metric, values)
+    series = _series.get(key)
+    if series is None:
+        series = _series[key] = metric.labels(*values)
+    return series
 
 
 def request_answered(route: str, platform: str, status: int, seconds: float) -> None:
-    key = (route, platform, status)
-    series = _request_series.get(key)
-    if series is None:
-        series = (REQUESTS.labels(route, platform, str(status)), LATENCY.labels(route, platform))
-        _request_series[key] = series
-    count, latency = series
-    count.inc()
-    latency.observe(seconds)
+    _labelled(REQUESTS, route, platform, str(status)).inc()
+    _labelled(LATENCY, route, platform).observe(seconds)
 
 
 def verification_ended(flow: str, outcome: str) -> None:
@@ -114,18 +117,12 @@ def database_error(kind: str) -> None:
 
 
 def fallback_served(platform: str, flow: str, reason: str) -> None:
-    FALLBACKS.labels(platform, flow, reason).inc()
+    _labelled(FALLBACKS, platform, flow, reason).inc()
 
 
 def turn_shed(platform: str) -> None:
-    SHED.labels(platform).inc()
-
-
-_queue_series: dict[str, Any] = {}
+    _labelled(SHED, platform).inc()
 
 
 def queue_waited(platform: str, seconds: float) -> None:
-    series = _queue_series.get(platform)
-    if series is None:
-        series = _queue_series[platform] = QUEUE_WAIT.labels(platform)
-    series.observe(seconds)
+    _labelled(QUEUE_WAIT, platform).observe(seconds)
