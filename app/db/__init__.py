@@ -1,4 +1,10 @@
-"""Database engine, one session per request (created lazily), and migrations."""
+"""Database engine, one session per request (created lazily), and migrations.
+
+A platform's turn runs on a Core connection of its own (`get_connection`)
+rather than a session: it writes through statements compiled once
+(app/db/driver.py), and a session's unit of work around them would cost more
+than the statements themselves on every step of every call.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ from alembic.util import CommandError
 from flask import Flask, current_app, g, has_request_context, request
 from flask.cli import AppGroup
 from psycopg.abc import RV, PQGen
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -308,15 +314,20 @@ def _in_unsafe_request() -> bool:
     return has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")
 
 
-def begin_write(session: Session) -> None:
-    """Begin the session's transaction as one that reads, then writes.
+def begin_write(bind: Session | Connection) -> None:
+    """Begin the transaction of a session or connection as one that reads, then writes.
 
     On SQLite it waits for the write lock now; elsewhere it is a plain begin.
     Does nothing inside a transaction that has already begun.
     """
-    if not session.in_transaction():
+    if bind.in_transaction():
+        return
+    if isinstance(bind, Connection):
+        # A turn's connection is a writer's for all its transactions (get_connection).
+        bind.begin()
+    else:
         # A POST's transactions begin as writers already (_in_unsafe_request).
-        session.connection(execution_options=None if _in_unsafe_request() else {WRITER: True})
+        bind.connection(execution_options=None if _in_unsafe_request() else {WRITER: True})
 
 
 def init_app(app: Flask) -> None:
@@ -330,6 +341,7 @@ def init_app(app: Flask) -> None:
     app.extensions["glue.engine"] = engine
     app.extensions["glue.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(_close_session)
+    app.teardown_appcontext(_close_connection)
     app.cli.add_command(db_cli)
 
 
@@ -363,6 +375,24 @@ def _close_session(_exc: BaseException | None) -> None:
     session = g.pop("db_session", None)
     if session is not None:
         session.close()
+
+
+def get_connection() -> Connection:
+    """The Core connection of the current app context, opened on first use: a
+    writer's (on SQLite each of its transactions takes the write lock at once),
+    for code that writes through the driver and needs no session's unit of work."""
+    if "db_connection" not in g:
+        g.db_connection = get_engine().connect().execution_options(**{WRITER: True})
+    connection: Connection = g.db_connection
+    return connection
+
+
+def _close_connection(_exc: BaseException | None) -> None:
+    # Closing rolls back what a failed request left begun and gives the
+    # connection back to the pool (on SQLite, with the writers' turn).
+    connection = g.pop("db_connection", None)
+    if connection is not None:
+        connection.close()
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:

@@ -20,8 +20,8 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote_plus, urlsplit
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from app.db import begin_write
 from app.dialects.base import Cursor, Dialect
@@ -152,8 +152,8 @@ def log_not_stored(platform: str, kind: str, flow: str, request_id: str, kept: K
 class TurnRunner:
     def __init__(
         self,
-        session: Session,
-        verifier: Verifier,
+        connect: Callable[[], Connection],
+        verifier: Callable[[Connection], Verifier],
         flows: Callable[[str], Flow | None],
         secret: str,
         request_id: str,
@@ -162,8 +162,10 @@ class TurnRunner:
         versions: Callable[[str, int], Flow | None] = lambda _name, _number: None,
         started: float | None = None,
     ) -> None:
-        self.session = session
-        self.verifier = verifier
+        self._connect = connect
+        self._make_verifier = verifier
+        self._connection: Connection | None = None
+        self._verifier: Verifier | None = None
         self.flows = flows  # a flow's published version, by name
         self.versions = versions  # a flow's version, by name and number
         self.secret = secret
@@ -171,6 +173,25 @@ class TurnRunner:
         self.max_length = max_length
         self.region = region
         self.started = started  # time.perf_counter() when the request reached its route
+
+    @property
+    def connection(self) -> Connection:
+        """The request's connection, opened on first use: within `answer`, so a
+        database that cannot be reached gets the flow's fallback like any other
+        failure of it."""
+        if self._connection is None:
+            self._connection = self._connect()
+        return self._connection
+
+    @property
+    def verifier(self) -> Verifier:
+        if self._verifier is None:
+            self._verifier = self._make_verifier(self.connection)
+        return self._verifier
+
+    def _rollback(self) -> None:
+        if self._connection is not None:
+            self._connection.rollback()
 
     def answer(
         self,
@@ -196,14 +217,14 @@ class TurnRunner:
             return self._take_turn(dialect, flow, turn, url)
         except MalformedRequest as exc:
             log.warning("%s request is not a turn of a call: %s", dialect.NAME, exc)
-            self.session.rollback()  # a turn found out mid-way (an answer too long)
+            self._rollback()  # a turn found out mid-way (an answer too long)
             return self._keep_malformed(dialect, flow, values, str(exc), url)
         except Exception as exc:
             # The caller still hears the flow's apology; the log keeps the request id.
             log.exception("%s turn failed; answered with the flow's fallback", dialect.NAME)
             reason = "database" if isinstance(exc, SQLAlchemyError) else "error"
             metrics.fallback_served(dialect.NAME, flow.name if flow else "-", reason)
-            self.session.rollback()
+            self._rollback()
             # The call may have begun in another flow, with other secret questions:
             # with the database away nobody knows, so every answer is masked.
             lost = masked(values, None, dialect.PLATFORM_FIELDS, self.max_length)
@@ -220,17 +241,17 @@ class TurnRunner:
             try:
                 return self._run(dialect, flow, turn, key, url)
             except IntegrityError:
-                self.session.rollback()
+                self._rollback()
                 stored = self._stored_reply(key, url)
-                self.session.rollback()
+                self._rollback()
                 if stored is not None:
                     log.info("duplicate delivery of call %s answered from store", turn.call_id)
                     return stored
         raise RuntimeError(f"could not store a turn of call {turn.call_id}")
 
     def _run(self, dialect: Dialect, flow: Flow, turn: Turn, key: str, url: str) -> bytes:
-        begin_write(self.session)
-        connection = self.session.connection()
+        begin_write(self.connection)
+        connection = self.connection
         caller = turn.caller or ""
         call = turn_store.lock_call(
             connection,
@@ -285,15 +306,15 @@ class TurnRunner:
             last = turn_store.last_reply(connection, call.id)
             if last is not None:
                 store("stale", last)
-                self.session.commit()
+                connection.commit()
                 return _restored(last, url).encode()
 
         # A verification call Glue placed verifies only the user it was placed for.
         request = (
-            call_link.bound(self.session, call.action_id, turn.platform)
+            call_link.bound(connection, call.action_id, turn.platform)
             if call.action_id is not None
             else call_link.bind(
-                self.session, self.verifier.hasher, call.id, turn.platform, turn.pass_through
+                connection, self.verifier.hasher, call.id, turn.platform, turn.pass_through
             )
         )
         for_user = request.user_id if request else None
@@ -326,11 +347,11 @@ class TurnRunner:
         if request is not None and request.action_id != call.action_id:
             changes["action_id"] = request.action_id
         if request is not None and decision.outcome in VERIFICATION_ENDS:
-            call_link.report(self.session, request, decision.outcome)
+            call_link.report(connection, request, decision.outcome)
         if new_state.ended and call.ended_at is None:
             changes["status"], changes["ended_at"] = "ended", now
         store(decision.outcome, _redacted(rendered.body.decode(), url), changes)
-        self.session.commit()
+        connection.commit()
         # Counted once committed (a turn undone, a copy of a delivery, counts
         # nothing), and on the turn that reached the outcome, not those that go on
         # sending its steps.
@@ -351,9 +372,9 @@ class TurnRunner:
         kept = masked(values, None, dialect.PLATFORM_FIELDS, self.max_length)
         kept.notes["error"] = why
         try:
-            begin_write(self.session)
+            begin_write(self.connection)
             turn_store.store_event(
-                self.session.connection(),
+                self.connection,
                 call_id=None,
                 platform=dialect.NAME,
                 kind="malformed",
@@ -365,13 +386,13 @@ class TurnRunner:
                 reply=_redacted(reply.decode(), url),
                 duration_ms=self._elapsed_ms(),
             )
-            self.session.commit()
+            self.connection.commit()
         except IntegrityError:  # a retried delivery: answer as the first time
-            self.session.rollback()
+            self._rollback()
             return self._stored_reply(key, url) or reply
         except Exception:
             log.exception("could not store a malformed %s request", dialect.NAME)
-            self.session.rollback()
+            self._rollback()
             flow_name = flow.name if flow else "-"
             log_not_stored(dialect.NAME, "malformed", flow_name, self.request_id, kept)
         return reply
@@ -382,7 +403,7 @@ class TurnRunner:
         return round((time.perf_counter() - self.started) * 1000)
 
     def _stored_reply(self, key: str, url: str) -> bytes | None:
-        reply = turn_store.stored_reply(self.session.connection(), key)
+        reply = turn_store.stored_reply(self.connection, key)
         return _restored(reply, url).encode() if reply is not None else None
 
 

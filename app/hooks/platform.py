@@ -12,7 +12,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.sansio.utils import get_current_url
 
-from app.db import get_session
+from app.db import get_connection
 from app.dialects.base import Dialect
 from app.directory.pins import get_hasher
 from app.flows.registry import get_flow, get_flow_version
@@ -95,16 +95,13 @@ def callback_url() -> str:
 
 
 def turn_runner(started: float | None = None) -> TurnRunner:
-    """A runner over this request's database session and the app's settings;
+    """A runner over this request's database connection and the app's settings;
     `started` (time.perf_counter()) times the request in its stored event."""
     config = current_app.config
-    session = get_session()
-    verifier = Verifier(
-        session, get_hasher(), LockoutPolicy.from_config(config), config["DEFAULT_REGION"]
-    )
+    hasher, policy = get_hasher(), LockoutPolicy.from_config(config)
     return TurnRunner(
-        session,
-        verifier,
+        get_connection,
+        lambda connection: Verifier(connection, hasher, policy, config["DEFAULT_REGION"]),
         flows=get_flow,
         secret=config["SECRET_KEY"],
         request_id=request_id(),

@@ -27,9 +27,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Table, select, update
 
 from app.directory.pins import PinHasher
 from app.models import Call, CallAction, utcnow
@@ -48,6 +48,12 @@ MASK = "***"
 _TOKEN_VALUE = re.compile(rf"((?:^|\|\|){TOKEN}\|)(?:(?!\|\|).)*", re.DOTALL)
 
 log = logging.getLogger(__name__)
+
+ACTIONS = cast(Table, CallAction.__table__)
+# What a turn reads of an action to link its call.
+LINKED = select(
+    ACTIONS.c.id, ACTIONS.c.purpose, ACTIONS.c.provider, ACTIONS.c.user_id, ACTIONS.c.created_at
+)
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,7 @@ def _token(hasher: PinHasher, action_id: int, user_id: int) -> str:
 
 
 def bind(
-    session: Session,
+    connection: Connection,
     hasher: PinHasher,
     call_id: int,
     platform: str,
@@ -94,9 +100,7 @@ def bind(
     if action_id is None:
         log.warning("call %s: pass-through names no verification call: not linked", call_id)
         return None
-    action = session.get(
-        CallAction, action_id, with_for_update={"key_share": True}, populate_existing=True
-    )
+    action = _action(connection, action_id, lock=True)
     if action is None or action.purpose != PURPOSE or action.provider != platform:
         log.warning("call %s: pass-through names no verification call: not linked", call_id)
         return None
@@ -109,7 +113,7 @@ def bind(
     if utcnow() - action.created_at > LINK_VALID_FOR:
         log.warning("call %s: verification call %s is too old to link", call_id, action.id)
         return None
-    taken = session.scalar(
+    taken = connection.scalar(
         select(Call.id).where(Call.action_id == action.id, Call.id != call_id).limit(1)
     )
     if taken is not None:
@@ -123,17 +127,26 @@ def bind(
     return VerificationRequest(action.id, action.user_id)
 
 
-def bound(session: Session, action_id: int, platform: str) -> VerificationRequest | None:
+def bound(connection: Connection, action_id: int, platform: str) -> VerificationRequest | None:
     """The verification request a call is bound to, if its action is one placed
     on this platform (a call may also be an action's for other reasons)."""
-    action = session.get(CallAction, action_id)
+    action = _action(connection, action_id)
     if action is None or action.purpose != PURPOSE or action.provider != platform:
         return None
     return VerificationRequest(action.id, action.user_id)
 
 
-def report(session: Session, request: VerificationRequest, outcome: str) -> None:
+def report(connection: Connection, request: VerificationRequest, outcome: str) -> None:
     """The request learns how the check ended (verified, failed, locked, no_input)."""
-    action = session.get(CallAction, request.action_id)
-    if action is not None:
-        action.verification = outcome
+    connection.execute(
+        update(ACTIONS).where(ACTIONS.c.id == request.action_id).values(verification=outcome)
+    )
+
+
+def _action(connection: Connection, action_id: int, lock: bool = False) -> Any:
+    """The action's row as a link reads it, or None; `lock`: locked until the
+    turn commits, FOR KEY SHARE (a call row referring to it may be written)."""
+    statement = LINKED.where(ACTIONS.c.id == action_id)
+    if lock:
+        statement = statement.with_for_update(key_share=True)
+    return connection.execute(statement).first()

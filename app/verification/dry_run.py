@@ -76,14 +76,14 @@ class DryRunVerifier:
         if record is None or not record.active:
             return self._fail(key, "unknown" if record is None else "inactive")
         found = record_of(record)
-        members = active_members(self.session, found) if found.is_group else []
+        members = active_members(self.session.connection(), found) if found.is_group else []
         opened = pin_opens(self.hasher, found, pin, members)
         if opened is None:
             return self._fail(key, "wrong_pin")
         reason, member = opened
         # Success clears the claim's count, as a call's does.
         self.counts.failed.pop(key, None)
-        subject = subject_of(self.session, found, None, member)
+        subject = subject_of(self.session.connection(), found, None, member)
         return Verdict("verified", reason, subject, member.id if member else None)
 
     def _fail(self, key: str, reason: str) -> Verdict:

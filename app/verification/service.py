@@ -1,6 +1,6 @@
 """Checks a caller's claimed identity and PIN against the directory.
 
-Runs inside the caller's transaction and never commits. Failures are counted
+Runs inside the caller's transaction, on its connection, and never commits. Failures are counted
 against what was claimed: the user or group, or (when the claim matches no
 record) the claim itself, so unknown accounts lock exactly like real ones and
 lockout reveals nothing. Attempts made from one of the record's own phones are
@@ -22,12 +22,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, bindparam, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
 
 from app.db import begin_write
 from app.db.driver import DriverStatement
@@ -88,15 +87,26 @@ STORE_ATTEMPT = DriverStatement(
 )
 
 
+class Member(Protocol):
+    """A group's member as a check reads it: a row of `active_members`."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def pin_hash(self) -> str: ...
+
+
 class Verifier:
     def __init__(
         self,
-        session: Session,
+        connection: Connection,
         hasher: PinHasher,
         policy: LockoutPolicy,
         region: str = "US",
     ) -> None:
-        self.session = session
+        self.connection = connection
         self.hasher = hasher
         self.policy = policy
         self.region = region
@@ -115,7 +125,7 @@ class Verifier:
         `for_user`: the check is made for this user only (a verification call
         placed to them): a claim naming anyone else fails as theirs.
         """
-        begin_write(self.session)  # it reads the record, then counts the attempt
+        begin_write(self.connection)  # it reads the record, then counts the attempt
         now = utcnow()
         if for_user is None:
             record, phones = self._find(claim)
@@ -178,11 +188,11 @@ class Verifier:
         if phones is not None:
             return e164 in phones
         assert record.is_group  # a user is always read with its phones
-        return records.group_owns_phone(self.session.connection(), record.id, e164)
+        return records.group_owns_phone(self.connection, record.id, e164)
 
     def _find_intended(self, user_id: int) -> tuple[Record | None, tuple[str, ...] | None]:
         """The user a check is made for, and their phones, locked as `_find` does."""
-        found = records.user_by_id(self.session.connection(), user_id)
+        found = records.user_by_id(self.connection, user_id)
         return found if found is not None else (None, None)
 
     def _names(self, claim: Claim, user: Record, phones: tuple[str, ...] | None) -> bool:
@@ -201,7 +211,7 @@ class Verifier:
         that lock, the user is read again but its phones are as they were when
         the statement began: a phone added or removed in that instant can count
         one attempt as from elsewhere, or from the owner's phone."""
-        connection = self.session.connection()
+        connection = self.connection
         if claim.kind == "account":
             found = records.user_by_account(connection, claim.value)
             return found if found is not None else (None, None)
@@ -222,14 +232,14 @@ class Verifier:
     def _unknown_claim(self, claim: Claim) -> Record:
         """The counter row of a claim matching no record, created on first use."""
         kind, claimed = claim.kind, claim.value[:64]
-        dialect = self.session.get_bind().dialect.name
+        dialect = self.connection.dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        self.session.execute(
+        self.connection.execute(
             insert(UnknownClaim)
             .values(claim_type=kind, claimed=claimed, created_at=utcnow())
             .on_conflict_do_nothing()
         )
-        found = records.unknown_claim(self.session.connection(), kind, claimed)
+        found = records.unknown_claim(self.connection, kind, claimed)
         assert found is not None  # inserted just now, or there already
         return found
 
@@ -241,7 +251,7 @@ class Verifier:
         counters: Counters,
         phones: tuple[str, ...] | None,
     ) -> Verdict:
-        members = active_members(self.session, record) if record.is_group else []
+        members = active_members(self.connection, record) if record.is_group else []
         opened = pin_opens(self.hasher, record, pin, members)
         if opened is None:
             return self._fail(record, now, "wrong_pin", counters)
@@ -254,7 +264,7 @@ class Verifier:
         now: datetime,
         counters: Counters,
         reason: str,
-        member: User | None = None,
+        member: Member | None = None,
         phones: tuple[str, ...] | None = None,
     ) -> Verdict:
         model = record.model
@@ -262,7 +272,7 @@ class Verifier:
         # counters need no write, the common case.
         if any(counters.value(record, name) for name in ("failed", "lockouts", "locked_until")):
             # Only while unlocked: a concurrent attempt may have locked it meanwhile.
-            reset = self.session.execute(
+            reset = self.connection.execute(
                 update(model)
                 .where(model.id == record.id, _unlocked(model, now, counters))
                 .values({counters.failed: 0, counters.lockouts: 0, counters.locked_until: None})
@@ -270,7 +280,7 @@ class Verifier:
             ).one_or_none()
             if reset is None:
                 return Verdict("locked", "locked")
-        subject = subject_of(self.session, record, phones, member)
+        subject = subject_of(self.connection, record, phones, member)
         return Verdict("verified", reason, subject, member.id if member else None)
 
     def _fail(self, counted: Record, now: datetime, reason: str, counters: Counters) -> Verdict:
@@ -279,7 +289,7 @@ class Verifier:
         failed = counters.column(model, "failed")
         # The row lock taken by this UPDATE orders concurrent attempts, and each
         # sees the count the previous one left.
-        row = self.session.execute(
+        row = self.connection.execute(
             update(model)
             .where(model.id == counted.id, _unlocked(model, now, counters))
             .values({counters.failed: failed + 1})
@@ -290,7 +300,7 @@ class Verifier:
         failures, lockouts = row
         if failures < self.policy.threshold:
             return Verdict("rejected", reason)
-        self.session.execute(
+        self.connection.execute(
             update(model)
             .where(model.id == counted.id)
             .values(
@@ -311,7 +321,7 @@ class Verifier:
         call_id: int | None,
     ) -> None:
         STORE_ATTEMPT.rows(
-            self.session.connection(),
+            self.connection,
             {
                 "call_id": call_id,
                 "claim_type": claim.kind,
@@ -327,8 +337,8 @@ class Verifier:
 
 
 def pin_opens(
-    hasher: PinHasher, record: Record, pin: str, members: Sequence[User]
-) -> tuple[str, User | None] | None:
+    hasher: PinHasher, record: Record, pin: str, members: Sequence[Member]
+) -> tuple[str, Member | None] | None:
     """How `pin` opens the record: its own PIN ("pin"), or for a group, the PIN
     of one of its active `members` ("member_pin", that member); None if neither."""
     if record.is_user:
@@ -342,10 +352,10 @@ def pin_opens(
     return ("member_pin", matched[0]) if matched else None
 
 
-def active_members(session: Session, group: Record) -> list[User]:
+def active_members(connection: Connection, group: Record) -> list[Member]:
     return list(
-        session.scalars(
-            select(User)
+        connection.execute(
+            select(User.id, User.name, User.pin_hash)
             .join(Membership, Membership.user_id == User.id)
             .where(Membership.group_id == group.id, User.active.is_(True))
             .order_by(User.id)
@@ -354,16 +364,16 @@ def active_members(session: Session, group: Record) -> list[User]:
 
 
 def subject_of(
-    session: Session,
+    connection: Connection,
     record: Record,
     phones: tuple[str, ...] | None = None,
-    member: User | None = None,
+    member: Member | None = None,
 ) -> Subject:
     """The verified record as flows speak of it; its phones read unless given."""
     if phones is None:
         owner = PhoneNumber.user_id if record.is_user else PhoneNumber.group_id
         phones = tuple(
-            session.scalars(
+            connection.scalars(
                 select(PhoneNumber.e164).where(owner == record.id).order_by(PhoneNumber.id)
             )
         )

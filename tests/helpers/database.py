@@ -1,10 +1,14 @@
-"""The PostgreSQL server tests use, and emptying a test schema."""
+"""The PostgreSQL server tests use, emptying a test schema, and a database that is down."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from flask import Flask
 from sqlalchemy import text
+from sqlalchemy.orm import sessionmaker
 
 from app.db import make_engine
 from app.models import Base
@@ -21,3 +25,18 @@ def truncate(url: str, keep: tuple[str, ...] = ()) -> None:
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
+
+
+@contextmanager
+def database_down(app: Flask) -> Iterator[None]:
+    """The app's requests meet a database that refuses connections (nothing
+    listens on its port): sessions and a turn's connection alike."""
+    broken = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    saved = {key: app.extensions[key] for key in ("glue.engine", "glue.sessionmaker")}
+    app.extensions["glue.engine"] = broken
+    app.extensions["glue.sessionmaker"] = sessionmaker(broken)
+    try:
+        yield
+    finally:
+        app.extensions.update(saved)
+        broken.dispose()

@@ -12,11 +12,12 @@ from flask.testing import FlaskClient
 from lxml import etree
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from app.db import get_engine, make_engine
+from app.db import get_engine
 from app.dialects.ifbyphone import decode_pass_through
 from app.models import Call, CallEvent, User, VerificationAttempt
+from tests.helpers.database import database_down
 from tests.helpers.directory import add_group, add_user
 from tests.helpers.ifbyphone import (
     ASK_SURVO,
@@ -276,13 +277,11 @@ def test_wrong_method_and_oversized_body_still_answer_xml(client: FlaskClient) -
 def test_database_down_still_answers_the_flows_apology_and_resumes_it(
     app: Flask, client: FlaskClient, directory: dict[str, User]
 ) -> None:
-    broken = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
-    app.extensions["glue.sessionmaker"] = sessionmaker(broken)
-    reply = send(client, answers("s-down", "1001", "2468"))
-    assert message(reply) == "We are sorry, something went wrong. Please call again later."
-    # The apology's p_t carries the rest of the sequence while the database is away.
-    assert follow(client, "s-down", reply).findtext("app") == "hangup"
-    broken.dispose()
+    with database_down(app):
+        reply = send(client, answers("s-down", "1001", "2468"))
+        assert message(reply) == "We are sorry, something went wrong. Please call again later."
+        # The apology's p_t carries the rest of the sequence while the database is away.
+        assert follow(client, "s-down", reply).findtext("app") == "hangup"
 
 
 def test_pins_are_never_stored_in_events(

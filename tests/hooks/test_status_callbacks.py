@@ -13,13 +13,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
 
 from app.auth.passwords import hash_password
-from app.db import make_engine
 from app.models import Call, CallAction, CallEvent
+from tests.helpers.database import database_down
 from tests.helpers.directory import add_user
 from tests.helpers.settings import TEST_SECRETS
 from tests.helpers.voice_xml_caller import VoiceXmlCall
@@ -382,15 +382,13 @@ def test_a_sent_field_named_like_a_note_is_kept_as_sent(
 def test_a_storage_failure_answers_500_so_the_platform_retries(
     app: Flask, client: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    broken = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
-    app.extensions["glue.sessionmaker"] = sessionmaker(broken)
-    response = client.post(
-        "/didml/status",
-        query_string={"key": KEY},
-        data=progress("d-down", "completed"),
-        headers={"X-Request-ID": "req-down-1"},
-    )
-    broken.dispose()
+    with database_down(app):
+        response = client.post(
+            "/didml/status",
+            query_string={"key": KEY},
+            data=progress("d-down", "completed"),
+            headers={"X-Request-ID": "req-down-1"},
+        )
     assert response.status_code == 500
     assert response.mimetype == "text/plain" and b"<" not in response.data
     [failure] = [r for r in caplog.records if r.exc_info]

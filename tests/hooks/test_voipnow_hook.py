@@ -17,12 +17,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app import create_app
-from app.db import make_engine
 from app.dialects.voipnow import HANGUP_STATUSES
 from app.models import Call, CallEvent, User, VerificationAttempt
+from tests.helpers.database import database_down
 from tests.helpers.directory import add_group, add_user
 from tests.helpers.settings import PROJECT_ROOT, TEST_SECRETS
 
@@ -358,10 +358,8 @@ def test_hangup_without_a_usable_call_id_still_answers(
 
 
 def test_hangup_answers_even_when_the_database_is_down(app: Flask, client: FlaskClient) -> None:
-    broken = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
-    app.extensions["glue.sessionmaker"] = sessionmaker(broken)
-    assert len(hang_up(client, "v-down")) == 0
-    broken.dispose()
+    with database_down(app):
+        assert len(hang_up(client, "v-down")) == 0
 
 
 # Authentication
@@ -456,11 +454,9 @@ def test_wrong_method_and_unknown_event_still_answer_xml(client: FlaskClient) ->
 def test_database_down_still_answers_the_flows_apology(
     app: Flask, client: FlaskClient, directory: dict[str, User]
 ) -> None:
-    broken = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
-    app.extensions["glue.sessionmaker"] = sessionmaker(broken)
-    reply = IvrCall(client, "v-down").keys_in(account="1001", pin="2468")
-    assert said(reply) == [APOLOGY] and hung_up(reply)
-    broken.dispose()
+    with database_down(app):
+        reply = IvrCall(client, "v-down").keys_in(account="1001", pin="2468")
+        assert said(reply) == [APOLOGY] and hung_up(reply)
 
 
 def test_a_request_with_a_stale_turn_changes_nothing(

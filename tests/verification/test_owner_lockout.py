@@ -11,6 +11,7 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.db import begin_write
 from app.models import Group, User
 from app.verification.lockout import LockoutPolicy
 from app.verification.service import Verifier
@@ -24,7 +25,8 @@ _calls = itertools.count(1)
 
 
 def verify(session: Session, claim: Claim, pin: str, caller: str | None) -> str:
-    verdict = Verifier(session, HASHER, POLICY).verify(claim, pin, caller=caller)
+    begin_write(session)
+    verdict = Verifier(session.connection(), HASHER, POLICY).verify(claim, pin, caller=caller)
     session.commit()
     return verdict.outcome
 

@@ -63,12 +63,12 @@ def test_groups_phones_and_unknown_claims(session: Session) -> None:
 
 
 def test_a_check_loads_no_orm_objects(session: Session) -> None:
-    """A check reads plain records: nothing lands in the session's identity map
-    (a group's members, when it has some, are still read as users)."""
+    """A check reads plain records and rows: nothing lands in the session's
+    identity map, a group's members included."""
     add_user(session, "1001", "Ada", "2468", "+13125550101")
     add_group(session, "5001", "Help line", "1111")
     session.expunge_all()
-    check = Verifier(session, HASHER, POLICY)
+    check = Verifier(session.connection(), HASHER, POLICY)
     assert check.verify(Claim("account", "1001"), "2468").outcome == "verified"
     assert check.verify(Claim("group", "5001"), "1111").outcome == "verified"
     assert check.verify(Claim("caller_id", "+13125550101"), "2468").outcome == "verified"

@@ -5,23 +5,38 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.db import begin_write
 from app.models import UnknownClaim, User, VerificationAttempt, utcnow
 from app.verification.lockout import LockoutPolicy
 from app.verification.service import Verifier
-from app.verification.types import Claim
+from app.verification.types import Claim, Verdict
 from tests.helpers.directory import HASHER, add_group, add_user
 
 POLICY = LockoutPolicy(threshold=5, base_seconds=60, max_seconds=3600)
 
 
-def verifier(session: Session, policy: LockoutPolicy = POLICY) -> Verifier:
-    return Verifier(session, HASHER, policy)
+class SessionVerifier:
+    """A Verifier on the connection the session holds at each check: a test
+    commits between checks, and the session lets go of its connection then."""
+
+    def __init__(self, session: Session, policy: LockoutPolicy) -> None:
+        self.session, self.policy = session, policy
+
+    def verify(self, *args: Any, **kwargs: Any) -> Verdict:
+        begin_write(self.session)  # as a request's would: a writer's transaction
+        check = Verifier(self.session.connection(), HASHER, self.policy)
+        return check.verify(*args, **kwargs)
+
+
+def verifier(session: Session, policy: LockoutPolicy = POLICY) -> SessionVerifier:
+    return SessionVerifier(session, policy)
 
 
 def attempts(session: Session) -> list[VerificationAttempt]:
@@ -159,9 +174,7 @@ def _concurrently(app: Flask, count: int, policy: LockoutPolicy, pin: str) -> li
         session = app.extensions["glue.sessionmaker"]()
         try:
             barrier.wait()
-            reasons.append(
-                Verifier(session, HASHER, policy).verify(Claim("account", "1001"), pin).reason
-            )
+            reasons.append(verifier(session, policy).verify(Claim("account", "1001"), pin).reason)
             session.commit()
         except BaseException as exc:
             errors.append(exc)
