@@ -387,6 +387,23 @@ def get_connection() -> Connection:
     return connection
 
 
+def rollback_connection() -> None:
+    """End what the app context's connection began, if it was opened (a failed
+    request gives SQLite's writers' turn back now, not when the request ends)."""
+    connection = g.get("db_connection")
+    if connection is not None:
+        connection.rollback()
+
+
+def session_on(connection: Connection) -> Session:
+    """A session of the app's on `connection`, in charge of its transaction: the
+    session's commit commits it, with what the app's session listeners write
+    (the webhook events of a changed action); its close rolls back what is left.
+    For the rare turn that changes an ORM object."""
+    sessions: sessionmaker[Session] = current_app.extensions["glue.sessionmaker"]
+    return sessions(bind=connection, join_transaction_mode="control_fully")
+
+
 def _close_connection(_exc: BaseException | None) -> None:
     # Closing rolls back what a failed request left begun and gives the
     # connection back to the pool (on SQLite, with the writers' turn).

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, quote_plus, urlsplit
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from app.db import begin_write
 from app.dialects.base import Cursor, Dialect
@@ -154,6 +155,7 @@ class TurnRunner:
         self,
         connect: Callable[[], Connection],
         verifier: Callable[[Connection], Verifier],
+        sessions: Callable[[Connection], Session],
         flows: Callable[[str], Flow | None],
         secret: str,
         request_id: str,
@@ -164,6 +166,7 @@ class TurnRunner:
     ) -> None:
         self._connect = connect
         self._make_verifier = verifier
+        self.sessions = sessions  # a session in charge of the connection's transaction
         self._connection: Connection | None = None
         self._verifier: Verifier | None = None
         self.flows = flows  # a flow's published version, by name
@@ -346,12 +349,16 @@ class TurnRunner:
             changes["reached"] = stage
         if request is not None and request.action_id != call.action_id:
             changes["action_id"] = request.action_id
-        if request is not None and decision.outcome in VERIFICATION_ENDS:
-            call_link.report(connection, request, decision.outcome)
         if new_state.ended and call.ended_at is None:
             changes["status"], changes["ended_at"] = "ended", now
         store(decision.outcome, _redacted(rendered.body.decode(), url), changes)
-        connection.commit()
+        if request is not None and decision.outcome in VERIFICATION_ENDS:
+            # The action changes through a session, which commits the turn.
+            with self.sessions(connection) as session:
+                call_link.report(session, request, decision.outcome)
+                session.commit()
+        else:
+            connection.commit()
         # Counted once committed (a turn undone, a copy of a delivery, counts
         # nothing), and on the turn that reached the outcome, not those that go on
         # sending its steps.

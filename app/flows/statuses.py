@@ -15,7 +15,8 @@ its `completed` makes it "completed" again.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,7 +107,8 @@ class StatusReport:
 
 
 def record_status(
-    session: Session,
+    connection: Connection,
+    sessions: Callable[[Connection], Session],
     report: StatusReport,
     kept: Kept,
     secret: str,
@@ -115,7 +117,10 @@ def record_status(
 ) -> bool:
     """Store a status report once; False if this exact report was stored before.
 
-    `started` (time.perf_counter()) times the request in its stored event."""
+    `started` (time.perf_counter()) times the request in its stored event. A
+    report of a click-to-call action changes the action through `sessions`
+    (a session in charge of the connection's transaction), whose listeners
+    write its webhook events."""
     key = delivery_key(
         secret,
         report.platform,
@@ -126,27 +131,30 @@ def record_status(
     # conflict (a row deleted meanwhile) gets one more try.
     for _ in range(2):
         try:
-            _store(session, report, kept, key, request_id, started)
+            # The action, if any, changes through a session, which commits the report.
+            session = sessions(connection) if report.action_id is not None else None
+            with session or nullcontext():  # closed, it rolls back what a failure left
+                _store(connection, session, report, kept, key, request_id, started)
             return True
         except IntegrityError:
-            session.rollback()
-            seen = session.scalar(select(CallEvent.id).where(CallEvent.dedupe_key == key))
-            session.rollback()
+            connection.rollback()
+            seen = connection.scalar(select(CallEvent.id).where(CallEvent.dedupe_key == key))
+            connection.rollback()
             if seen is not None:
                 return False
     raise RuntimeError(f"could not store status {report.status} of call {report.call_id}")
 
 
 def _store(
-    session: Session,
+    connection: Connection,
+    session: Session | None,
     report: StatusReport,
     kept: Kept,
     key: str,
     request_id: str,
     started: float | None,
 ) -> None:
-    begin_write(session)
-    connection = session.connection()
+    begin_write(connection)
     # A call Glue did not run a flow for (an outbound leg, say) is kept anyway.
     call = turn_store.lock_call(
         connection,
@@ -162,7 +170,7 @@ def _store(
     # another request, are then all in (it held the lock until it committed).
     action = (
         session.get(CallAction, report.action_id, with_for_update=True)
-        if report.action_id is not None
+        if session is not None and report.action_id is not None
         else None
     )
     # This report is read with the others, as it will be stored.
@@ -205,7 +213,10 @@ def _store(
         call_changes=changes | {"updated_at": utcnow()} if changes else None,
         duration_ms=None if started is None else round((time.perf_counter() - started) * 1000),
     )
-    session.commit()
+    if session is not None:
+        session.commit()
+    else:
+        connection.commit()
 
 
 def _advance_action(

@@ -12,7 +12,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.sansio.utils import get_current_url
 
-from app.db import get_connection
+from app.db import get_connection, session_on
 from app.dialects.base import Dialect
 from app.directory.pins import get_hasher
 from app.flows.registry import get_flow, get_flow_version
@@ -102,6 +102,7 @@ def turn_runner(started: float | None = None) -> TurnRunner:
     return TurnRunner(
         get_connection,
         lambda connection: Verifier(connection, hasher, policy, config["DEFAULT_REGION"]),
+        session_on,
         flows=get_flow,
         secret=config["SECRET_KEY"],
         request_id=request_id(),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Flask, Response, current_app
 from werkzeug.exceptions import HTTPException
 
-from app.db import get_session
+from app.db import get_connection, rollback_connection, session_on
 from app.flows.runner import log_not_stored, masked
 from app.flows.statuses import RANK, StatusReport, record_status
 from app.hooks.auth import forbidden, has_field_secret, has_secret
@@ -134,10 +134,10 @@ def receive(fields: CallbackFields) -> Response:
         return _text(f"{exc}\n", 400)
     config = current_app.config
     kept = masked(values, None, fields.known, config["MAX_FIELD_LENGTH"])
-    session = get_session()
     try:
         stored = record_status(
-            session,
+            get_connection(),
+            session_on,
             report,
             kept,
             secret=config["SECRET_KEY"],
@@ -153,7 +153,7 @@ def receive(fields: CallbackFields) -> Response:
             report.call_id,
             request_id(),
         )
-        session.rollback()
+        rollback_connection()
         log_not_stored(fields.platform, "status", "-", request_id(), kept)
         return _text("status not stored\n", 500)
     if not stored:

@@ -11,7 +11,7 @@ import logging
 
 from flask import Response, current_app
 
-from app.db import get_session
+from app.db import get_connection, rollback_connection, session_on
 from app.dialects import voipnow
 from app.dialects.base import Dialect
 from app.flows.registry import get_flow
@@ -56,16 +56,20 @@ def hangup(flow_name: str) -> Response:
         caller=None if caller in voipnow.UNSET else caller,
     )
     kept = masked(values, get_flow(flow_name), voipnow.PLATFORM_FIELDS, config["MAX_FIELD_LENGTH"])
-    session = get_session()
     try:
         if not record_status(
-            session, report, kept, secret=config["SECRET_KEY"], request_id=request_id()
+            get_connection(),
+            session_on,
+            report,
+            kept,
+            secret=config["SECRET_KEY"],
+            request_id=request_id(),
         ):
             log.info("duplicate voipnow hang-up of call %s ignored", call_id)
     except Exception:
         # VoipNow ignores the answer, but the IVR must not wait on an error page.
         log.exception("could not record the voipnow hang-up of call %s", call_id)
-        session.rollback()
+        rollback_connection()
         lost = masked(values, None, voipnow.PLATFORM_FIELDS, config["MAX_FIELD_LENGTH"])
         log_not_stored(voipnow.NAME, "hangup", flow_name, request_id(), lost)
     return xml(DIALECT, voipnow.render_empty())

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Table, select
+from sqlalchemy.orm import Session
 
 from app.directory.pins import PinHasher
 from app.models import Call, CallAction, utcnow
@@ -136,11 +137,12 @@ def bound(connection: Connection, action_id: int, platform: str) -> Verification
     return VerificationRequest(action.id, action.user_id)
 
 
-def report(connection: Connection, request: VerificationRequest, outcome: str) -> None:
-    """The request learns how the check ended (verified, failed, locked, no_input)."""
-    connection.execute(
-        update(ACTIONS).where(ACTIONS.c.id == request.action_id).values(verification=outcome)
-    )
+def report(session: Session, request: VerificationRequest, outcome: str) -> None:
+    """The request learns how the check ended (verified, failed, locked, no_input):
+    through the ORM, so that the session's listeners write its webhook event."""
+    action = session.get(CallAction, request.action_id)
+    if action is not None:
+        action.verification = outcome
 
 
 def _action(connection: Connection, action_id: int, lock: bool = False) -> Any:

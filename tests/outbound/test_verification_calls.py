@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 from lxml import etree
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select, text
@@ -25,10 +25,12 @@ from app.models import (
     PhoneNumber,
     User,
     VerificationAttempt,
+    WebhookEvent,
     utcnow,
 )
 from tests.helpers.settings import TEST_SECRETS
 from tests.helpers.web_client import API_KEY, confirm_form, dashboard_token, sign_in
+from tests.helpers.webhooks import set_webhook
 
 IFBYPHONE_ENDPOINT = "/click_to_xyz.php"
 
@@ -313,6 +315,32 @@ def test_the_user_called_is_verified_by_their_own_account_and_pin(
         ("1001", directory["1001"], "rejected", "wrong_pin"),
         ("1001", directory["1001"], "verified", "pin"),
     ]
+
+
+def test_the_verification_result_is_a_webhook_event_written_with_the_turn(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    runner: FlaskCliRunner,
+    ifbyphone: HTTPServer,
+    directory: dict[str, int],
+) -> None:
+    """The turn runs on a connection, not a session: the action's result still
+    reaches the host application's webhook, in the turn's own transaction."""
+    app.config["WEBHOOK_ALLOW_HTTP"] = True
+    auth, action_id, p_t = start_survo_verification(client, session, ifbyphone, "1001")
+    set_webhook(runner, "crm", ifbyphone.url_for("/hooks/crm"))
+    survo_post(client, "s-hook", p_t, account="1001", pin="2468")
+    session.commit()  # end the test's snapshot, to see what the turn wrote
+    kinds = session.scalars(
+        select(WebhookEvent.type)
+        .where(WebhookEvent.action_id == action_id)
+        .order_by(WebhookEvent.id)
+    ).all()
+    assert kinds.count("verification.verified") == 1 and kinds[-1] == "verification.verified"
+    assert client.get(f"/api/v1/calls/{action_id}", headers=auth).get_json()["verification"] == (
+        "verified"
+    )
 
 
 @pytest.mark.parametrize(
