@@ -271,7 +271,8 @@ def _sqlite_begin(request_wait: float | None) -> Callable[[Any], None]:
             wait = request_wait
         else:
             wait = SQLITE_BUSY_MS / 1000
-        writer = connection.get_execution_options().get(WRITER) or _in_unsafe_request()
+        options = connection.get_execution_options()
+        writer = options[WRITER] if WRITER in options else _in_unsafe_request()
         driver = connection.connection.dbapi_connection
         turns = driver if writer and isinstance(driver, TurnTakingConnection) else None
         busy = wait
@@ -385,6 +386,14 @@ def get_connection() -> Connection:
         g.db_connection = get_engine().connect().execution_options(**{WRITER: True})
     connection: Connection = g.db_connection
     return connection
+
+
+def begin_read(session: Session) -> None:
+    """Begin the session's transaction as a reader's, even in a POST: a read made
+    while the request's turn holds SQLite's write lock on another connection (a
+    flow version read in the middle of a turn) must not wait for that lock."""
+    if not session.in_transaction():
+        session.connection(execution_options={WRITER: False})
 
 
 def rollback_connection() -> None:

@@ -32,7 +32,7 @@ from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import begin_write
+from app.db import begin_read, begin_write
 from app.flows import versions
 from app.flows.loader import FLOW_NAME, FlowFileError, Problem, load_flow, load_flow_text
 from app.flows.model import Flow
@@ -129,6 +129,7 @@ class FlowRegistry:
             return flow
         try:
             with self._sessions() as session:
+                begin_read(session)  # within a turn, which holds the write lock
                 row = versions.version(session, name, number)
         except SQLAlchemyError:
             logger.exception("flow %s version %d could not be read", name, number)
