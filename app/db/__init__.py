@@ -301,7 +301,8 @@ def _sqlite_begin(request_wait: float | None) -> Callable[[Any], None]:
             metrics.database_error(_snake(type(wrapped).__name__))
             raise wrapped from error
         except BaseException:
-            # SQLAlchemy leaves this connection half-begun; Glue's sessions close it.
+            # SQLAlchemy leaves this connection half-begun; the request closes it
+            # (its session, or its own connection) before it is used again.
             if turns is not None:
                 turns.give_back_turn()
             raise

@@ -396,7 +396,15 @@ class TurnRunner:
             self.connection.commit()
         except IntegrityError:  # a retried delivery: answer as the first time
             self._rollback()
-            return self._stored_reply(key, url) or reply
+            try:
+                return self._stored_reply(key, url) or reply
+            except Exception:
+                log.exception(
+                    "could not read the stored reply of a malformed %s request", dialect.NAME
+                )
+                return reply
+            finally:
+                self._rollback()  # the read's transaction: SQLite's writers' turn
         except Exception:
             log.exception("could not store a malformed %s request", dialect.NAME)
             self._rollback()

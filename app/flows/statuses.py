@@ -120,7 +120,7 @@ def record_status(
     `started` (time.perf_counter()) times the request in its stored event. A
     report of a click-to-call action changes the action through `sessions`
     (a session in charge of the connection's transaction), whose listeners
-    write its webhook events."""
+    write its webhook events. On an error the caller rolls the connection back."""
     key = delivery_key(
         secret,
         report.platform,
@@ -133,7 +133,7 @@ def record_status(
         try:
             # The action, if any, changes through a session, which commits the report.
             session = sessions(connection) if report.action_id is not None else None
-            with session or nullcontext():  # closed, it rolls back what a failure left
+            with session or nullcontext():  # closed, it rolls back what it joined
                 _store(connection, session, report, kept, key, request_id, started)
             return True
         except IntegrityError:

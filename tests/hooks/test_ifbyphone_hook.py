@@ -265,6 +265,17 @@ def test_unknown_flow_hangs_up_and_is_kept(client: FlaskClient, session: Session
     assert event.payload["session_id"] == "s-nf"
 
 
+def test_a_malformed_request_sent_again_is_kept_once_and_answered_alike(
+    client: FlaskClient, session: Session
+) -> None:
+    delivered = answers("s-nf2", "1001", "2468")
+    first = send(client, delivered, flow="no_such_flow")
+    again = send(client, delivered, flow="no_such_flow")
+    assert etree.tostring(again) == etree.tostring(first)
+    [event] = session.scalars(select(CallEvent)).all()
+    assert (event.kind, event.payload["session_id"]) == ("malformed", "s-nf2")
+
+
 def test_wrong_method_and_oversized_body_still_answer_xml(client: FlaskClient) -> None:
     deleted = client.delete(f"/ifbyphone/verify_caller?key={KEY}")
     assert deleted.status_code == 405
