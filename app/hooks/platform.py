@@ -16,7 +16,8 @@ from app.db import get_connection, session_on
 from app.dialects.base import Dialect
 from app.directory.pins import get_hasher
 from app.flows.registry import get_flow, get_flow_version
-from app.flows.runner import TurnRunner, read_turn, shed
+from app.flows.runner import Kept, TurnRunner, read_turn, shed
+from app.flows.statuses import StatusReport, record_status
 from app.hooks.auth import forbidden, has_secret
 from app.hooks.fields import sent_fields
 from app.logs import request_id
@@ -138,6 +139,20 @@ def answer(dialect: Dialect, flow_name: str) -> Response:
         return refuse(dialect, flow_name, breach)
     reply = turn_runner(started).answer(dialect, flow_name, values, turn, callback_url())
     return xml(dialect, reply)
+
+
+def store_status(report: StatusReport, kept: Kept, started: float | None = None) -> bool:
+    """Keep a status report once, on this request's connection (`record_status`);
+    False for a copy of one kept before."""
+    return record_status(
+        get_connection(),
+        session_on,
+        report,
+        kept,
+        secret=current_app.config["SECRET_KEY"],
+        request_id=request_id(),
+        started=started,
+    )
 
 
 def caller_key(turn: Turn | MalformedRequest) -> str | None:

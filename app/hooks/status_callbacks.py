@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from flask import Blueprint, Flask, Response, current_app
 from werkzeug.exceptions import HTTPException
 
-from app.db import get_connection, rollback_connection, session_on
+from app.db import rollback_connection
 from app.flows.runner import log_not_stored, masked
-from app.flows.statuses import RANK, StatusReport, record_status
+from app.flows.statuses import RANK, StatusReport
 from app.hooks.auth import forbidden, has_field_secret, has_secret
 from app.hooks.fields import sent_fields
+from app.hooks.platform import store_status
 from app.hooks.twilio_signature import twilio_signature
 from app.logs import request_id
 from app.neutral.turn import MAX_CALL_ID, MAX_ID, read_number
@@ -135,15 +136,7 @@ def receive(fields: CallbackFields) -> Response:
     config = current_app.config
     kept = masked(values, None, fields.known, config["MAX_FIELD_LENGTH"])
     try:
-        stored = record_status(
-            get_connection(),
-            session_on,
-            report,
-            kept,
-            secret=config["SECRET_KEY"],
-            request_id=request_id(),
-            started=started,
-        )
+        stored = store_status(report, kept, started)
     except Exception:
         # 500, so the platform may retry: the report is not dropped in silence.
         log.exception(

@@ -11,14 +11,14 @@ import logging
 
 from flask import Response, current_app
 
-from app.db import get_connection, rollback_connection, session_on
+from app.db import rollback_connection
 from app.dialects import voipnow
 from app.dialects.base import Dialect
 from app.flows.registry import get_flow
 from app.flows.runner import log_not_stored, masked
-from app.flows.statuses import StatusReport, record_status
+from app.flows.statuses import StatusReport
 from app.hooks.fields import sent_fields
-from app.hooks.platform import answer, platform_blueprint, shared_secret, xml
+from app.hooks.platform import answer, platform_blueprint, shared_secret, store_status, xml
 from app.logs import request_id
 from app.neutral.turn import MAX_CALL_ID
 
@@ -57,14 +57,7 @@ def hangup(flow_name: str) -> Response:
     )
     kept = masked(values, get_flow(flow_name), voipnow.PLATFORM_FIELDS, config["MAX_FIELD_LENGTH"])
     try:
-        if not record_status(
-            get_connection(),
-            session_on,
-            report,
-            kept,
-            secret=config["SECRET_KEY"],
-            request_id=request_id(),
-        ):
+        if not store_status(report, kept):
             log.info("duplicate voipnow hang-up of call %s ignored", call_id)
     except Exception:
         # VoipNow ignores the answer, but the IVR must not wait on an error page.
