@@ -170,7 +170,7 @@ def _store(
     # another request, are then all in (it held the lock until it committed).
     action = (
         session.get(CallAction, report.action_id, with_for_update=True)
-        if session is not None and report.action_id is not None
+        if session is not None
         else None
     )
     # This report is read with the others, as it will be stored.

@@ -225,17 +225,15 @@ def test_a_call_keeps_its_version_after_a_publish(
 def test_a_worker_that_never_read_the_calls_version_reads_it_within_the_turn(
     app: Flask, client: FlaskClient, session: Session
 ) -> None:
-    """The version is read while the turn holds SQLite's write lock: the read
-    must not wait for that lock (and time out into the newer version)."""
+    """The version is read while the turn holds SQLite's write lock: a read
+    that waited for that lock would time out and serve the newer version."""
     add_user(session, "1001", "Ada Lovelace", "2468", "+13125550101")
     first = send(client, answers("s-cold", "1001", "1111"))
     publish_welcome(app, session)
     with app.app_context():
         current_registry()._versions.clear()  # another worker's: it has read none
     follow(client, "s-cold", first)
-    started = time.monotonic()
     assert message(send(client, answers("s-cold", "1001", "2468"))) == "Thank you, Ada Lovelace."
-    assert time.monotonic() - started < 0.3  # under the writer's wait (GLUE_DB_BUSY_TIMEOUT)
     assert the_call(session, "s-cold").flow_version == 1
 
 

@@ -5,15 +5,10 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app.models import Group, UnknownClaim, User, utcnow
+from app.models import UnknownClaim, User, utcnow
 from app.verification import records
-from app.verification.lockout import LockoutPolicy
 from app.verification.records import record_of
-from app.verification.service import Verifier
-from app.verification.types import Claim
-from tests.helpers.directory import HASHER, add_group, add_user
-
-POLICY = LockoutPolicy(threshold=5, base_seconds=60, max_seconds=3600)
+from tests.helpers.directory import add_group, add_user
 
 
 def test_a_user_is_read_with_its_phones_in_the_order_they_were_added(session: Session) -> None:
@@ -59,18 +54,4 @@ def test_groups_phones_and_unknown_claims(session: Session) -> None:
     claim = records.unknown_claim(session.connection(), "account", "9999")
     assert claim is not None and claim.model is UnknownClaim
     assert (claim.failed_attempts, claim.lockouts, claim.locked_until) == (0, 0, None)
-    session.rollback()
-
-
-def test_a_check_loads_no_orm_objects(session: Session) -> None:
-    """A check reads plain records and rows: nothing lands in the session's
-    identity map, a group's members included."""
-    add_user(session, "1001", "Ada", "2468", "+13125550101")
-    add_group(session, "5001", "Help line", "1111")
-    session.expunge_all()
-    check = Verifier(session.connection(), HASHER, POLICY)
-    assert check.verify(Claim("account", "1001"), "2468").outcome == "verified"
-    assert check.verify(Claim("group", "5001"), "1111").outcome == "verified"
-    assert check.verify(Claim("caller_id", "+13125550101"), "2468").outcome == "verified"
-    assert not any(isinstance(o, User | Group) for o in session.identity_map.values())
     session.rollback()
