@@ -22,13 +22,14 @@ import psycopg
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.util import CommandError
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, current_app, g, has_app_context, has_request_context, request
 from flask.cli import AppGroup
 from psycopg.abc import RV, PQGen
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.db.kept_connection import KeptConnection
 from app.db.sqlite_writers import TurnTakingConnection, WriterTurnTimeout
 from app.metrics import instruments as metrics
 
@@ -340,6 +341,7 @@ def init_app(app: Flask) -> None:
         Bounds.from_config(app.config),
     )
     event.listen(engine, "handle_error", _count_error)
+    event.listen(engine, "engine_disposed", _KEPT.disposed)
     app.extensions["glue.engine"] = engine
     app.extensions["glue.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(_close_session)
@@ -384,9 +386,25 @@ def get_connection() -> Connection:
     writer's (on SQLite each of its transactions takes the write lock at once),
     for code that writes through the driver and needs no session's unit of work."""
     if "db_connection" not in g:
-        g.db_connection = get_engine().connect().execution_options(**{WRITER: True})
+        g.db_connection = _KEPT.take(get_engine())
     connection: Connection = g.db_connection
     return connection
+
+
+def _writer_connection(engine: Engine) -> Connection:
+    return engine.connect().execution_options(**{WRITER: True})
+
+
+# A worker's request connection, kept between its requests while it is in use
+# more often than the pool would ping it.
+_KEPT = KeptConnection(_writer_connection, fresh_for=PING_AFTER_IDLE)
+
+
+def request_transaction_open() -> bool:
+    """Whether the app context's connection has a transaction open: a turn
+    under way, which on SQLite holds the writers' turn and the write lock."""
+    connection = g.get("db_connection") if has_app_context() else None
+    return connection is not None and connection.in_transaction()
 
 
 def begin_read(session: Session) -> None:
@@ -415,11 +433,11 @@ def session_on(connection: Connection) -> Session:
 
 
 def _close_connection(_exc: BaseException | None) -> None:
-    # Closing rolls back what a failed request left begun and gives the
-    # connection back to the pool (on SQLite, with the writers' turn).
+    # What a failed request left begun is rolled back (on SQLite, with the
+    # writers' turn), and the connection kept for the next request.
     connection = g.pop("db_connection", None)
     if connection is not None:
-        connection.close()
+        _KEPT.give_back(connection)
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:

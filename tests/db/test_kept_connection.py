@@ -1,0 +1,154 @@
+"""A worker keeps its platform requests' connection between requests, on SQLite
+and PostgreSQL: reused while fresh, never with anything left begun, and given
+up when idle, invalid, of another engine, disposed, or held by another thread."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Connection, Engine, event, func, select, text
+from sqlalchemy.orm import Session
+
+from app.db import begin_write, get_connection, make_engine
+from app.db.kept_connection import KeptConnection
+from app.models import Call
+from tests.helpers.directory import add_user
+from tests.helpers.ifbyphone import answers, message, send
+
+
+def _open(engine: Engine) -> Connection:
+    return engine.connect()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Any:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def test_a_connection_given_back_serves_the_next_request(engine: Engine) -> None:
+    kept = KeptConnection(_open, fresh_for=60)
+    first = kept.take(engine)
+    kept.give_back(first)
+    assert kept.take(engine) is first
+    assert engine.pool.checkedout() == 1  # never back in the pool meanwhile
+
+
+def test_what_a_request_left_begun_is_rolled_back_before_it_is_kept(engine: Engine) -> None:
+    kept = KeptConnection(_open, fresh_for=60)
+    connection = kept.take(engine)
+    begin_write(connection)
+    connection.execute(
+        text(
+            "INSERT INTO calls (platform, platform_call_id, flow, status, state,"
+            " started_at, updated_at) VALUES ('twilio', 'left-begun', 'f', 'active', '{}',"
+            " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        )
+    )
+    kept.give_back(connection)
+
+    again = kept.take(engine)
+    assert again is connection and not again.in_transaction()
+    # Another connection writes at once: on SQLite the writers' turn and the
+    # write lock were given back with the rollback.
+    with Session(engine) as other:
+        begin_write(other)
+        assert other.scalar(select(func.count()).select_from(Call)) == 0
+        other.commit()
+    kept.give_back(again)
+
+
+def test_a_connection_idle_past_its_freshness_goes_back_to_the_pool(engine: Engine) -> None:
+    """Through the pool, whose checkout pings a PostgreSQL connection idle that long."""
+    checkouts: list[object] = []
+    event.listen(engine, "checkout", lambda *_: checkouts.append(1))
+    kept = KeptConnection(_open, fresh_for=0)
+    first = kept.take(engine)
+    kept.give_back(first)
+    second = kept.take(engine)
+    assert second is not first and first.closed
+    assert len(checkouts) == 2 and engine.pool.checkedout() == 1
+    kept.give_back(second)
+
+
+def test_an_invalidated_connection_is_not_kept(engine: Engine) -> None:
+    kept = KeptConnection(_open, fresh_for=60)
+    first = kept.take(engine)
+    first.invalidate()
+    kept.give_back(first)
+    assert first.closed
+    assert kept.take(engine) is not first
+
+
+def test_another_engine_or_a_disposed_one_gets_a_connection_of_its_own(
+    engine: Engine, database_url: str
+) -> None:
+    kept = KeptConnection(_open, fresh_for=60)
+    event.listen(engine, "engine_disposed", kept.disposed)
+    first = kept.take(engine)
+    kept.give_back(first)
+    other = make_engine(database_url)
+    try:
+        second = kept.take(other)
+        assert second.engine is other and first.closed
+        kept.give_back(second)
+    finally:
+        other.dispose()
+
+    third = kept.take(engine)
+    kept.give_back(third)
+    dbapi = third.connection.dbapi_connection
+    engine.dispose()
+    assert third.closed
+    # Closed outright, not put back in the pool the engine no longer has.
+    with pytest.raises(Exception, match=r"(?i)closed"):
+        dbapi.cursor().execute("SELECT 1")
+
+
+def test_a_thread_other_than_the_main_one_keeps_nothing(engine: Engine) -> None:
+    kept = KeptConnection(_open, fresh_for=60)
+    taken: list[Connection] = []
+
+    def request() -> None:
+        connection = kept.take(engine)
+        taken.append(connection)
+        kept.give_back(connection)
+
+    for _ in range(2):
+        thread = threading.Thread(target=request)
+        thread.start()
+        thread.join()
+    assert taken[0] is not taken[1] and all(c.closed for c in taken)
+    assert engine.pool.checkedout() == 0
+
+
+def test_consecutive_turns_run_on_one_connection_and_an_idle_one_is_checked_out_again(
+    app: Flask, client: FlaskClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_user(session, "1001", "Ada Lovelace", "2468", "+13125550101")
+    checkouts: list[object] = []
+    event.listen(app.extensions["glue.engine"], "checkout", lambda *_: checkouts.append(1))
+    used: list[Connection] = []
+    turn_connection = get_connection
+
+    def noted() -> Connection:
+        connection = turn_connection()
+        used.append(connection)
+        return connection
+
+    monkeypatch.setattr("app.hooks.platform.get_connection", noted)
+    for n in range(3):
+        assert message(send(client, answers(f"kept-{n}", "1001", "2468"))) == (
+            "Thank you, Ada Lovelace."
+        )
+    assert len(set(map(id, used))) == 1 and len(checkouts) <= 1
+
+    monkeypatch.setattr("app.db._KEPT._fresh_for", 0)  # as if idle past PING_AFTER_IDLE
+    send(client, answers("kept-idle", "1001", "2468"))
+    assert used[-1] is not used[0] and used[0].closed
+    assert session.scalar(select(func.count()).select_from(Call)) == 4
