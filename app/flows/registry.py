@@ -32,7 +32,7 @@ from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import begin_read, begin_write
+from app.db import begin_read, begin_write, request_transaction_open
 from app.flows import versions
 from app.flows.loader import FLOW_NAME, FlowFileError, Problem, load_flow, load_flow_text
 from app.flows.model import Flow
@@ -211,6 +211,11 @@ class FlowRegistry:
                 self._entries[name] = _Entry(flow, mtime_ns, now)
                 self._unsettled.add(name)
             if self.auto_publish and self.watching and name in self._unsettled:
+                if request_transaction_open():
+                    # A turn reading its call's flow holds SQLite's write lock:
+                    # a publish on another connection would wait for it. The
+                    # file stays unsettled, and the next request publishes it.
+                    return []
                 return self._publish_file(name, path, mtime_ns)
             return []
 

@@ -424,3 +424,28 @@ def test_the_release_step_publishes_on_a_fresh_database(tmp_path: Path) -> None:
         assert published is not None and published.source == source()
         assert (published.number, published.created_by) == (2, "cli")
     engine.dispose()
+
+
+def test_a_file_edited_mid_call_is_published_by_the_next_request_not_within_a_turn(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    flows_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A turn posted to another flow's URL reads its call's own flow while it
+    holds SQLite's write lock: publishing that flow's edited file then, on
+    another connection, would wait for the lock and fail."""
+    add_user(session, "1001", "Ada Lovelace", "2468", "+13125550101")
+    first = send(client, answers("s-edit", "1001", "1111"))
+    retry = follow(client, "s-edit", first)
+    (flows_dir / "verify_caller.yaml").write_text(source().replace(THANKS, WELCOME))
+
+    # A SurVo shared by both flows posts the retry to group_line's URL.
+    fields = answers("s-edit", "1001", "2468", p_t=retry.findtext(".//p_t") or "")
+    assert message(send(client, fields, flow="group_line")) == "Thank you, Ada Lovelace."
+    assert "not published" not in caplog.text
+    assert [r[0] for r in rows(session)] == [1]
+
+    assert message(send(client, answers("s-next", "1001", "2468"))) == "Welcome, Ada Lovelace."
+    assert [r[0] for r in rows(session)] == [1, 2]
