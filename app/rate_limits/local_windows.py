@@ -5,13 +5,15 @@ every 10 ms. A key per caller number is kept for an hour, so that sweep grows
 with every new caller and holds the GIL while requests wait. Here a key is pruned when
 it is hit, and keys that have gone quiet are dropped oldest first by the hits
 that come after, so a hit costs the same however many callers there have been.
+A key's hits are a tuple of floats, which the garbage collector stops tracking:
+a full collection does not walk every caller of the last hour.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 
 from limits import RateLimitItem
@@ -28,7 +30,7 @@ class LocalMovingWindows:
         self._lock = threading.Lock()
         # Per window length: each key's hit times, oldest first. The keys are
         # in the order of their last hit, so the quiet ones are at the front.
-        self._windows: dict[int, OrderedDict[str, deque[float]]] = {}
+        self._windows: dict[int, OrderedDict[str, tuple[float, ...]]] = {}
 
     def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
         expiry = item.get_expiry()
@@ -37,15 +39,10 @@ class LocalMovingWindows:
             now = self._clock()
             keys = self._windows.setdefault(expiry, OrderedDict())
             _forget_quiet(keys, now - expiry)
-            hits = keys.get(key)
-            if hits is None:
-                hits = deque()
-            else:
-                _drop_before(hits, now - expiry)
+            hits = _since(keys.get(key, ()), now - expiry)
             if len(hits) + cost > item.amount:
                 return False
-            hits.extend([now] * cost)
-            keys[key] = hits
+            keys[key] = hits + (now,) * cost
             keys.move_to_end(key)
             return True
 
@@ -56,9 +53,8 @@ class LocalMovingWindows:
         with self._lock:
             now = self._clock()
             keys = self._windows.get(expiry)
-            hits = keys.get(item.key_for(*identifiers)) if keys is not None else None
-            if hits:
-                _drop_before(hits, now - expiry)
+            hits = keys.get(item.key_for(*identifiers), ()) if keys is not None else ()
+            hits = _since(hits, now - expiry)
             if not hits:
                 return WindowStats(time.time() + expiry, item.amount)
             return WindowStats(time.time() + hits[0] + expiry - now, item.amount - len(hits))
@@ -69,14 +65,14 @@ class LocalMovingWindows:
             return sum(len(keys) for keys in self._windows.values())
 
 
-def _drop_before(hits: deque[float], horizon: float) -> None:
-    """Drop the hits older than the window (one exactly a window old counts,
-    as in `limits`)."""
-    while hits and hits[0] < horizon:
-        hits.popleft()
+def _since(hits: tuple[float, ...], horizon: float) -> tuple[float, ...]:
+    """The hits within the window (one exactly a window old counts, as in `limits`)."""
+    if not hits or hits[0] >= horizon:
+        return hits
+    return tuple(hit for hit in hits if hit >= horizon)
 
 
-def _forget_quiet(keys: OrderedDict[str, deque[float]], horizon: float) -> None:
+def _forget_quiet(keys: OrderedDict[str, tuple[float, ...]], horizon: float) -> None:
     """Drop the keys whose every hit is out of the window."""
     while keys:
         key, hits = next(iter(keys.items()))

@@ -3,6 +3,7 @@ that does not grow with the callers seen, and no background threads."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 
@@ -107,3 +108,19 @@ def test_no_thread_is_started() -> None:
     for n in range(2_000):
         windows.hit(THREE_A_MINUTE, "caller", str(n))
     assert threading.active_count() == before
+
+
+def test_the_callers_held_add_nothing_for_the_garbage_collector_to_walk(
+    windows: LocalMovingWindows, clock: Clock
+) -> None:
+    """A full collection walks every object the collector tracks: an hour of
+    callers must not be among them."""
+    gc.collect()
+    before = len(gc.get_objects())
+    for n in range(2_000):
+        clock.now += 0.01
+        windows.hit(TWO_AN_HOUR, "caller", f"+1312{n:07d}")
+        windows.hit(THREE_A_MINUTE, "caller", f"+1312{n:07d}")
+    gc.collect()
+    assert len(windows) == 4_000
+    assert len(gc.get_objects()) - before < 100
