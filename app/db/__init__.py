@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.kept_connection import KeptConnection
+from app.db.kept_connection import IDLE_SINCE, NOT_TO_KEEP, KeptConnection
 from app.db.sqlite_writers import TurnTakingConnection, WriterTurnTimeout
 from app.metrics import instruments as metrics
 
@@ -224,7 +224,8 @@ def _ping_on_checkout(bounds: Bounds) -> Callable[..., None]:
 
 
 def _note_checkin(_connection: Any, record: Any) -> None:
-    record.info[CHECKED_IN] = time.monotonic()
+    # A request connection a worker kept idle was last used when it was kept.
+    record.info[CHECKED_IN] = record.info.pop(IDLE_SINCE, None) or time.monotonic()
 
 
 SQLITE_BUSY_MS = 15000  # jobs and commands wait this long for another writer
@@ -281,6 +282,7 @@ def _sqlite_begin(request_wait: float | None) -> Callable[[Any], None]:
             try:
                 waited = turns.take_turn(wait)
             except WriterTurnTimeout as error:
+                connection.info[NOT_TO_KEEP] = True  # half-begun, as below
                 raise exc.OperationalError("BEGIN IMMEDIATE", None, error) from error
             if waited > wait / 10:
                 busy = wait - waited
@@ -295,6 +297,7 @@ def _sqlite_begin(request_wait: float | None) -> Callable[[Any], None]:
                 connection.info[BUSY_MS] = busy_ms
             driver.execute("BEGIN IMMEDIATE" if writer else "BEGIN")
         except sqlite3.Error as error:
+            connection.info[NOT_TO_KEEP] = True  # half-begun, as below
             if turns is not None:
                 turns.give_back_turn()
             statement = "BEGIN IMMEDIATE" if writer else "BEGIN"
@@ -302,8 +305,9 @@ def _sqlite_begin(request_wait: float | None) -> Callable[[Any], None]:
             metrics.database_error(_snake(type(wrapped).__name__))
             raise wrapped from error
         except BaseException:
-            # SQLAlchemy leaves this connection half-begun; the request closes it
-            # (its session, or its own connection) before it is used again.
+            # SQLAlchemy leaves this connection half-begun: a session closes it,
+            # and a request's own connection is not kept for the next request.
+            connection.info[NOT_TO_KEEP] = True
             if turns is not None:
                 turns.give_back_turn()
             raise
@@ -434,7 +438,7 @@ def session_on(connection: Connection) -> Session:
 
 def _close_connection(_exc: BaseException | None) -> None:
     # What a failed request left begun is rolled back (on SQLite, with the
-    # writers' turn), and the connection kept for the next request.
+    # writers' turn), and the connection kept for the next request if it may be.
     connection = g.pop("db_connection", None)
     if connection is not None:
         _KEPT.give_back(connection)
