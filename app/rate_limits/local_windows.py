@@ -5,19 +5,25 @@ every 10 ms. A key per caller number is kept for an hour, so that sweep grows
 with every new caller and holds the GIL while requests wait. Here a key is pruned when
 it is hit, and keys that have gone quiet are dropped oldest first by the hits
 that come after, so a hit costs the same however many callers there have been.
-A key's hits are a tuple of floats, which the garbage collector stops tracking:
-a full collection does not walk every caller of the last hour.
+A caller's few hits are a tuple of floats, which the garbage collector stops
+tracking, so a full collection does not walk every caller of the last hour; a
+key with more (a platform's source address) is a deque, added to in place
+rather than copied on every hit.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
+from bisect import bisect_left
+from collections import OrderedDict, deque
 from collections.abc import Callable
 
 from limits import RateLimitItem
 from limits.util import WindowStats
+
+FEW = 16  # hits a key keeps as a tuple; past that, a deque
+Hits = tuple[float, ...] | deque[float]
 
 
 class LocalMovingWindows:
@@ -30,7 +36,7 @@ class LocalMovingWindows:
         self._lock = threading.Lock()
         # Per window length: each key's hit times, oldest first. The keys are
         # in the order of their last hit, so the quiet ones are at the front.
-        self._windows: dict[int, OrderedDict[str, tuple[float, ...]]] = {}
+        self._windows: dict[int, OrderedDict[str, Hits]] = {}
 
     def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
         expiry = item.get_expiry()
@@ -41,8 +47,10 @@ class LocalMovingWindows:
             _forget_quiet(keys, now - expiry)
             hits = _since(keys.get(key, ()), now - expiry)
             if len(hits) + cost > item.amount:
+                if key in keys:
+                    keys[key] = hits  # pruned, in its place among the keys
                 return False
-            keys[key] = hits + (now,) * cost
+            keys[key] = _added(hits, now, cost)
             keys.move_to_end(key)
             return True
 
@@ -53,7 +61,7 @@ class LocalMovingWindows:
         with self._lock:
             now = self._clock()
             keys = self._windows.get(expiry)
-            hits = keys.get(item.key_for(*identifiers), ()) if keys is not None else ()
+            hits: Hits = keys.get(item.key_for(*identifiers), ()) if keys is not None else ()
             hits = _since(hits, now - expiry)
             if not hits:
                 return WindowStats(time.time() + expiry, item.amount)
@@ -65,14 +73,26 @@ class LocalMovingWindows:
             return sum(len(keys) for keys in self._windows.values())
 
 
-def _since(hits: tuple[float, ...], horizon: float) -> tuple[float, ...]:
+def _since(hits: Hits, horizon: float) -> Hits:
     """The hits within the window (one exactly a window old counts, as in `limits`)."""
-    if not hits or hits[0] >= horizon:
+    if isinstance(hits, deque):
+        while hits and hits[0] < horizon:
+            hits.popleft()
         return hits
-    return tuple(hit for hit in hits if hit >= horizon)
+    first = bisect_left(hits, horizon)
+    return hits[first:] if first else hits
 
 
-def _forget_quiet(keys: OrderedDict[str, tuple[float, ...]], horizon: float) -> None:
+def _added(hits: Hits, now: float, cost: int) -> Hits:
+    if isinstance(hits, deque):
+        hits.extend([now] * cost)
+        return hits
+    if len(hits) + cost > FEW:
+        return deque((*hits, *[now] * cost))
+    return hits + (now,) * cost
+
+
+def _forget_quiet(keys: OrderedDict[str, Hits], horizon: float) -> None:
     """Drop the keys whose every hit is out of the window."""
     while keys:
         key, hits = next(iter(keys.items()))

@@ -124,3 +124,22 @@ def test_the_callers_held_add_nothing_for_the_garbage_collector_to_walk(
     gc.collect()
     assert len(windows) == 4_000
     assert len(gc.get_objects()) - before < 100
+
+
+def test_a_key_with_many_hits_keeps_the_moving_window(
+    windows: LocalMovingWindows, clock: Clock
+) -> None:
+    """A platform's source address: thousands of hits a minute in one key."""
+    per_source = parse("3000/minute")
+    start = clock.now
+    for n in range(1, 3_001):
+        clock.now = start + n / 100  # 30 s of hits
+        assert windows.hit(per_source, "source", "10.0.0.1")
+    assert windows.hit(per_source, "source", "10.0.0.1") is False
+    assert windows.get_window_stats(per_source, "source", "10.0.0.1").remaining == 0
+    clock.now += 30.505  # the first 50 hits are now more than a minute old
+    assert [windows.hit(per_source, "source", "10.0.0.1") for _ in range(51)] == [True] * 50 + [
+        False
+    ]
+    clock.now += 60.5
+    assert windows.get_window_stats(per_source, "source", "10.0.0.1").remaining == 3_000
