@@ -213,8 +213,10 @@ class FlowRegistry:
             if self.auto_publish and self.watching and name in self._unsettled:
                 if request_transaction_open():
                     # A turn reading its call's flow holds SQLite's write lock:
-                    # a publish on another connection would wait for it. The
-                    # file stays unsettled, and the next request publishes it.
+                    # a publish on another connection would wait for it. Alike
+                    # on every database, the file stays unsettled, and the
+                    # next read of the flow outside a turn (a new call to its
+                    # URL) publishes it.
                     return []
                 return self._publish_file(name, path, mtime_ns)
             return []
