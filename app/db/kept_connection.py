@@ -60,7 +60,12 @@ class KeptConnection:
 
     def give_back(self, connection: Connection) -> None:
         """Keep `connection` for the next request, with what it began rolled back."""
-        if not _main_thread() or connection.invalidated or connection.info.pop(NOT_TO_KEEP, False):
+        if (
+            not _main_thread()
+            or connection.closed
+            or connection.invalidated
+            or connection.info.pop(NOT_TO_KEEP, False)
+        ):
             connection.close()
             return
         try:

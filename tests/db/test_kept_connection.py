@@ -127,6 +127,16 @@ def test_a_connection_whose_server_went_away_while_kept_is_pinged_and_replaced(
         engine.dispose()
 
 
+def test_a_connection_closed_during_the_request_is_not_kept(engine: Engine) -> None:
+    kept = KeptConnection(_open, fresh_for=60)
+    first = kept.take(engine)
+    first.close()
+    kept.give_back(first)
+    second = kept.take(engine)
+    assert second is not first and not second.closed
+    kept.give_back(second)
+
+
 def test_an_invalidated_connection_is_not_kept(engine: Engine) -> None:
     kept = KeptConnection(_open, fresh_for=60)
     first = kept.take(engine)
