@@ -281,9 +281,11 @@ def _sqlite_begin(request_wait: float | None) -> Callable[[Any], None]:
         if turns is not None:
             try:
                 waited = turns.take_turn(wait)
-            except WriterTurnTimeout as error:
+            except BaseException as error:
                 connection.info[NOT_TO_KEEP] = True  # half-begun, as below
-                raise exc.OperationalError("BEGIN IMMEDIATE", None, error) from error
+                if isinstance(error, WriterTurnTimeout):
+                    raise exc.OperationalError("BEGIN IMMEDIATE", None, error) from error
+                raise
             if waited > wait / 10:
                 busy = wait - waited
         # On the driver itself: this runs before every turn, and SQLAlchemy's

@@ -56,7 +56,11 @@ class KeptConnection:
                 del kept.info[IDLE_SINCE]
                 return kept
             kept.close()  # the pool's checkin notes IDLE_SINCE as its last use
-        return self._open(engine)
+        connection = self._open(engine)
+        # A mark a session's failed begin left on this pooled connection is
+        # not this new Connection's: it has not begun anything yet.
+        connection.info.pop(NOT_TO_KEEP, None)
+        return connection
 
     def give_back(self, connection: Connection) -> None:
         """Keep `connection` for the next request, with what it began rolled back."""

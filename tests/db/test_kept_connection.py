@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,11 +15,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine, event, func, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.db import Bounds, _writer_connection, begin_write, get_connection, make_engine
 from app.db.kept_connection import NOT_TO_KEEP, KeptConnection
-from app.db.sqlite_writers import TurnTakingConnection
+from app.db.sqlite_writers import TurnTakingConnection, WriterTurns
 from app.models import Call
 from tests.helpers.directory import add_user
 from tests.helpers.ifbyphone import answers, message, send
@@ -90,6 +92,40 @@ def test_a_connection_whose_begin_failed_half_way_is_not_kept(engine: Engine) ->
     assert connection.closed and kept.take(engine) is not connection
 
 
+def test_a_mark_a_session_left_on_the_pooled_connection_does_not_stop_keeping(
+    engine: Engine,
+) -> None:
+    with Session(engine) as session:  # its begin failed half-way; it was closed
+        session.connection().info[NOT_TO_KEEP] = True
+    kept = KeptConnection(_open, fresh_for=60)
+    connection = kept.take(engine)  # the same pooled connection, a new Connection
+    kept.give_back(connection)
+    assert kept.take(engine) is connection
+
+
+def test_a_writer_that_found_no_turn_is_not_kept(tmp_path: Path) -> None:
+    """The SQLite begin listener raised: SQLAlchemy's Connection is left half-begun."""
+    engine = make_engine(f"sqlite:///{tmp_path}/turns.db", bounds=Bounds(busy=0.05))
+    other = WriterTurns(f"{tmp_path}/turns.db-writers")
+    try:
+        kept = KeptConnection(_writer_connection, fresh_for=60)
+        with Flask(__name__).test_request_context(method="POST"):
+            connection = kept.take(engine)
+            other.take(1)  # another worker's turn
+            with pytest.raises(OperationalError):
+                begin_write(connection)
+            kept.give_back(connection)
+            other.give_back()
+            assert connection.closed
+            again = kept.take(engine)
+            assert again is not connection
+            assert again.execute(text("SELECT 1")).scalar() == 1 and again.in_transaction()
+            kept.give_back(again)
+    finally:
+        other.close()
+        engine.dispose()
+
+
 def test_a_connection_idle_past_its_freshness_goes_back_to_the_pool(engine: Engine) -> None:
     checkouts: list[object] = []
     event.listen(engine, "checkout", lambda *_: checkouts.append(1))
@@ -111,20 +147,29 @@ def test_a_connection_whose_server_went_away_while_kept_is_pinged_and_replaced(
     if not database_url.startswith("postgresql"):
         pytest.skip("a server to go away")
     monkeypatch.setattr("app.db.PING_AFTER_IDLE", 0.05)
-    engine = make_engine(database_url, pool_size=1, bounds=Bounds())
+    bounds = Bounds(connect=5, statement=5, lock=5, ping=5)  # only the idle spell is short
+    engine = make_engine(database_url, pool_size=1, bounds=bounds)
+    admin = make_engine(database_url)
     try:
         kept = KeptConnection(_open, fresh_for=0.05)
         connection = kept.take(engine)
-        pid = connection.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+        pid = _backend_pid(connection)
         kept.give_back(connection)
-        with make_engine(database_url).connect() as admin:
-            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with admin.connect() as session:
+            # Waits (up to 5 s) for the server process to have ended.
+            session.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
         time.sleep(0.1)
         fresh = kept.take(engine)
+        assert _backend_pid(fresh) != pid
         assert fresh.execute(text("SELECT 1")).scalar() == 1
         kept.give_back(fresh)
     finally:
         engine.dispose()
+        admin.dispose()
+
+
+def _backend_pid(connection: Connection) -> int:
+    return connection.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr,no-any-return]
 
 
 def test_a_connection_closed_during_the_request_is_not_kept(engine: Engine) -> None:
@@ -203,6 +248,7 @@ def test_consecutive_turns_run_on_one_connection_and_an_idle_one_is_checked_out_
         return connection
 
     monkeypatch.setattr("app.hooks.platform.get_connection", noted)
+    monkeypatch.setattr("app.db._KEPT._fresh_for", 60)  # however slow the machine
     for n in range(3):
         assert message(send(client, answers(f"kept-{n}", "1001", "2468"))) == (
             "Thank you, Ada Lovelace."
