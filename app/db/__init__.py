@@ -269,6 +269,15 @@ def _sqlite_begin(request_wait: float | None) -> Callable[[Any], None]:
     """
 
     def begin(connection: Any) -> None:
+        try:
+            _begin(connection)
+        except BaseException:
+            # SQLAlchemy leaves this connection half-begun: a session closes it,
+            # and a request's own connection is not kept for the next request.
+            connection.info[NOT_TO_KEEP] = True
+            raise
+
+    def _begin(connection: Any) -> None:
         if request_wait is not None and has_request_context():
             wait = request_wait
         else:
@@ -281,11 +290,8 @@ def _sqlite_begin(request_wait: float | None) -> Callable[[Any], None]:
         if turns is not None:
             try:
                 waited = turns.take_turn(wait)
-            except BaseException as error:
-                connection.info[NOT_TO_KEEP] = True  # half-begun, as below
-                if isinstance(error, WriterTurnTimeout):
-                    raise exc.OperationalError("BEGIN IMMEDIATE", None, error) from error
-                raise
+            except WriterTurnTimeout as error:
+                raise exc.OperationalError("BEGIN IMMEDIATE", None, error) from error
             if waited > wait / 10:
                 busy = wait - waited
         # On the driver itself: this runs before every turn, and SQLAlchemy's
@@ -299,7 +305,6 @@ def _sqlite_begin(request_wait: float | None) -> Callable[[Any], None]:
                 connection.info[BUSY_MS] = busy_ms
             driver.execute("BEGIN IMMEDIATE" if writer else "BEGIN")
         except sqlite3.Error as error:
-            connection.info[NOT_TO_KEEP] = True  # half-begun, as below
             if turns is not None:
                 turns.give_back_turn()
             statement = "BEGIN IMMEDIATE" if writer else "BEGIN"
@@ -307,9 +312,6 @@ def _sqlite_begin(request_wait: float | None) -> Callable[[Any], None]:
             metrics.database_error(_snake(type(wrapped).__name__))
             raise wrapped from error
         except BaseException:
-            # SQLAlchemy leaves this connection half-begun: a session closes it,
-            # and a request's own connection is not kept for the next request.
-            connection.info[NOT_TO_KEEP] = True
             if turns is not None:
                 turns.give_back_turn()
             raise
