@@ -211,13 +211,6 @@ class FlowRegistry:
                 self._entries[name] = _Entry(flow, mtime_ns, now)
                 self._unsettled.add(name)
             if self.auto_publish and self.watching and name in self._unsettled:
-                if request_transaction_open():
-                    # A turn reading its call's flow holds SQLite's write lock:
-                    # a publish on another connection would wait for it. Alike
-                    # on every database, the file stays unsettled, and the
-                    # next read of the flow outside a turn (a new call to its
-                    # URL) publishes it.
-                    return []
                 return self._publish_file(name, path, mtime_ns)
             return []
 
@@ -227,10 +220,16 @@ class FlowRegistry:
         if self._sessions is None:
             return []
         edited = datetime.fromtimestamp(mtime_ns / 1e9, UTC).replace(tzinfo=None)
+        # A turn reading its call's flow holds SQLite's write lock: a writer on
+        # another connection would wait for it. Within a turn the file is only
+        # compared with the published version; an edit stays unsettled, and
+        # the next read of the flow outside a turn (a new call to its URL)
+        # publishes it. Alike on every database.
+        in_turn = request_transaction_open()
         try:
             source = path.read_text(encoding="utf-8")
             with self._sessions() as session:
-                begin_write(session)
+                (begin_read if in_turn else begin_write)(session)
                 current = versions.published(session, name)
                 if current is not None and (
                     current.created_at >= edited or current.checksum == versions.checksum(source)
@@ -240,6 +239,8 @@ class FlowRegistry:
                     session.rollback()
                     if not known:  # another process published it: serve that now
                         self.poll(force=True)
+                    return []
+                if in_turn:
                     return []
                 row = versions.publish(
                     session, name, source, by="file", origin="file", file=str(path)

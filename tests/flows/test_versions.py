@@ -20,7 +20,7 @@ from app.flows import versions
 from app.flows.registry import current_registry, get_flow
 from app.models import FlowVersion
 from tests.helpers.database import POSTGRES_URL
-from tests.helpers.directory import add_user
+from tests.helpers.directory import add_group, add_user
 from tests.helpers.flows import shipped_copy
 from tests.helpers.ifbyphone import answers, follow, message, send, the_call
 from tests.helpers.services import require
@@ -449,3 +449,23 @@ def test_a_file_edited_mid_call_is_published_by_the_next_request_not_within_a_tu
 
     assert message(send(client, answers("s-next", "1001", "2468"))) == "Welcome, Ada Lovelace."
     assert [r[0] for r in rows(session)] == [1, 2]
+
+
+def test_a_worker_that_never_learned_a_flows_version_learns_it_within_a_turn(
+    app: Flask, client: FlaskClient, session: Session
+) -> None:
+    """A shared SurVo posts a group_line call to verify_caller's URL, on a
+    worker that polled before group_line was published (another host published
+    it at start-up): the turn reads group_line, and must find its version."""
+    ada = add_user(session, "1001", "Ada Lovelace", "2468", "+13125550101")
+    add_group(session, "500", "Night shift", "5050", "+13125550500", members=(ada,))
+    welcome = send(client, {"session_id": "s-learn", "group": "500", "pin": "5050"}, "group_line")
+    with app.app_context():
+        registry = current_registry()
+        for known in (registry._published, registry._entries):
+            known.pop("group_line")
+        registry._versions.clear()
+        registry._generation = -1  # as polled before that publish
+    ring = follow(client, "s-learn", welcome)
+    assert ring.findtext("app") == "findme"
+    assert ring.findtext("parameters/phone_list") == "3125550500"
